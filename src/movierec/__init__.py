@@ -1,0 +1,72 @@
+"""movierec: movie recommendations with Spark MLlib ALS.
+
+Explore a ratings table, compare train/test splits, tune ALS by k-fold cross-validation,
+evaluate against baselines, recommend top-N unseen movies, and save the model.
+
+The public API is listed in ``__all__``; heavier parts are imported on first use, so
+``import movierec`` neither starts a JVM nor imports matplotlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from movierec.config import RunConfig, build_config
+from movierec.errors import (
+    ConfigError,
+    DataError,
+    DatasetError,
+    EngineError,
+    ModelError,
+    MovierecError,
+)
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "load_ratings": "movierec.data",
+    "LoadedRatings": "movierec.data",
+    "get_engine": "movierec.engines",
+    "ALSParams": "movierec.engines",
+    "random_split": "movierec.split",
+    "kfold": "movierec.split",
+    "grid_search": "movierec.tuning",
+    "evaluate": "movierec.evaluation",
+    "run": "movierec.pipeline",
+    "save_model": "movierec.model_io",
+    "load_model_dir": "movierec.model_io",
+    "get_spark": "movierec.spark",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'movierec' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = [
+    "ALSParams",
+    "ConfigError",
+    "DataError",
+    "DatasetError",
+    "EngineError",
+    "LoadedRatings",
+    "ModelError",
+    "MovierecError",
+    "RunConfig",
+    "__version__",
+    "build_config",
+    "evaluate",
+    "get_engine",
+    "get_spark",
+    "grid_search",
+    "kfold",
+    "load_model_dir",
+    "load_ratings",
+    "random_split",
+    "run",
+    "save_model",
+]

@@ -1,0 +1,723 @@
+"""The ``movierec`` command line: one verb per step of the brief, and ``run`` for all of them.
+
+Errors the user can fix (``MovierecError``) print one line and exit with code 2; anything
+unexpected logs its traceback and exits with code 3.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from movierec.config import RunConfig, build_config
+from movierec.errors import ConfigError, MovierecError
+
+log = logging.getLogger("movierec")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_USER_ERROR = 2
+EXIT_BUG = 3
+
+
+# ---------------------------------------------------------------- option parsing helpers
+
+
+def _floats(value: str | None) -> list[float] | None:
+    if value is None:
+        return None
+    try:
+        return [float(v) for v in value.split(",") if v.strip()]
+    except ValueError as exc:
+        raise click.BadParameter(f"expected comma-separated numbers, got {value!r}") from exc
+
+
+def _ints(value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError as exc:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from exc
+
+
+def _strs(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _confs(values: tuple[str, ...]) -> dict[str, str] | None:
+    out = {}
+    for item in values:
+        if "=" not in item:
+            raise click.BadParameter(f"--conf takes key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out or None
+
+
+def _columns(values: tuple[str, ...]) -> dict[str, str] | None:
+    out = {}
+    for item in values:
+        if "=" not in item:
+            raise click.BadParameter(
+                f"--column takes canonical=source (e.g. user_id=uid), got {item!r}"
+            )
+        key, value = item.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out or None
+
+
+def data_options(f: F) -> F:
+    """--data/--dataset/--movies/--format/--sep/--header/--column/--duplicates/--rating-min/max."""
+    options = [
+        click.option(
+            "--data",
+            "data_path",
+            type=click.Path(path_type=Path),
+            help="Ratings file or MovieLens folder.",
+        ),
+        click.option(
+            "--dataset", help="A GroupLens release by name (see `movierec datasets list`)."
+        ),
+        click.option(
+            "--movies", type=click.Path(path_type=Path), help="Movies file with titles and genres."
+        ),
+        click.option(
+            "--format",
+            "data_format",
+            type=click.Choice(["auto", "ml-100k", "ml-dat", "ml-csv", "delimited", "parquet"]),
+            help="Input layout (default: auto-detect).",
+        ),
+        click.option(
+            "--sep", help=r"Field separator of delimited text: '\t', ',', '::' or 'whitespace'."
+        ),
+        click.option(
+            "--header/--no-header", default=None, help="Whether delimited text has a header row."
+        ),
+        click.option(
+            "--column",
+            "columns",
+            multiple=True,
+            help="Column mapping canonical=source, e.g. user_id=uid.",
+        ),
+        click.option(
+            "--duplicates",
+            type=click.Choice(["latest", "first", "last", "mean", "error"]),
+            help="Policy for repeated (user, movie) pairs (default: latest).",
+        ),
+        click.option(
+            "--rating-min", type=float, help="Lowest valid rating (default: the layout's scale)."
+        ),
+        click.option("--rating-max", type=float, help="Highest valid rating (default 5.0)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def common_options(f: F) -> F:
+    """--config/--seed/--master/--remote/--conf/--driver-memory/--verbose/--quiet."""
+    options = [
+        click.option(
+            "--config",
+            "config_file",
+            type=click.Path(path_type=Path),
+            help="TOML config file; flags override it.",
+        ),
+        click.option("--seed", type=int, help="Seed of every random step (default 42)."),
+        click.option("--master", help="Spark master URL (default local[*])."),
+        click.option("--remote", help="Spark Connect endpoint, e.g. sc://host:15002."),
+        click.option(
+            "--conf", "confs", multiple=True, help="Extra Spark setting key=value (repeatable)."
+        ),
+        click.option("--driver-memory", help="Spark driver memory, e.g. 4g."),
+        click.option("-v", "--verbose", count=True, help="More log output (-vv for debug)."),
+        click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress bars."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def eval_options(f: F) -> F:
+    f = click.option(
+        "--threshold", type=float, help="Rating >= threshold is relevant (default 3.0)."
+    )(f)
+    f = click.option("--k", type=int, help="List length of the top-k metrics (default 10).")(f)
+    return f
+
+
+def als_options(f: F) -> F:
+    f = click.option("--bias-reg", type=float, help="Bias damping of biased-als (default 5).")(f)
+    f = click.option(
+        "--model",
+        "model_kind",
+        type=click.Choice(["als", "biased-als"]),
+        help="als (Spark MLlib ALS) or biased-als (mean + biases + ALS on residuals).",
+    )(f)
+    f = click.option("--max-iter", type=int, help="ALS iterations (default 15).")(f)
+    f = click.option("--reg-param", type=float, help="ALS regularisation (default 0.1).")(f)
+    f = click.option("--rank", type=int, help="Number of latent factors (default 10).")(f)
+    return f
+
+
+def grid_options(f: F) -> F:
+    f = click.option("--parallelism", type=int, help="Fits run at once during tuning (default 2).")(
+        f
+    )
+    f = click.option("--folds", type=int, help="Cross-validation folds (default 3).")(f)
+    f = click.option("--max-iters", help="Grid of maxIter values, e.g. 10,15.")(f)
+    f = click.option("--reg-params", help="Grid of regParam values, e.g. 0.05,0.1,0.15.")(f)
+    f = click.option("--ranks", help="Grid of ranks, e.g. 8,10,12.")(f)
+    f = click.option("--models", help="Model kinds to tune (default als,biased-als).")(f)
+    return f
+
+
+def make_config(kw: dict[str, Any]) -> RunConfig:
+    """Map CLI keyword arguments onto a validated RunConfig (flags override the TOML file)."""
+    overrides: dict[str, Any] = {
+        "seed": kw.get("seed"),
+        "data": {
+            "path": kw.get("data_path"),
+            "dataset": kw.get("dataset"),
+            "movies": kw.get("movies"),
+            "format": kw.get("data_format"),
+            "sep": kw.get("sep"),
+            "header": kw.get("header"),
+            "columns": _columns(kw.get("columns") or ()),
+            "duplicates": kw.get("duplicates"),
+            "rating_min": kw.get("rating_min"),
+            "rating_max": kw.get("rating_max"),
+        },
+        "spark": {
+            "master": kw.get("master"),
+            "remote": kw.get("remote"),
+            "conf": _confs(kw.get("confs") or ()),
+            "driver_memory": kw.get("driver_memory"),
+        },
+        "als": {
+            "model": kw.get("model_kind"),
+            "rank": kw.get("rank"),
+            "reg_param": kw.get("reg_param"),
+            "max_iter": kw.get("max_iter"),
+            "bias_reg": kw.get("bias_reg"),
+        },
+        "split": {
+            "test_fraction": kw.get("test_fraction"),
+            "train_fractions": _floats(kw.get("train_fractions")),
+        },
+        "tuning": {
+            "models": _strs(kw.get("models")),
+            "ranks": _ints(kw.get("ranks")),
+            "reg_params": _floats(kw.get("reg_params")),
+            "max_iters": _ints(kw.get("max_iters")),
+            "folds": kw.get("folds"),
+            "parallelism": kw.get("parallelism"),
+        },
+        "evaluation": {"k": kw.get("k"), "threshold": kw.get("threshold")},
+        "recommend": {"n": kw.get("n")},
+    }
+    cfg = build_config(kw.get("config_file"), overrides)
+    return cfg
+
+
+def _require_data(cfg: RunConfig) -> None:
+    if cfg.data.path is None and cfg.data.dataset is None:
+        raise ConfigError("no input: give --data PATH or --dataset NAME (or set them in --config)")
+
+
+# ---------------------------------------------------------------- logging and progress
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    level = (
+        logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    )
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True
+    )
+    logging.getLogger("py4j").setLevel(max(level, logging.WARNING))
+
+
+def _reporter(quiet: bool) -> Any:
+    from movierec.console import make_reporter
+
+    return make_reporter(quiet)
+
+
+def handle_errors(f: F) -> F:
+    """MovierecError -> one line and exit 2; anything unexpected -> logged traceback and exit 3."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except MovierecError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_USER_ERROR)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:
+            log.exception("unexpected error")
+            click.echo(
+                f"internal error ({type(exc).__name__}: {exc}); the traceback is above", err=True
+            )
+            sys.exit(EXIT_BUG)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _print_json(obj: Any) -> None:
+    from movierec.pipeline import _json_default
+
+    click.echo(json.dumps(obj, indent=2, default=_json_default))
+
+
+# ---------------------------------------------------------------- verbs
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="movierec")
+def cli() -> None:
+    """Movie recommendations with Spark MLlib ALS.
+
+    \b
+    Example (the whole brief on a MovieLens release):
+      movierec run --dataset ml-latest-small --out results/
+    """
+
+
+@cli.command()
+@data_options
+@common_options
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Output folder for eda.json and plots.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@handle_errors
+def eda(out: Path, as_json: bool, **kw: Any) -> None:
+    """Explore a ratings table: counts, sparsity, rating distribution, long tails (plots).
+
+    \b
+    Example:
+      movierec eda --data ratings.csv --out eda/
+    """
+    from movierec.atomic import atomic_dir
+    from movierec.data import load_ratings, save_rejects
+    from movierec.engines import get_engine
+    from movierec.pipeline import _write_json, data_section, explore
+
+    setup_logging(kw["verbose"], kw["quiet"])
+    cfg = make_config(kw)
+    _require_data(cfg)
+    with atomic_dir(out, replace_if="eda.json") as tmp:
+        loaded = load_ratings(cfg.data)
+        if len(loaded.rejects):
+            save_rejects(loaded.rejects, tmp / "rejects.csv")
+        engine = get_engine(cfg.engine, cfg.spark)
+        section = data_section(loaded, explore(engine, loaded, tmp / "plots"))
+        _write_json(tmp / "eda.json", section)
+    if as_json:
+        _print_json(section)
+    else:
+        from movierec.console import print_eda
+
+        print_eda(section, out)
+
+
+@cli.command("compare-splits")
+@data_options
+@common_options
+@als_options
+@click.option("--train-fractions", help="Train shares to compare (default 0.6,0.7,0.75,0.8).")
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="Folder for split_comparison.json and its plot."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@handle_errors
+def compare_splits_cmd(out: Path | None, as_json: bool, **kw: Any) -> None:
+    """Fit ALS on several train/test splits and compare their test RMSE.
+
+    \b
+    Example:
+      movierec compare-splits --data ratings.csv --train-fractions 0.6,0.7,0.75,0.8
+    """
+    from movierec.atomic import atomic_dir
+    from movierec.data import load_ratings
+    from movierec.engines import ALSParams, get_engine
+    from movierec.pipeline import _write_json, compare_splits
+    from movierec.plots import plot_split_comparison
+
+    setup_logging(kw["verbose"], kw["quiet"])
+    cfg = make_config(kw)
+    _require_data(cfg)
+    reporter = _reporter(kw["quiet"] or as_json)
+    loaded = load_ratings(cfg.data)
+    engine = get_engine(cfg.engine, cfg.spark)
+    reporter.stage("split_comparison", len(cfg.split.train_fractions))
+    rows = compare_splits(
+        engine,
+        loaded.ratings,
+        ALSParams.from_config(cfg.als, cfg.seed),
+        cfg.split.train_fractions,
+        cfg.seed,
+        reporter,
+    )
+    reporter.end_stage()
+    if out is not None:
+        with atomic_dir(out, replace_if="split_comparison.json") as tmp:
+            _write_json(tmp / "split_comparison.json", rows)
+            plot_split_comparison(rows, tmp / "split_comparison.png")
+    if as_json:
+        _print_json(rows)
+    else:
+        from movierec.console import print_split_comparison
+
+        print_split_comparison(rows)
+
+
+@cli.command()
+@data_options
+@common_options
+@als_options
+@grid_options
+@click.option("--test-fraction", type=float, help="Share held out before tuning (default 0.2).")
+@click.option("--out", type=click.Path(path_type=Path), help="Folder for tuning.json and heatmaps.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@handle_errors
+def tune(out: Path | None, as_json: bool, **kw: Any) -> None:
+    """Cross-validated grid search over rank, regParam and maxIter (on the non-test part).
+
+    \b
+    Example:
+      movierec tune --data ratings.csv --ranks 8,10,12 --reg-params 0.05,0.1,0.15 \\
+                    --max-iters 10,15 --folds 3 --out tuning/
+    """
+    from movierec.atomic import atomic_dir
+    from movierec.data import load_ratings
+    from movierec.engines import ALSParams, get_engine
+    from movierec.pipeline import _write_json
+    from movierec.plots import plot_tuning_heatmaps
+    from movierec.split import random_split
+    from movierec.tuning import grid_search
+
+    setup_logging(kw["verbose"], kw["quiet"])
+    cfg = make_config(kw)
+    _require_data(cfg)
+    reporter = _reporter(kw["quiet"] or as_json)
+    loaded = load_ratings(cfg.data)
+    engine = get_engine(cfg.engine, cfg.spark)
+    dev, _ = random_split(loaded.ratings, cfg.split.test_fraction, cfg.seed)
+    t = cfg.tuning
+    reporter.stage(
+        "tuning", len(t.models) * len(t.ranks) * len(t.reg_params) * len(t.max_iters) * t.folds
+    )
+    result = grid_search(
+        engine, dev, t, ALSParams.from_config(cfg.als, cfg.seed), cfg.seed, reporter.advance
+    )
+    reporter.end_stage()
+    if out is not None:
+        with atomic_dir(out, replace_if="tuning.json") as tmp:
+            _write_json(tmp / "tuning.json", result.to_dict())
+            plot_tuning_heatmaps(result.results, tmp, best=result.best)
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        from movierec.console import print_tuning
+
+        print_tuning(result.to_dict())
+
+
+@cli.command()
+@data_options
+@common_options
+@als_options
+@click.option(
+    "--out", type=click.Path(path_type=Path), required=True, help="Model folder to write."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@handle_errors
+def train(out: Path, as_json: bool, **kw: Any) -> None:
+    """Fit ALS on all given ratings and save the model folder (factors exported too).
+
+    \b
+    Example:
+      movierec train --data ratings.csv --movies movies.csv --out model/ --rank 10 --reg-param 0.1
+    """
+    from movierec.data import load_ratings, save_rejects
+    from movierec.engines import ALSParams, get_engine
+    from movierec.model_io import save_model
+    from movierec.pipeline import versions
+
+    setup_logging(kw["verbose"], kw["quiet"])
+    cfg = make_config(kw)
+    _require_data(cfg)
+    reporter = _reporter(kw["quiet"] or as_json)
+    reporter.stage("load")
+    loaded = load_ratings(cfg.data)
+    reporter.end_stage()
+    engine = get_engine(cfg.engine, cfg.spark)
+    params = ALSParams.from_config(cfg.als, cfg.seed)
+    reporter.stage("fit")
+    handle = engine.data(loaded.ratings)
+    try:
+        model = engine.fit(handle, params)
+    finally:
+        handle.release()
+    reporter.end_stage()
+    save_model(
+        model,
+        out,
+        engine=engine.name,
+        train=loaded.ratings,
+        movies=loaded.movies,
+        user_ids=loaded.user_ids,
+        item_ids=loaded.item_ids,
+        config=json.loads(cfg.model_dump_json()),
+        versions=versions(engine),
+    )
+    if len(loaded.rejects):
+        save_rejects(loaded.rejects, out / "rejects.csv")
+    info = {"model": str(out), "params": params.to_dict(), "load": loaded.report.to_dict()}
+    if as_json:
+        _print_json(info)
+    else:
+        click.echo(
+            f"model written to {out}: {len(loaded.ratings):,} ratings, rank {params.rank}, "
+            f"regParam {params.reg_param}, maxIter {params.max_iter}"
+        )
+
+
+@cli.command()
+@data_options
+@common_options
+@eval_options
+@click.option(
+    "--model", "model_dir", type=click.Path(path_type=Path), required=True, help="Model folder."
+)
+@click.option(
+    "--baselines", is_flag=True, help="Also score the baselines (trained on the model's data)."
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the metrics as JSON (the keys of summary.json's test).",
+)
+@handle_errors
+def evaluate(model_dir: Path, baselines: bool, as_json: bool, **kw: Any) -> None:
+    """Evaluate a saved model on a test ratings file (movies the model was trained on are excluded).
+
+    \b
+    Example:
+      movierec evaluate --model model/ --data test.csv --json
+    """
+    from movierec.data import load_ratings
+    from movierec.engines import get_engine
+    from movierec.evaluation import evaluate as run_evaluate
+    from movierec.model_io import align_test_ids, load_model_dir
+
+    setup_logging(kw["verbose"], kw["quiet"])
+    cfg = make_config(kw)
+    _require_data(cfg)
+    saved = load_model_dir(model_dir)
+    loaded = load_ratings(cfg.data)
+    test = align_test_ids(loaded, saved)
+    engine = get_engine(cfg.engine, cfg.spark)
+    model = engine.load(saved.engine_path, saved.params)
+    handle = engine.data(saved.train)
+    try:
+        result = run_evaluate(
+            model,
+            handle,
+            test,
+            k=cfg.evaluation.k,
+            threshold=cfg.evaluation.threshold,
+            with_baselines=baselines,
+        )
+    finally:
+        handle.release()
+    if as_json:
+        _print_json(result)
+    else:
+        from movierec.console import print_metrics
+
+        print_metrics(result)
+
+
+@cli.command()
+@common_options
+@click.option(
+    "--model", "model_dir", type=click.Path(path_type=Path), required=True, help="Model folder."
+)
+@click.option("--user", "users", multiple=True, help="User id (repeatable).")
+@click.option("--all", "all_users", is_flag=True, help="Every user in the model.")
+@click.option("--n", type=int, default=None, help="Recommendations per user (default 10).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Write to FILE (.csv or .parquet; no suffix = both).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@handle_errors
+def recommend(
+    model_dir: Path,
+    users: tuple[str, ...],
+    all_users: bool,
+    out: Path | None,
+    as_json: bool,
+    **kw: Any,
+) -> None:
+    """Top-N unseen movies for some users or all of them, with titles when the model has them.
+
+    \b
+    Examples:
+      movierec recommend --model model/ --user 42 --user 7 --n 10
+      movierec recommend --model model/ --all --out recs.parquet
+    """
+    import numpy as np
+
+    from movierec.engines import get_engine
+    from movierec.model_io import load_model_dir
+    from movierec.recommend import decorate, map_user_ids, save_recommendations
+
+    setup_logging(kw["verbose"], kw["quiet"])
+    if bool(users) == all_users:
+        raise ConfigError("give either --user ID (repeatable) or --all")
+    cfg = make_config(kw)
+    n = kw.get("n") or cfg.recommend.n
+    saved = load_model_dir(model_dir)
+    wanted = None
+    if users:
+        wanted, unknown = map_user_ids(list(users), saved.user_ids, saved.factors.user_ids)
+        if unknown:
+            raise ConfigError(f"unknown user id(s) not in the model: {', '.join(unknown)}")
+    engine = get_engine(cfg.engine, cfg.spark)
+    model = engine.load(saved.engine_path, saved.params)
+    handle = engine.data(saved.train)
+    try:
+        recs = model.recommend(None if wanted is None else np.asarray(wanted), n, exclude=handle)
+    finally:
+        handle.release()
+    table = decorate(recs, saved.movies, saved.user_ids, saved.item_ids)
+    if out is not None:
+        for path in save_recommendations(table, out):
+            click.echo(f"wrote {path}", err=True)
+    if as_json:
+        _print_json(table.to_dict(orient="records"))
+    elif out is None or users:
+        from movierec.console import print_recommendations
+
+        print_recommendations(table)
+
+
+@cli.command()
+@data_options
+@common_options
+@als_options
+@grid_options
+@eval_options
+@click.option("--train-fractions", help="Train shares to compare (default 0.6,0.7,0.75,0.8).")
+@click.option("--test-fraction", type=float, help="Final hold-out share (default 0.2).")
+@click.option("--n", type=int, help="Recommendations per user (default 10).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Output folder (written atomically).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout.")
+@handle_errors
+def run(out: Path, as_json: bool, **kw: Any) -> None:
+    """Run the whole brief: EDA, split comparison, tuning, evaluation, recommendations, model.
+
+    \b
+    Example:
+      movierec run --dataset ml-latest-small --out results/
+    """
+    from movierec.pipeline import run as run_pipeline
+
+    setup_logging(kw["verbose"], kw["quiet"])
+    cfg = make_config(kw)
+    _require_data(cfg)
+    summary = run_pipeline(cfg, out, _reporter(kw["quiet"] or as_json))
+    if as_json:
+        _print_json(summary)
+    else:
+        from movierec.console import print_run_summary
+
+        print_run_summary(summary, out)
+
+
+@cli.group()
+def datasets() -> None:
+    """List or download the GroupLens MovieLens releases."""
+
+
+@datasets.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@handle_errors
+def datasets_list(as_json: bool) -> None:
+    """List the known datasets and whether each is in the cache.
+
+    \b
+    Example:
+      movierec datasets list
+    """
+    from movierec.data.datasets import list_datasets
+
+    rows = list_datasets()
+    if as_json:
+        _print_json(rows)
+    else:
+        from movierec.console import print_datasets
+
+        print_datasets(rows)
+
+
+@datasets.command("fetch")
+@click.argument("name")
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path),
+    help="Cache folder (default $MOVIEREC_DATA_DIR or ~/.cache/movierec).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@handle_errors
+def datasets_fetch(name: str, cache_dir: Path | None, quiet: bool) -> None:
+    """Download and unpack a dataset into the cache (verified by size and MD5 where published).
+
+    \b
+    Example:
+      movierec datasets fetch ml-100k
+    """
+    from movierec.console import download_progress
+    from movierec.data.datasets import fetch_dataset
+
+    with download_progress(quiet) as progress:
+        path = fetch_dataset(name, cache_dir=cache_dir, progress=progress)
+    click.echo(str(path))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="movierec")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

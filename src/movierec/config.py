@@ -1,0 +1,236 @@
+"""Typed, validated configuration; every default lives here and only here.
+
+A TOML file (``--config FILE``) maps onto :class:`RunConfig` section by section
+(``[data]``, ``[spark]``, ``[als]``, ``[split]``, ``[tuning]``, ``[evaluation]``,
+``[recommend]``); CLI flags override values from the file.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from movierec.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised only on Python 3.10
+    import tomli as tomllib
+
+DEFAULT_SEED = 42
+
+DataFormat = Literal["auto", "ml-100k", "ml-dat", "ml-csv", "delimited", "parquet"]
+DuplicatePolicy = Literal["latest", "first", "last", "mean", "error"]
+ModelKind = Literal["als", "biased-als"]
+
+
+def _all_models() -> list[ModelKind]:
+    return ["als", "biased-als"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    """Where the ratings come from and how to read and validate them."""
+
+    path: Path | None = None
+    """Ratings file or directory (a MovieLens release folder, a delimited file, or Parquet)."""
+    dataset: str | None = None
+    """Name of a GroupLens release (``movierec datasets list``); used when ``path`` is not set."""
+    movies: Path | None = None
+    """Optional movies file with titles and genres (found inside a MovieLens folder)."""
+    format: DataFormat = "auto"
+    """File layout; ``auto`` detects MovieLens layouts and the delimiter of plain files."""
+    sep: str | None = None
+    """Separator of delimited text (``\\t``, ``,``, ``::``, ``whitespace``); None = detect."""
+    header: bool | None = None
+    """Whether delimited text has a header row; None = detect."""
+    columns: dict[str, str] = Field(default_factory=dict)
+    """Map from canonical name (user_id, movie_id, rating, timestamp) to the source column name."""
+    rating_min: float | None = None
+    """Lowest valid rating; None = the layout's scale (0.5, or 1 for ml-100k/ml-1m)."""
+    rating_max: float | None = None
+    """Highest valid rating; None = 5.0."""
+    duplicates: DuplicatePolicy = "latest"
+    """What to do with repeated (user, movie) pairs: keep the latest by timestamp, the first or last
+    in file order, their mean, or fail."""
+    max_reject_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
+    """A file with a larger share of malformed rows fails instead of loading."""
+    encoding: str | None = None
+    """Text encoding; None = UTF-8, or latin-1 for the ml-100k/ml-1m/ml-10m layouts."""
+
+
+class SparkConfig(_Section):
+    """How the one SparkSession is built (see :func:`movierec.spark.get_spark`)."""
+
+    master: str | None = None
+    """Any Spark master URL (``local[*]``, ``local[2]``, ``spark://host:7077``, ``yarn``, ...).
+    None = ``local[*]``, or under ``spark-submit`` the master it was given."""
+    remote: str | None = None
+    """Spark Connect endpoint (``sc://host:15002``); when set, ``master`` is ignored."""
+    app_name: str = "movierec"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = Field(default=4, ge=1)
+    """``spark.sql.shuffle.partitions``: small on one machine, larger on a cluster."""
+    checkpoint_dir: str | None = None
+    """Checkpoint directory for long ALS runs; None = a temporary folder removed at exit."""
+    ui: bool = False
+    log_level: str = "ERROR"
+    conf: dict[str, str] = Field(default_factory=dict)
+    """Extra ``spark.*`` settings passed through verbatim (``--conf key=value``)."""
+
+
+class ALSConfig(_Section):
+    """Hyper-parameters of one ALS fit (Spark MLlib semantics)."""
+
+    model: ModelKind = "als"
+    """``als`` (Spark MLlib ALS on the ratings) or ``biased-als`` (mean + user and movie
+    biases, ALS on the residuals)."""
+    rank: int = Field(default=10, ge=1)
+    reg_param: float = Field(default=0.1, ge=0.0)
+    max_iter: int = Field(default=15, ge=1)
+    bias_reg: float = Field(default=5.0, ge=0.0)
+    """Damping of the biased model's biases: b = sum(residual) / (count + bias_reg)."""
+    nonnegative: bool = False
+    num_blocks: int = Field(default=4, ge=1)
+    """Number of user and item blocks; it changes results slightly, so it is fixed, not derived."""
+    checkpoint_interval: int = Field(default=10, ge=1)
+
+
+class SplitConfig(_Section):
+    """Hold-out split and the split-ratio comparison."""
+
+    test_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    """Share of ratings held out as the final test set."""
+    train_fractions: list[float] = Field(default_factory=lambda: [0.6, 0.7, 0.75, 0.8])
+    """Train shares compared by ``compare-splits`` (the rest of each split is its test set)."""
+
+    @field_validator("train_fractions")
+    @classmethod
+    def _fractions(cls, v: list[float]) -> list[float]:
+        if not v:
+            raise ValueError("at least one train fraction is needed")
+        for f in v:
+            if not 0.0 < f < 1.0:
+                raise ValueError(f"train fraction {f} is not between 0 and 1")
+        return v
+
+
+class TuningConfig(_Section):
+    """k-fold cross-validated grid search over ALS hyper-parameters."""
+
+    models: list[ModelKind] = Field(default_factory=lambda: _all_models())
+    """Model kinds searched; the best (model, rank, regParam, maxIter) wins."""
+    ranks: list[int] = Field(default_factory=lambda: [8, 10, 12])
+    reg_params: list[float] = Field(default_factory=lambda: [0.05, 0.1, 0.15])
+    max_iters: list[int] = Field(default_factory=lambda: [10, 15])
+    folds: int = Field(default=3, ge=2)
+    parallelism: int = Field(default=2, ge=1)
+    """How many fits run at once (threads submitting Spark jobs)."""
+
+    @model_validator(mode="after")
+    def _non_empty(self) -> TuningConfig:
+        for name in ("models", "ranks", "reg_params", "max_iters"):
+            values = getattr(self, name)
+            if not values:
+                raise ValueError(f"{name} must list at least one value")
+        if any(r < 1 for r in self.ranks) or any(m < 1 for m in self.max_iters):
+            raise ValueError("ranks and max_iters must be positive")
+        if any(r < 0 for r in self.reg_params):
+            raise ValueError("reg_params must be non-negative")
+        return self
+
+
+class EvaluationConfig(_Section):
+    """Evaluation settings."""
+
+    k: int = Field(default=10, ge=1)
+    """List length for the top-k metrics."""
+    threshold: float = 3.0
+    """A rating >= threshold counts as relevant / liked."""
+
+
+class RecommendConfig(_Section):
+    """Top-N recommendation output."""
+
+    n: int = Field(default=10, ge=1)
+    """Recommendations per user."""
+
+
+class RunConfig(_Section):
+    """Everything one ``movierec`` invocation needs; the whole object is saved with every run."""
+
+    seed: int = DEFAULT_SEED
+    """Seed of every random step: splits, folds and ALS initialisation."""
+    engine: Literal["spark"] = "spark"
+    data: DataConfig = Field(default_factory=DataConfig)
+    spark: SparkConfig = Field(default_factory=SparkConfig)
+    als: ALSConfig = Field(default_factory=ALSConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    tuning: TuningConfig = Field(default_factory=TuningConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    recommend: RecommendConfig = Field(default_factory=RecommendConfig)
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def build_config(
+    config_file: Path | None = None, overrides: dict[str, Any] | None = None
+) -> RunConfig:
+    """Build a validated :class:`RunConfig` from an optional TOML file plus overrides.
+
+    ``overrides`` is a nested dict in the same shape as the TOML file (e.g.
+    ``{"als": {"rank": 12}}``); its values win over the file's. Keys whose value is None
+    are ignored so that unset CLI flags do not erase file values.
+
+    Raises:
+        ConfigError: the file is missing or not valid TOML, or a value is invalid.
+    """
+    raw: dict[str, Any] = {}
+    if config_file is not None:
+        try:
+            raw = tomllib.loads(Path(config_file).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file not found: {config_file}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_file}: not valid TOML: {exc}") from exc
+    merged = _deep_merge(raw, _drop_none(overrides or {}))
+    try:
+        return RunConfig.model_validate(merged)
+    except ValidationError as exc:
+        source = f"{config_file}: " if config_file else ""
+        raise ConfigError(f"{source}invalid configuration: {_describe(exc)}") from exc
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            value = _drop_none(value)
+            if not value:
+                continue
+        out[key] = value
+    return out

@@ -1,0 +1,224 @@
+"""Terminal output of the CLI: progress bars, and results printed as tables.
+
+Progress bars go to stderr and only when it is a terminal, so piped output stays clean.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from movierec.pipeline import Reporter
+
+# Piped output gets a fixed width so tables are not squeezed to 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True)
+
+
+class RichReporter(Reporter):
+    """A progress bar per stage, showing the stage, configuration and fold being worked on."""
+
+    def __init__(self) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.fields[stage]:<16}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            console=err,
+            transient=False,
+        )
+        self._task: Any = None
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        if self._task is None:
+            self._progress.start()
+        self._task = self._progress.add_task("", total=total, stage=name)
+
+    def advance(self, done: int, total: int, description: str) -> None:
+        if self._task is not None:
+            self._progress.update(self._task, completed=done, total=total, description=description)
+
+    def end_stage(self) -> None:
+        if self._task is not None:
+            task = self._progress.tasks[-1]
+            self._progress.update(self._task, completed=task.total or 1, total=task.total or 1)
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self._progress.stop()
+
+
+def make_reporter(quiet: bool) -> Reporter:
+    """Progress bars when stderr is a terminal and not ``quiet``; otherwise silent."""
+    if quiet or not sys.stderr.isatty():
+        return Reporter()
+    return RichReporter()
+
+
+@contextlib.contextmanager
+def download_progress(quiet: bool) -> Iterator[Callable[[int, int | None], None] | None]:
+    """A byte-count progress callback for dataset downloads (None when quiet or not a TTY)."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    with Progress(console=err) as progress:
+        task = progress.add_task("download", total=None)
+
+        def update(done: int, total: int | None) -> None:
+            progress.update(task, completed=done, total=total or None)
+
+        yield update
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def print_eda(section: dict[str, Any], folder: Path) -> None:
+    eda = section["eda"]
+    table = Table(title="Ratings overview")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    for key in ("ratings", "users", "items", "sparsity", "rating_mean", "rating_std"):
+        if key in eda:
+            table.add_row(key, _fmt(eda[key]))
+    table.add_row("rejected rows", _fmt(section["rejected"]))
+    out.print(table)
+    out.print(f"plots and eda.json in {folder}")
+
+
+def print_split_comparison(rows: list[dict[str, Any]]) -> None:
+    table = Table(title="Train/test split comparison (ALS, test RMSE)")
+    for col in ("train/test", "train ratings", "test ratings", "RMSE", "cold-start rows"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(
+            f"{r['train_fraction']:.0%}/{r['test_fraction']:.0%}",
+            _fmt(r["train_ratings"]),
+            _fmt(r["test_ratings"]),
+            _fmt(r["rmse"]),
+            _fmt(r["cold_start_rows"]),
+        )
+    out.print(table)
+
+
+def print_tuning(tuning: dict[str, Any]) -> None:
+    table = Table(title=f"Grid search, {tuning['folds']}-fold cross-validation (RMSE)")
+    for col in ("model", "rank", "regParam", "maxIter", "mean RMSE", "std"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    best = tuning["best"]
+    keys = ("model", "rank", "regParam", "maxIter")
+    for r in tuning["results"]:
+        is_best = all(r.get(k) == best.get(k) for k in keys)
+        table.add_row(
+            str(r.get("model", "als")) + (" ★" if is_best else ""),
+            str(r["rank"]),
+            str(r["regParam"]),
+            str(r["maxIter"]),
+            _fmt(r["rmse_mean"]),
+            _fmt(r["rmse_std"]),
+            style="bold" if is_best else None,
+        )
+    out.print(table)
+    out.print(
+        f"best: {best.get('model', 'als')} rank={best['rank']} regParam={best['regParam']} "
+        f"maxIter={best['maxIter']} (RMSE {best['rmse_mean']:.4f} ± {best['rmse_std']:.4f})"
+    )
+
+
+_METRIC_ROWS: list[tuple[str, str, str]] = [
+    ("RMSE", "", "rmse"),
+    ("MAE", "", "mae"),
+    ("MSE", "", "mse"),
+    ("pairwise precision", "pairwise", "precision"),
+    ("pairwise recall", "pairwise", "recall"),
+    ("pairwise F1", "pairwise", "f1"),
+    ("in-test precision@k", "within_test_top_k", "precision"),
+    ("in-test recall@k", "within_test_top_k", "recall"),
+    ("in-test F1@k", "within_test_top_k", "f1"),
+    ("catalogue precision@k", "catalogue_top_k", "precision"),
+    ("catalogue recall@k", "catalogue_top_k", "recall"),
+    ("catalogue F1@k", "catalogue_top_k", "f1"),
+    ("catalogue NDCG@k", "catalogue_top_k", "ndcg"),
+    ("catalogue MAP@k", "catalogue_top_k", "map"),
+    ("catalogue hit rate@k", "catalogue_top_k", "hit_rate"),
+]
+
+
+def print_metrics(test: dict[str, Any], baselines: dict[str, Any] | None = None) -> None:
+    """One row per metric, one column per model: the model first, then each baseline."""
+    columns = {str(test.get("model", "model")): test, **(baselines or test.get("baselines") or {})}
+    k = test.get("k", "k")
+    table = Table(title=f"Test metrics (relevant: rating >= {test.get('threshold')}, k = {k})")
+    table.add_column("metric")
+    for name in columns:
+        table.add_column(name.replace("_", " "), justify="right")
+    for label, section, key in _METRIC_ROWS:
+        cells = []
+        for m in columns.values():
+            value = (m.get(section) or {}).get(key) if section else m.get(key)
+            cells.append("—" if value is None else _fmt(value))
+        table.add_row(label.replace("@k", f"@{k}"), *cells)
+    out.print(table)
+    cov = test.get("coverage")
+    if cov:
+        out.print(
+            f"{cov['scored_rows']:,} of {cov['test_rows']:,} test ratings scored; "
+            f"{cov['cold_start_rows']:,} have a user or movie unseen in training"
+        )
+
+
+def print_recommendations(table: pd.DataFrame, max_users: int = 20) -> None:
+    users = list(dict.fromkeys(table["user_id"].tolist()))
+    for user in users[:max_users]:
+        rows = table[table["user_id"] == user]
+        t = Table(title=f"Top {len(rows)} for user {user}")
+        for col in ("#", "movie", "title", "genres", "score"):
+            t.add_column(col, justify="right" if col in ("#", "movie", "score") else "left")
+        for r in rows.itertuples(index=False):
+            t.add_row(str(r.rank), str(r.movie_id), str(r.title), str(r.genres), f"{r.score:.3f}")
+        out.print(t)
+    if len(users) > max_users:
+        out.print(f"... and {len(users) - max_users:,} more users (use --out FILE for all)")
+
+
+def print_run_summary(summary: dict[str, Any], folder: Path) -> None:
+    data = summary["data"]
+    out.print(
+        f"[bold]data[/]: {data['ratings']:,} ratings, {data['users']:,} users, "
+        f"{data['items']:,} movies, "
+        f"sparsity {data['sparsity']:.4f}, {data['rejected']:,} rows rejected"
+    )
+    print_split_comparison(summary["split_comparison"])
+    print_tuning(summary["tuning"])
+    print_metrics(summary["test"], summary["baselines"])
+    timings = Table(title="Stage timings (seconds)")
+    timings.add_column("stage")
+    timings.add_column("seconds", justify="right")
+    for stage, seconds in summary["timings"].items():
+        timings.add_row(stage, f"{seconds:.1f}")
+    out.print(timings)
+    out.print(f"results in {folder}")
+
+
+def print_datasets(rows: list[dict[str, Any]]) -> None:
+    table = Table(title="MovieLens releases")
+    keys = list(rows[0].keys()) if rows else []
+    for key in keys:
+        table.add_column(key)
+    for r in rows:
+        table.add_row(*[_fmt(r[k]) if r[k] is not None else "" for k in keys])
+    out.print(table)

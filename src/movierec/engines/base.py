@@ -1,0 +1,143 @@
+"""The engine contract: fit -> model; model -> predictions, top-N, factors; save/load.
+
+The pipeline talks only to this interface, so a second engine (e.g. an in-process one)
+plugs in without a rewrite. Data crosses the boundary as pandas DataFrames in the
+canonical schema (:mod:`movierec.schema`); an engine may keep its own cached copy of a
+dataset behind an opaque :class:`EngineData` handle.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from movierec.config import ALSConfig
+
+MODELS = ("als", "biased-als")
+"""``als``: Spark MLlib ALS on the ratings. ``biased-als``: global mean + damped user and
+movie biases, with ALS fitted on the residuals (prediction = mean + b_u + b_i + x_u·y_i)."""
+
+
+@dataclass(frozen=True)
+class ALSParams:
+    """Hyper-parameters of one ALS fit (explicit feedback, Spark MLlib semantics)."""
+
+    rank: int = 10
+    reg_param: float = 0.1
+    max_iter: int = 15
+    seed: int = 42
+    model: str = "als"
+    bias_reg: float = 5.0
+    nonnegative: bool = False
+    num_blocks: int = 4
+    checkpoint_interval: int = 10
+
+    @property
+    def biased(self) -> bool:
+        return self.model == "biased-als"
+
+    @classmethod
+    def from_config(cls, cfg: ALSConfig, seed: int) -> ALSParams:
+        return cls(
+            rank=cfg.rank,
+            reg_param=cfg.reg_param,
+            max_iter=cfg.max_iter,
+            seed=seed,
+            model=cfg.model,
+            bias_reg=cfg.bias_reg,
+            nonnegative=cfg.nonnegative,
+            num_blocks=cfg.num_blocks,
+            checkpoint_interval=cfg.checkpoint_interval,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Factors:
+    """Latent factors as plain arrays: row ``j`` of ``user_factors`` belongs to ``user_ids[j]``.
+
+    A prediction is ``global_mean + user_bias[u] + item_bias[i] + user_factors[u] @
+    item_factors[i]``; for plain ALS the mean is 0 and the biases are zeros.
+    """
+
+    user_ids: np.ndarray
+    user_factors: np.ndarray
+    item_ids: np.ndarray
+    item_factors: np.ndarray
+    global_mean: float = 0.0
+    user_bias: np.ndarray | None = None
+    item_bias: np.ndarray | None = None
+
+
+class EngineData(ABC):
+    """An engine's handle on one ratings table (e.g. a cached Spark DataFrame)."""
+
+    @property
+    @abstractmethod
+    def ratings(self) -> pd.DataFrame:
+        """The canonical pandas table this handle was made from."""
+
+    def release(self) -> None:  # noqa: B027 - optional hook
+        """Free engine-side resources (cache); the handle must not be used afterwards."""
+
+
+class TrainedModel(ABC):
+    """A fitted ALS model."""
+
+    params: ALSParams
+
+    @abstractmethod
+    def predict(self, pairs: pd.DataFrame) -> np.ndarray:
+        """Predicted ratings for the (USER, ITEM) rows of ``pairs``, in row order.
+
+        Rows whose user or movie was not in the training data get NaN (cold start); callers
+        count and report them.
+        """
+
+    @abstractmethod
+    def recommend(
+        self, users: np.ndarray | None, n: int, exclude: EngineData | None
+    ) -> pd.DataFrame:
+        """Top-``n`` movies per user: columns USER, ITEM, SCORE, RANK (1-based).
+
+        ``users`` None means every user the model knows. Movies the user has in
+        ``exclude`` (normally the training ratings) are never recommended. Ties in score are
+        broken by ascending movie id, so lists are deterministic.
+        """
+
+    @abstractmethod
+    def factors(self) -> Factors:
+        """The user and item factors as numpy arrays (float32), sorted by id."""
+
+    @abstractmethod
+    def save(self, path: Path) -> None:
+        """Write the engine's native model format to ``path`` (a folder that must not exist)."""
+
+
+class Engine(ABC):
+    """Factory for data handles and models of one compute engine."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def data(self, ratings: pd.DataFrame) -> EngineData:
+        """Make (and cache) the engine's copy of a canonical ratings table."""
+
+    @abstractmethod
+    def fit(self, train: EngineData, params: ALSParams) -> TrainedModel:
+        """Fit ALS on ``train`` with ``params``; deterministic for a given seed."""
+
+    @abstractmethod
+    def load(self, path: Path, params: ALSParams) -> TrainedModel:
+        """Load a model written by :meth:`TrainedModel.save`; ``params`` come from its metadata."""
+
+    @abstractmethod
+    def aggregates(self, data: EngineData) -> tuple[pd.Series, pd.Series, pd.Series]:
+        """(ratings per user, per movie, per rating value), computed by the engine."""

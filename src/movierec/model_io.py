@@ -1,0 +1,237 @@
+"""Model folders: save and load a trained model with everything needed to use it later.
+
+Layout of a model folder (format version 1)::
+
+    model.json            format version, engine, parameters, training-data fingerprint,
+                          counts, metrics, config, versions, creation time
+    factors.npz           user_ids, user_factors, item_ids, item_factors (float32), global_mean,
+                          user_bias, item_bias (float64; zeros for plain ALS); no pickles
+    engine/               the engine's native model (Spark: ALSModel.save output)
+    train_ratings.parquet the training ratings (user_id, movie_id, rating): seen-item exclusion
+    movies.parquet        titles and genres, when a movies file was given
+    user_ids.npy / item_ids.npy   original ids by dense index, when ids were remapped
+
+The factors load with plain numpy (``np.load(..., allow_pickle=False)``), so later
+components can score without Spark.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from movierec.atomic import atomic_dir
+from movierec.engines.base import ALSParams, Factors, TrainedModel
+from movierec.errors import ModelError
+from movierec.schema import ITEM, RATING, USER
+
+log = logging.getLogger(__name__)
+
+MODEL_FORMAT = "movierec-model"
+MODEL_FORMAT_VERSION = 1
+MODEL_JSON = "model.json"
+
+
+def fingerprint(ratings: pd.DataFrame) -> str:
+    """SHA-256 of the (user, movie, rating) triples, independent of row order.
+
+    Rows are sorted by (user, movie) before hashing the int32/int32/float64 arrays, so the
+    same ratings give the same fingerprint however they were read.
+    """
+    order = np.lexsort((ratings[ITEM].to_numpy(), ratings[USER].to_numpy()))
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(ratings[USER].to_numpy(dtype=np.int32)[order]).tobytes())
+    h.update(np.ascontiguousarray(ratings[ITEM].to_numpy(dtype=np.int32)[order]).tobytes())
+    h.update(np.ascontiguousarray(ratings[RATING].to_numpy(dtype=np.float64)[order]).tobytes())
+    return "sha256:" + h.hexdigest()
+
+
+def _id_array_for_save(ids: np.ndarray) -> np.ndarray:
+    """Original ids as a numpy array that loads without pickle (str -> fixed-width unicode)."""
+    arr = np.asarray(ids)
+    if arr.dtype == object:
+        arr = arr.astype(str)
+    return arr
+
+
+@dataclass
+class SavedModel:
+    """A model folder read back: metadata, factors, training ratings, titles and id maps."""
+
+    path: Path
+    meta: dict[str, Any]
+    factors: Factors
+    train: pd.DataFrame
+    movies: pd.DataFrame | None
+    user_ids: np.ndarray | None
+    item_ids: np.ndarray | None
+
+    @property
+    def engine_path(self) -> Path:
+        return self.path / "engine"
+
+    @property
+    def params(self) -> ALSParams:
+        """The hyper-parameters the model was trained with."""
+        return ALSParams(**self.meta["params"])
+
+
+def save_model(
+    model: TrainedModel,
+    target: Path,
+    *,
+    engine: str,
+    train: pd.DataFrame,
+    movies: pd.DataFrame | None = None,
+    user_ids: np.ndarray | None = None,
+    item_ids: np.ndarray | None = None,
+    metrics: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
+    versions: dict[str, str] | None = None,
+) -> Path:
+    """Write ``model`` and its context to the folder ``target`` atomically; return ``target``.
+
+    An existing model folder at ``target`` is replaced; any other existing path is an error.
+    """
+    factors = model.factors()
+    meta = {
+        "format": MODEL_FORMAT,
+        "format_version": MODEL_FORMAT_VERSION,
+        "engine": engine,
+        "params": model.params.to_dict(),
+        "training_data": {
+            "fingerprint": fingerprint(train),
+            "ratings": len(train),
+            "users": int(train[USER].nunique()),
+            "items": int(train[ITEM].nunique()),
+            "rating_min": float(train[RATING].min()),
+            "rating_max": float(train[RATING].max()),
+        },
+        "ids_mapped": {"users": user_ids is not None, "items": item_ids is not None},
+        "has_titles": movies is not None,
+        "metrics": metrics or {},
+        "config": config or {},
+        "versions": versions or {},
+        "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    with atomic_dir(Path(target), replace_if=MODEL_JSON) as tmp:
+        model.save(tmp / "engine")
+        zero_u = np.zeros(len(factors.user_ids))
+        zero_i = np.zeros(len(factors.item_ids))
+        np.savez(
+            tmp / "factors.npz",
+            user_ids=factors.user_ids,
+            user_factors=factors.user_factors,
+            item_ids=factors.item_ids,
+            item_factors=factors.item_factors,
+            global_mean=np.float64(factors.global_mean),
+            user_bias=factors.user_bias if factors.user_bias is not None else zero_u,
+            item_bias=factors.item_bias if factors.item_bias is not None else zero_i,
+        )
+        train[[USER, ITEM, RATING]].to_parquet(tmp / "train_ratings.parquet", index=False)
+        if movies is not None:
+            movies.to_parquet(tmp / "movies.parquet", index=False)
+        if user_ids is not None:
+            np.save(tmp / "user_ids.npy", _id_array_for_save(user_ids), allow_pickle=False)
+        if item_ids is not None:
+            np.save(tmp / "item_ids.npy", _id_array_for_save(item_ids), allow_pickle=False)
+        (tmp / MODEL_JSON).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    log.info("model saved to %s", target)
+    return Path(target)
+
+
+def load_model_dir(path: Path) -> SavedModel:
+    """Read a model folder written by :func:`save_model`.
+
+    Raises:
+        ModelError: the folder is missing, incomplete, or written by an incompatible version.
+    """
+    path = Path(path)
+    meta_file = path / MODEL_JSON
+    if not meta_file.is_file():
+        raise ModelError(f"{path}: not a movierec model folder (no {MODEL_JSON})")
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{meta_file}: unreadable ({exc})") from exc
+    if meta.get("format") != MODEL_FORMAT:
+        raise ModelError(f"{meta_file}: not a movierec model")
+    version = meta.get("format_version")
+    if version != MODEL_FORMAT_VERSION:
+        raise ModelError(
+            f"{path}: model format version {version} is not supported by this movierec "
+            f"(reads version {MODEL_FORMAT_VERSION}); retrain the model with this version"
+        )
+    try:
+        with np.load(path / "factors.npz", allow_pickle=False) as z:
+            factors = Factors(
+                z["user_ids"],
+                z["user_factors"],
+                z["item_ids"],
+                z["item_factors"],
+                global_mean=float(z["global_mean"]),
+                user_bias=z["user_bias"],
+                item_bias=z["item_bias"],
+            )
+        train = pd.read_parquet(path / "train_ratings.parquet")
+        movies_file = path / "movies.parquet"
+        movies = pd.read_parquet(movies_file) if movies_file.is_file() else None
+        user_ids = _load_ids(path / "user_ids.npy")
+        item_ids = _load_ids(path / "item_ids.npy")
+    except (OSError, KeyError, ValueError) as exc:
+        raise ModelError(f"{path}: model folder is incomplete or damaged ({exc})") from exc
+    return SavedModel(path, meta, factors, train, movies, user_ids, item_ids)
+
+
+def _load_ids(file: Path) -> np.ndarray | None:
+    return np.load(file, allow_pickle=False) if file.is_file() else None
+
+
+def align_test_ids(loaded: Any, saved: SavedModel) -> pd.DataFrame:
+    """Express a separately loaded ratings table in the dense ids of a saved model.
+
+    When neither side remapped ids they already agree. Otherwise ids are matched through
+    their original values (compared as strings); a user or movie the model does not know
+    gets an id outside the model's range, so it is treated (and reported) as cold start.
+    """
+    ratings: pd.DataFrame = loaded.ratings.copy()
+    for col, model_map, test_map in (
+        (USER, saved.user_ids, loaded.user_ids),
+        (ITEM, saved.item_ids, loaded.item_ids),
+    ):
+        if model_map is None and test_map is None:
+            continue
+        originals = (
+            np.asarray(test_map)[ratings[col].to_numpy()]
+            if test_map is not None
+            else ratings[col].to_numpy()
+        )
+        if model_map is None:
+            known = (
+                {str(v): int(v) for v in saved.factors.user_ids}
+                if col == USER
+                else {str(v): int(v) for v in saved.factors.item_ids}
+            )
+        else:
+            known = {str(v): i for i, v in enumerate(np.asarray(model_map).tolist())}
+        unknown_base = 2**31 - 1
+        mapped = np.fromiter(
+            (known.get(str(v), -1) for v in originals.tolist()),
+            dtype=np.int64,
+            count=len(originals),
+        )
+        missing = mapped < 0
+        if missing.any():
+            # One new id per unknown original, above anything the model knows: cold start.
+            codes, _ = pd.factorize(pd.Series(originals[missing]).astype(str))
+            mapped[missing] = unknown_base - codes
+        ratings[col] = mapped.astype(np.int32)
+    return ratings

@@ -1,0 +1,281 @@
+"""The whole brief as a sequence of steps, each also usable on its own by the CLI verbs.
+
+``run`` loads and validates the ratings, explores them, compares train/test split ratios,
+tunes ALS by k-fold cross-validation on the development part of a hold-out split,
+evaluates the best configuration on the hold-out test set beside baselines, refits it on
+all ratings, recommends top-N unseen movies for every user and saves the model. Everything
+is written into one output folder atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import platform
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from movierec import __version__
+from movierec.atomic import atomic_dir
+from movierec.config import RunConfig
+from movierec.data import LoadedRatings, load_ratings, save_rejects
+from movierec.eda import summarize
+from movierec.engines import ALSParams, Engine, get_engine
+from movierec.evaluation import evaluate
+from movierec.model_io import save_model
+from movierec.plots import (
+    plot_item_popularity,
+    plot_rating_distribution,
+    plot_split_comparison,
+    plot_tuning_heatmaps,
+    plot_user_activity,
+)
+from movierec.recommend import decorate, save_recommendations
+from movierec.schema import RATING
+from movierec.split import SALT_HOLDOUT, random_split, train_fraction_splits
+from movierec.tuning import TuningResult, grid_search, holdout_rmse
+
+log = logging.getLogger(__name__)
+
+SUMMARY_JSON = "summary.json"
+
+
+class Reporter:
+    """Progress hooks; the default does nothing. The CLI subclasses it with progress bars."""
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        """A new stage starts; ``total`` is its number of steps when known."""
+
+    def advance(self, done: int, total: int, description: str) -> None:
+        """``done`` of ``total`` steps of the current stage are finished."""
+
+    def end_stage(self) -> None:
+        """The current stage is finished."""
+
+
+class Timer:
+    """Wall-clock seconds per named stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(
+        self, name: str, reporter: Reporter | None = None, total: int | None = None
+    ) -> Iterator[None]:
+        if reporter is not None:
+            reporter.stage(name, total)
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.perf_counter() - start, 3)
+            if reporter is not None:
+                reporter.end_stage()
+
+
+def versions(engine: Engine | None = None) -> dict[str, str]:
+    """Versions of everything that can change a result."""
+    import pyspark
+
+    out = {
+        "movierec": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "pyspark": pyspark.__version__,
+        "platform": platform.platform(),
+    }
+    spark = getattr(engine, "spark", None)
+    if spark is not None:
+        out["spark"] = spark.version
+    return out
+
+
+def data_section(loaded: LoadedRatings, eda: dict[str, Any]) -> dict[str, Any]:
+    """The ``data`` section of the summary: counts, sparsity, rejected rows and the EDA."""
+    report = loaded.report.to_dict()
+    return {
+        "ratings": eda["ratings"],
+        "users": eda["users"],
+        "items": eda["items"],
+        "sparsity": eda["sparsity"],
+        "rejected": sum(loaded.report.rejected.values()),
+        "load": report,
+        "eda": eda,
+    }
+
+
+def explore(engine: Engine, loaded: LoadedRatings, plots_dir: Path) -> dict[str, Any]:
+    """EDA: aggregates computed by the engine, summarised, and three plots written."""
+    handle = engine.data(loaded.ratings)
+    try:
+        user_counts, item_counts, rating_counts = engine.aggregates(handle)
+    finally:
+        handle.release()
+    eda = summarize(user_counts, item_counts, rating_counts)
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    plot_rating_distribution(rating_counts, plots_dir / "rating_distribution.png")
+    plot_user_activity(user_counts, plots_dir / "user_activity.png")
+    plot_item_popularity(item_counts, plots_dir / "item_popularity.png")
+    return eda
+
+
+def compare_splits(
+    engine: Engine,
+    ratings: pd.DataFrame,
+    params: ALSParams,
+    train_fractions: list[float],
+    seed: int,
+    reporter: Reporter | None = None,
+) -> list[dict[str, Any]]:
+    """Fit ``params`` on each train share and report the test RMSE (rating units) of each."""
+    rows = []
+    splits = train_fraction_splits(ratings, train_fractions, seed)
+    for i, (fraction, train, test) in enumerate(splits, start=1):
+        handle = engine.data(train)
+        try:
+            model = engine.fit(handle, params)
+            rmse, n_cold = holdout_rmse(model.predict(test), test[RATING])
+        finally:
+            handle.release()
+        rows.append(
+            {
+                "train_fraction": fraction,
+                "test_fraction": round(1.0 - fraction, 10),
+                "rmse": rmse,
+                "train_ratings": len(train),
+                "test_ratings": len(test),
+                "cold_start_rows": n_cold,
+            }
+        )
+        log.info("split %.0f/%.0f: RMSE %.4f", 100 * fraction, 100 * (1 - fraction), rmse)
+        if reporter is not None:
+            reporter.advance(i, len(splits), f"train {fraction:.0%}: RMSE {rmse:.4f}")
+    return rows
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n", encoding="utf-8")
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def run(cfg: RunConfig, out: Path, reporter: Reporter | None = None) -> dict[str, Any]:
+    """Run the whole brief and write ``out`` atomically; return the summary dict.
+
+    Steps and outputs are listed in the README (``summary.json``, ``plots/``,
+    ``recommendations.parquet``/``.csv``, ``model/``, ``rejects.csv``). The same config
+    (seed included) gives the same splits, folds, fits and metrics.
+
+    Raises:
+        MovierecError: bad data, bad configuration, or an engine failure.
+    """
+    timer = Timer()
+    reporter = reporter or Reporter()
+    with atomic_dir(Path(out), replace_if=SUMMARY_JSON) as tmp:
+        plots = tmp / "plots"
+        with timer("load", reporter):
+            loaded = load_ratings(cfg.data)
+            if len(loaded.rejects):
+                save_rejects(loaded.rejects, tmp / "rejects.csv")
+        with timer("engine_start", reporter):
+            engine = get_engine(cfg.engine, cfg.spark)
+        with timer("eda", reporter):
+            eda = explore(engine, loaded, plots)
+        ratings = loaded.ratings
+        base = ALSParams.from_config(cfg.als, cfg.seed)
+
+        with timer("split_comparison", reporter, total=len(cfg.split.train_fractions)):
+            comparison = compare_splits(
+                engine, ratings, base, cfg.split.train_fractions, cfg.seed, reporter
+            )
+            plot_split_comparison(comparison, plots / "split_comparison.png")
+
+        dev, test = random_split(ratings, cfg.split.test_fraction, cfg.seed, SALT_HOLDOUT)
+        t = cfg.tuning
+        n_grid = len(t.models) * len(t.ranks) * len(t.reg_params) * len(t.max_iters)
+        with timer("tuning", reporter, total=n_grid * cfg.tuning.folds):
+            tuning: TuningResult = grid_search(
+                engine, dev, cfg.tuning, base, cfg.seed, progress=reporter.advance
+            )
+            plot_tuning_heatmaps(tuning.results, plots, best=tuning.best)
+        best = tuning.best_params(base)
+
+        with timer("evaluation", reporter):
+            dev_handle = engine.data(dev)
+            try:
+                model = engine.fit(dev_handle, best)
+                test_metrics = evaluate(
+                    model,
+                    dev_handle,
+                    test,
+                    k=cfg.evaluation.k,
+                    threshold=cfg.evaluation.threshold,
+                )
+            finally:
+                dev_handle.release()
+        baselines = test_metrics.pop("baselines")
+
+        with timer("final_fit", reporter):
+            all_handle = engine.data(ratings)
+            final = engine.fit(all_handle, best)
+        with timer("recommend", reporter):
+            try:
+                recs = final.recommend(None, cfg.recommend.n, exclude=all_handle)
+            finally:
+                all_handle.release()
+            table = decorate(recs, loaded.movies, loaded.user_ids, loaded.item_ids)
+            save_recommendations(table, tmp / "recommendations")
+        summary: dict[str, Any] = {
+            "data": data_section(loaded, eda),
+            "split_comparison": comparison,
+            "tuning": tuning.to_dict(),
+            "holdout": {
+                "test_fraction": cfg.split.test_fraction,
+                "dev_ratings": len(dev),
+                "test_ratings": len(test),
+                "best_params": best.to_dict(),
+            },
+            "test": test_metrics,
+            "baselines": baselines,
+            "recommendations": {
+                "users": int(table["user_id"].nunique()),
+                "n": cfg.recommend.n,
+                "rows": len(table),
+                "files": ["recommendations.parquet", "recommendations.csv"],
+                "model": "best tuned configuration refitted on all ratings",
+            },
+            "config": json.loads(cfg.model_dump_json()),
+            "versions": versions(engine),
+        }
+        with timer("save_model", reporter):
+            save_model(
+                final,
+                tmp / "model",
+                engine=engine.name,
+                train=ratings,
+                movies=loaded.movies,
+                user_ids=loaded.user_ids,
+                item_ids=loaded.item_ids,
+                metrics={"holdout_test": test_metrics, "trained_on": "all ratings"},
+                config=summary["config"],
+                versions=summary["versions"],
+            )
+        summary["timings"] = timer.seconds
+        summary["timings"]["total"] = round(sum(timer.seconds.values()), 3)
+        _write_json(tmp / SUMMARY_JSON, summary)
+    log.info("run finished: %s", out)
+    return summary

@@ -1,0 +1,126 @@
+"""Top-N recommendation lists: titles and original ids joined in, and written to files."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from movierec.engines.base import EngineData, TrainedModel
+from movierec.errors import DataError
+from movierec.schema import GENRES, ITEM, RANK, SCORE, TITLE, USER
+
+log = logging.getLogger(__name__)
+
+OUTPUT_COLUMNS = [USER, RANK, ITEM, TITLE, GENRES, SCORE]
+
+
+def decorate(
+    recs: pd.DataFrame,
+    movies: pd.DataFrame | None = None,
+    user_ids: np.ndarray | None = None,
+    item_ids: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Recommendations with original ids and, when ``movies`` is given, titles and genres.
+
+    ``recs`` has USER, ITEM, SCORE, RANK in dense ids. Titles are joined on the dense movie
+    id before ids are mapped back; a movie without a title gets an empty string.
+    Columns: user_id, rank, movie_id, title, genres, score.
+    """
+    out = recs[[USER, RANK, ITEM, SCORE]].copy()
+    if movies is not None:
+        meta = movies[[ITEM, TITLE, GENRES]].drop_duplicates(ITEM)
+        out = out.merge(meta, on=ITEM, how="left")
+        out[TITLE] = out[TITLE].fillna("")
+        out[GENRES] = out[GENRES].fillna("")
+    else:
+        out[TITLE] = ""
+        out[GENRES] = ""
+    if user_ids is not None:
+        out[USER] = np.asarray(user_ids)[out[USER].to_numpy()]
+    if item_ids is not None:
+        out[ITEM] = np.asarray(item_ids)[out[ITEM].to_numpy()]
+    return out.sort_values([USER, RANK], kind="stable").reset_index(drop=True)[OUTPUT_COLUMNS]
+
+
+def recommend_for_users(
+    model: TrainedModel,
+    seen: EngineData,
+    users: np.ndarray | None,
+    n: int,
+) -> pd.DataFrame:
+    """Top-``n`` unseen movies for ``users`` (None = every user in the model).
+
+    Raises:
+        DataError: none of the requested users is known to the model.
+    """
+    recs = model.recommend(users, n, exclude=seen)
+    if users is not None and len(recs) == 0:
+        raise DataError("none of the requested users is in the model")
+    return recs
+
+
+def save_recommendations(recs: pd.DataFrame, path: Path) -> list[Path]:
+    """Write recommendations to ``path``: ``.parquet`` and/or ``.csv`` chosen by suffix.
+
+    A path without either suffix gets both files (``path.parquet`` and ``path.csv``).
+    Each file is written to a temporary name and renamed, so readers never see a partial
+    file. Returns the written paths.
+    """
+    path = Path(path)
+    targets = (
+        [path]
+        if path.suffix in (".parquet", ".csv")
+        else [path.with_suffix(".parquet"), path.with_suffix(".csv")]
+    )
+    written = []
+    for target in targets:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+        try:
+            if target.suffix == ".parquet":
+                recs.to_parquet(tmp, index=False)
+            else:
+                recs.to_csv(tmp, index=False)
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        written.append(target)
+    return written
+
+
+def map_user_ids(
+    requested: list[str], user_ids: np.ndarray | None, known: np.ndarray
+) -> tuple[np.ndarray, list[str]]:
+    """Translate user ids as typed by a person to dense ids; also return the unknown ones.
+
+    With a mapping (``user_ids`` = originals by dense index) ids are matched as strings;
+    without one they must be integers present in ``known``.
+    """
+    dense: list[int] = []
+    unknown: list[str] = []
+    if user_ids is not None:
+        lookup = {str(v): i for i, v in enumerate(np.asarray(user_ids).tolist())}
+        for r in requested:
+            if r in lookup:
+                dense.append(lookup[r])
+            else:
+                unknown.append(r)
+    else:
+        known_set = set(np.asarray(known).tolist())
+        for r in requested:
+            try:
+                value = int(r)
+            except ValueError:
+                unknown.append(r)
+                continue
+            if value in known_set:
+                dense.append(value)
+            else:
+                unknown.append(r)
+    return np.asarray(dense, dtype=np.int32), unknown

@@ -1,0 +1,112 @@
+"""The only place a SparkSession is built.
+
+Everything else receives the session (or DataFrames) from :func:`get_spark`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from typing import TYPE_CHECKING
+
+from movierec.config import SparkConfig
+from movierec.errors import EngineError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_session: SparkSession | None = None
+_tmp_checkpoint: str | None = None
+
+
+def _check_java() -> None:
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and os.path.exists(os.path.join(java_home, "bin", "java")):
+        return
+    if shutil.which("java") is None:
+        raise EngineError(
+            "Java was not found: Spark needs Java 17 (install openjdk-17-jre-headless, "
+            "or set JAVA_HOME)"
+        )
+
+
+def _cleanup_checkpoint() -> None:
+    global _tmp_checkpoint
+    if _tmp_checkpoint is not None:
+        shutil.rmtree(_tmp_checkpoint, ignore_errors=True)
+        _tmp_checkpoint = None
+
+
+def get_spark(cfg: SparkConfig | None = None) -> SparkSession:
+    """Return the process-wide SparkSession, building it from ``cfg`` on first use.
+
+    Local mode is sized for one machine (few shuffle partitions, UI off unless asked,
+    driver memory from the config); a checkpoint directory is always set so that long ALS
+    runs truncate their lineage instead of overflowing the JVM stack. ``cfg.remote`` builds
+    a Spark Connect session instead; ``cfg.master`` accepts any master URL.
+
+    Raises:
+        EngineError: Java is missing or the session could not start.
+    """
+    global _session, _tmp_checkpoint
+    cfg = cfg or SparkConfig()
+    with _lock:
+        if _session is not None:
+            return _session
+        from pyspark.sql import SparkSession
+
+        builder = SparkSession.builder.appName(cfg.app_name)
+        if cfg.remote:
+            builder = builder.remote(cfg.remote)
+        else:
+            _check_java()
+            # Under spark-submit the JVM is already up with its own master and memory settings.
+            submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+            master = cfg.master or (None if submitted else "local[*]")
+            if master is not None:
+                if master.startswith("local"):
+                    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+                builder = builder.master(master)
+            if not submitted:
+                builder = builder.config("spark.driver.memory", cfg.driver_memory)
+            builder = builder.config("spark.ui.enabled", str(cfg.ui).lower())
+            builder = builder.config("spark.ui.showConsoleProgress", "false")
+            # ALS builds deep lineages; a larger thread stack is a second guard beside checkpoints.
+            builder = builder.config("spark.driver.extraJavaOptions", "-Xss16m")
+        builder = builder.config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
+        builder = builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        for key, value in cfg.conf.items():
+            builder = builder.config(key, value)
+        try:
+            session = builder.getOrCreate()
+        except Exception as exc:  # the JVM failing to start surfaces as many types
+            where = cfg.remote or cfg.master or "local[*]"
+            raise EngineError(f"Spark could not start ({where}): {exc}") from exc
+        if not cfg.remote:
+            session.sparkContext.setLogLevel(cfg.log_level)
+            checkpoint = cfg.checkpoint_dir
+            if checkpoint is None:
+                _tmp_checkpoint = tempfile.mkdtemp(prefix="movierec-checkpoint-")
+                atexit.register(_cleanup_checkpoint)
+                checkpoint = _tmp_checkpoint
+            session.sparkContext.setCheckpointDir(checkpoint)
+        log.info("Spark session started: %s", cfg.remote or session.conf.get("spark.master", "?"))
+        _session = session
+        return session
+
+
+def stop_spark() -> None:
+    """Stop the process-wide session (if any) and remove its temporary checkpoint folder."""
+    global _session
+    with _lock:
+        if _session is not None:
+            _session.stop()
+            _session = None
+        _cleanup_checkpoint()

@@ -1,0 +1,263 @@
+"""The CLI end to end on real data: run, train -> evaluate -> recommend, and error exits."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from movierec.cli import cli
+from movierec.model_io import load_model_dir
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+REDUCED_GRID = [
+    "--models", "als,biased-als",
+    "--ranks", "8",
+    "--reg-params", "0.1,0.15",
+    "--max-iters", "5",
+    "--folds", "2",
+    "--train-fractions", "0.6,0.8",
+    "--seed", "42",
+]  # fmt: skip
+
+BAD_LINES = [
+    "1,abc,4.0,964982703",  # bad movie id
+    "2,31,five,964982703",  # non-numeric rating
+    "3,1,9.5,964982703",  # out of the 0.5-5 scale
+]
+
+
+def invoke(args: list[str]) -> Any:
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    return result
+
+
+@pytest.fixture(scope="module")
+def dirty_ratings(tmp_path_factory: pytest.TempPathFactory, ml_small: Path) -> Path:
+    """ml-latest-small with three malformed rows inserted at known lines."""
+    lines = (ml_small / "ratings.csv").read_text().splitlines()
+    # header is line 1; insert after line 10 -> the bad rows are lines 11, 12, 13.
+    dirty = lines[:10] + BAD_LINES + lines[10:]
+    path = tmp_path_factory.mktemp("dirty") / "ratings.csv"
+    path.write_text("\n".join(dirty) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def run_out(
+    spark: Any, tmp_path_factory: pytest.TempPathFactory, dirty_ratings: Path, ml_small: Path
+) -> Path:
+    out = tmp_path_factory.mktemp("run") / "out"
+    result = invoke(
+        ["run", "--data", str(dirty_ratings), "--movies", str(ml_small / "movies.csv"),
+         "--out", str(out), "--quiet", *REDUCED_GRID]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_run_writes_every_output(run_out: Path, dirty_ratings: Path) -> None:
+    summary = json.loads((run_out / "summary.json").read_text())
+    for key in (
+        "data",
+        "split_comparison",
+        "tuning",
+        "test",
+        "baselines",
+        "timings",
+        "config",
+        "versions",
+    ):
+        assert key in summary
+    data = summary["data"]
+    assert data["ratings"] == 100_836 and data["users"] == 610 and data["items"] == 9_724
+    assert data["sparsity"] == pytest.approx(1 - 100_836 / (610 * 9_724))
+    assert data["rejected"] == 3
+    assert data["load"]["rejected"]["bad_movie_id"] == 1
+    assert data["load"]["rejected"]["non_numeric_rating"] == 1
+    assert data["load"]["rejected"]["rating_out_of_range"] == 1
+    rejects = pd.read_csv(run_out / "rejects.csv")
+    assert sorted(rejects["line"].tolist()) == [11, 12, 13]
+
+    assert [r["train_fraction"] for r in summary["split_comparison"]] == [0.6, 0.8]
+    tuning = summary["tuning"]
+    assert tuning["folds"] == 2 and len(tuning["results"]) == 4
+    assert tuning["best"]["rmse_mean"] == min(r["rmse_mean"] for r in tuning["results"])
+
+    test = summary["test"]
+    for key in ("rmse", "mae", "mse", "pairwise", "within_test_top_k", "catalogue_top_k"):
+        assert key in test
+    assert test["mse"] == pytest.approx(test["rmse"] ** 2)
+    for key in ("precision", "recall", "f1"):
+        assert 0.0 <= test["pairwise"][key] <= 1.0
+    for key in ("precision", "recall", "f1", "ndcg", "map", "hit_rate"):
+        assert 0.0 <= test["catalogue_top_k"][key] <= 1.0
+    assert set(summary["baselines"]) == {"global_mean", "bias", "most_popular"}
+    # The tuned model predicts better than both rating baselines on the same rows.
+    assert (
+        test["rmse"]
+        < summary["baselines"]["bias"]["rmse"]
+        < summary["baselines"]["global_mean"]["rmse"]
+    )
+    assert set(summary["timings"]) >= {
+        "load",
+        "eda",
+        "split_comparison",
+        "tuning",
+        "evaluation",
+        "total",
+    }
+
+    plots = sorted(p.name for p in (run_out / "plots").iterdir())
+    assert plots == [
+        "item_popularity.png",
+        "rating_distribution.png",
+        "split_comparison.png",
+        "tuning_heatmap_als_maxiter5.png",
+        "tuning_heatmap_biased-als_maxiter5.png",
+        "user_activity.png",
+    ]
+    # Nothing else beside the output folder: the temporary folder was renamed away.
+    assert [p.name for p in run_out.parent.iterdir()] == ["out"]
+
+
+def test_recommendations_exclude_seen_and_have_titles(run_out: Path, ml_small: Path) -> None:
+    recs = pd.read_parquet(run_out / "recommendations.parquet")
+    csv = pd.read_csv(run_out / "recommendations.csv")
+    assert len(recs) == len(csv) == 610 * 10
+    assert list(recs.columns) == ["user_id", "rank", "movie_id", "title", "genres", "score"]
+    ranks = recs.groupby("user_id")["rank"].apply(list)
+    assert all(r == list(range(1, 11)) for r in ranks)
+    ratings = pd.read_csv(ml_small / "ratings.csv")
+    seen = set(zip(ratings["userId"], ratings["movieId"]))
+    assert not any((u, m) in seen for u, m in zip(recs["user_id"], recs["movie_id"]))
+    movies = pd.read_csv(ml_small / "movies.csv").set_index("movieId")["title"]
+    assert (recs["title"] == recs["movie_id"].map(movies)).all()
+    saved = load_model_dir(run_out / "model")
+    assert saved.meta["training_data"]["ratings"] == 100_836
+    assert saved.movies is not None
+
+
+def test_same_seed_same_metrics(
+    run_out: Path, dirty_ratings: Path, ml_small: Path, tmp_path: Path
+) -> None:
+    again = tmp_path / "again"
+    result = invoke(
+        ["run", "--data", str(dirty_ratings), "--movies", str(ml_small / "movies.csv"),
+         "--out", str(again), "--quiet", *REDUCED_GRID]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    first = json.loads((run_out / "summary.json").read_text())
+    second = json.loads((again / "summary.json").read_text())
+    for key in ("split_comparison", "tuning", "test", "baselines"):
+        assert first[key] == second[key], key
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(run_out / "recommendations.parquet"),
+        pd.read_parquet(again / "recommendations.parquet"),
+    )
+
+
+def test_train_evaluate_recommend(
+    spark: Any, tmp_path: Path, ml_small: Path, run_out: Path
+) -> None:
+    from movierec.split import random_split
+
+    ratings = pd.read_csv(ml_small / "ratings.csv")
+    canon = ratings.rename(columns={"userId": "user_id", "movieId": "movie_id"})
+    train, test = random_split(canon, 0.2, seed=1)
+    train_file, test_file = tmp_path / "train.csv", tmp_path / "test.tsv"
+    train.to_csv(train_file, index=False)
+    test.to_csv(test_file, index=False, header=False, sep="\t")  # another layout, auto-detected
+    model = tmp_path / "model"
+
+    result = invoke(
+        ["train", "--data", str(train_file), "--movies", str(ml_small / "movies.csv"),
+         "--out", str(model), "--rank", "8", "--max-iter", "5", "--model", "biased-als", "-q"]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert load_model_dir(model).params.model == "biased-als"
+
+    result = invoke(["evaluate", "--model", str(model), "--data", str(test_file), "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    summary_test = json.loads((run_out / "summary.json").read_text())["test"]
+    assert set(metrics) == set(summary_test)
+    assert metrics["coverage"]["test_rows"] == len(test)
+    assert 0.7 < metrics["rmse"] < 1.0
+
+    result = invoke(
+        ["recommend", "--model", str(model), "--user", "414", "--n", "5", "--json", "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["rank"] for r in rows] == [1, 2, 3, 4, 5]
+    seen = set(train.loc[train["user_id"] == 414, "movie_id"])
+    assert not seen & {r["movie_id"] for r in rows}
+    assert all(r["title"] for r in rows)
+
+    out_file = tmp_path / "all.csv"
+    result = invoke(
+        ["recommend", "--model", str(model), "--all", "--n", "3", "--out", str(out_file), "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out_file)
+    assert table["user_id"].nunique() == train["user_id"].nunique() and len(table) == 3 * 610
+
+    result = invoke(["recommend", "--model", str(model), "--user", "999999", "-q"])
+    assert result.exit_code == 2
+    assert "unknown user id(s) not in the model: 999999" in result.output
+
+
+def _movierec(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("movierec")
+    return subprocess.run(
+        [str(exe), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_wrong_format_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "photo.jpg"
+    bad.write_bytes(
+        b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"
+        + bytes(np.random.default_rng(0).integers(0, 255, 300, dtype=np.uint8))
+    )
+    proc = _movierec("run", "--data", str(bad), "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(bad) in lines[0]
+    assert not (tmp_path / "o").exists()
+
+
+def test_unknown_dataset_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    proc = _movierec("run", "--dataset", "ml-7m", "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "ml-7m" in lines[0] and "ml-100k" in lines[0]
+
+
+def test_bad_flag_values_exit_2(tmp_path: Path) -> None:
+    proc = _movierec("tune", "--data", "x.csv", "--ranks", "8,ten")
+    assert proc.returncode == 2 and "comma-separated integers" in proc.stderr
+    proc = _movierec("run", "--out", str(tmp_path / "o"))
+    assert proc.returncode == 2 and "no input" in proc.stderr
+
+
+def test_every_verb_has_help_with_an_example() -> None:
+    verbs = ["eda", "compare-splits", "tune", "train", "evaluate", "recommend", "run"]
+    for verb in [[v] for v in verbs] + [["datasets", "list"], ["datasets", "fetch"]]:
+        result = CliRunner().invoke(cli, [*verb, "--help"])
+        assert result.exit_code == 0
+        assert "Example" in result.output and "movierec" in result.output
