@@ -261,3 +261,57 @@ def test_every_verb_has_help_with_an_example() -> None:
         result = CliRunner().invoke(cli, [*verb, "--help"])
         assert result.exit_code == 0
         assert "Example" in result.output and "movierec" in result.output
+
+
+def test_eda_and_compare_splits_verbs(spark: Any, tmp_path: Path, ml_small: Path) -> None:
+    out = tmp_path / "eda"
+    result = invoke(
+        ["eda", "--data", str(ml_small / "ratings.csv"), "--out", str(out), "--json", "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    section = json.loads(result.stdout)
+    assert section["ratings"] == 100_836 and section["rejected"] == 0
+    ratings = pd.read_csv(ml_small / "ratings.csv")
+    top20 = ratings["userId"].value_counts().iloc[: int(np.ceil(0.2 * 610))].sum() / len(ratings)
+    shares = {
+        r["top_fraction"]: r["ratings_share"] for r in section["eda"]["user_activity"]["top_shares"]
+    }
+    assert shares[0.2] == pytest.approx(top20)
+    assert json.loads((out / "eda.json").read_text()) == section
+    assert {p.name for p in (out / "plots").iterdir()} == {
+        "rating_distribution.png",
+        "user_activity.png",
+        "item_popularity.png",
+    }
+
+    result = invoke(
+        ["compare-splits", "--data", str(ml_small / "ratings.csv"), "--train-fractions", "0.7,0.8",
+         "--max-iter", "5", "--json", "-q"]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [r["train_fraction"] for r in rows] == [0.7, 0.8]
+    assert all(r["train_ratings"] + r["test_ratings"] == 100_836 for r in rows)
+    assert all(0.8 < r["rmse"] < 1.1 for r in rows)
+
+
+def test_runs_under_spark_submit(tmp_path: Path, ml_small: Path) -> None:
+    """The package's entry point works as a spark-submit application (master from spark-submit)."""
+    import movierec
+
+    ratings = pd.read_csv(ml_small / "ratings.csv").iloc[:5000]
+    data = tmp_path / "small.csv"
+    ratings.to_csv(data, index=False)
+    main = Path(movierec.__file__).with_name("__main__.py")
+    submit = Path(sys.executable).with_name("spark-submit")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYSPARK_")}
+    env["PYSPARK_PYTHON"] = sys.executable
+    proc = subprocess.run(
+        [str(submit), "--master", "local[1]", str(main), "train", "--data", str(data),
+         "--out", str(tmp_path / "model"), "--max-iter", "3", "--rank", "4", "-q"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    saved = load_model_dir(tmp_path / "model")
+    assert saved.params.rank == 4 and saved.meta["training_data"]["ratings"] == 5000
+    assert saved.meta["versions"]["spark_master"] == "local[1]"

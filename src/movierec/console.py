@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -57,10 +58,31 @@ class RichReporter(Reporter):
             self._progress.stop()
 
 
+class LineReporter(Reporter):
+    """One plain line per finished stage (for logs and pipes, where bars would be noise)."""
+
+    def __init__(self) -> None:
+        self._name = ""
+        self._start = 0.0
+        self._done = ""
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        self._name, self._start, self._done = name, time.perf_counter(), ""
+
+    def advance(self, done: int, total: int, description: str) -> None:
+        self._done = f", {done}/{total} steps"
+
+    def end_stage(self) -> None:
+        seconds = time.perf_counter() - self._start
+        print(f"movierec: {self._name} done ({seconds:.1f} s{self._done})", file=sys.stderr)
+
+
 def make_reporter(quiet: bool) -> Reporter:
-    """Progress bars when stderr is a terminal and not ``quiet``; otherwise silent."""
-    if quiet or not sys.stderr.isatty():
+    """Progress bars on a terminal, one line per stage otherwise, nothing when ``quiet``."""
+    if quiet:
         return Reporter()
+    if not sys.stderr.isatty():
+        return LineReporter()
     return RichReporter()
 
 
@@ -80,6 +102,10 @@ def download_progress(quiet: bool) -> Iterator[Callable[[int, int | None], None]
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     if isinstance(value, int):
@@ -215,10 +241,18 @@ def print_run_summary(summary: dict[str, Any], folder: Path) -> None:
 
 
 def print_datasets(rows: list[dict[str, Any]]) -> None:
-    table = Table(title="MovieLens releases")
-    keys = list(rows[0].keys()) if rows else []
-    for key in keys:
-        table.add_column(key)
+    table = Table(title="MovieLens releases (GroupLens)")
+    for col in ("name", "ratings", "users", "movies", "zip MB", "MD5 published", "cached at"):
+        table.add_column(col, justify="left" if col in ("name", "cached at") else "right")
     for r in rows:
-        table.add_row(*[_fmt(r[k]) if r[k] is not None else "" for k in keys])
+        size = r.get("size")
+        table.add_row(
+            str(r["name"]),
+            _fmt(r.get("ratings")),
+            _fmt(r.get("users")),
+            _fmt(r.get("movies")),
+            f"{size / 1e6:,.1f}" if size else "varies",
+            "yes" if r.get("md5") else "no",
+            str(r["path"]) if r.get("cached") else "not downloaded",
+        )
     out.print(table)

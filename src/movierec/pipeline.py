@@ -72,12 +72,10 @@ class Timer:
         if reporter is not None:
             reporter.stage(name, total)
         start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] = round(time.perf_counter() - start, 3)
-            if reporter is not None:
-                reporter.end_stage()
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+        if reporter is not None:
+            reporter.end_stage()
 
 
 def versions(engine: Engine | None = None) -> dict[str, str]:
@@ -95,6 +93,7 @@ def versions(engine: Engine | None = None) -> dict[str, str]:
     spark = getattr(engine, "spark", None)
     if spark is not None:
         out["spark"] = spark.version
+        out["spark_master"] = spark.conf.get("spark.master", "unknown")
     return out
 
 

@@ -11,6 +11,7 @@ import os
 import shutil
 import tempfile
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from movierec.config import SparkConfig
@@ -78,8 +79,11 @@ def get_spark(cfg: SparkConfig | None = None) -> SparkSession:
                 builder = builder.config("spark.driver.memory", cfg.driver_memory)
             builder = builder.config("spark.ui.enabled", str(cfg.ui).lower())
             builder = builder.config("spark.ui.showConsoleProgress", "false")
-            # ALS builds deep lineages; a larger thread stack is a second guard beside checkpoints.
-            builder = builder.config("spark.driver.extraJavaOptions", "-Xss16m")
+            # ALS builds deep lineages: a larger thread stack is a second guard beside
+            # checkpoints. The log4j2 file keeps Spark's own console output to errors.
+            log4j = Path(__file__).with_name("log4j2.properties")
+            java_opts = f"-Xss16m -Dlog4j2.configurationFile={log4j.as_uri()}"
+            builder = builder.config("spark.driver.extraJavaOptions", java_opts)
         builder = builder.config("spark.sql.shuffle.partitions", str(cfg.shuffle_partitions))
         builder = builder.config("spark.sql.execution.arrow.pyspark.enabled", "true")
         for key, value in cfg.conf.items():

@@ -160,7 +160,7 @@ def load_movies(
         raise DataError("no movies in the movies file", path=str(p))
     if item_ids is not None and item_ids.dtype == object:
         keys = as_text(raw["id"])
-        codes = pd.Index(item_ids).get_indexer(keys.to_numpy(object))
+        codes = pd.Index(item_ids).get_indexer(pd.Index(keys.to_numpy(object)))
         ok = codes >= 0
         dense = codes
     else:
@@ -169,7 +169,7 @@ def load_movies(
         if parsed.text is not None:
             ok &= np.array([t is None for t in parsed.text], dtype=bool)
         if item_ids is not None:
-            dense = pd.Index(item_ids).get_indexer(parsed.ints)
+            dense = pd.Index(item_ids).get_indexer(pd.Index(parsed.ints))
             ok &= dense >= 0
         else:
             dense = parsed.ints

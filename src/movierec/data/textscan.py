@@ -114,7 +114,9 @@ def _read_fields(
         dtype[pos[schema.RATING]] = np.float64
         if schema.TIMESTAMP in pos:
             dtype[pos[schema.TIMESTAMP]] = np.int64
-    return pd.read_csv(
+    # pandas-stubs versions disagree on read_csv's overloads for these arguments.
+    read_csv: Any = pd.read_csv
+    frame: pd.DataFrame = read_csv(
         io.BytesIO(buf),
         sep=chr(sep_byte),
         header=None,
@@ -129,6 +131,7 @@ def _read_fields(
         encoding=encoding,
         encoding_errors="replace",
     )
+    return frame
 
 
 def _read_pieces(
