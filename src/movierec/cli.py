@@ -565,7 +565,7 @@ def evaluate(model_dir: Path, baselines: bool, as_json: bool, **kw: Any) -> None
 @click.option(
     "--model", "model_dir", type=click.Path(path_type=Path), required=True, help="Model folder."
 )
-@click.option("--user", "users", multiple=True, help="User id (repeatable).")
+@click.option("--user", "users", multiple=True, help="User id (repeatable, or comma-separated).")
 @click.option("--all", "all_users", is_flag=True, help="Every user in the model.")
 @click.option("--n", type=int, default=None, help="Recommendations per user (default 10).")
 @click.option(
@@ -588,6 +588,7 @@ def recommend(
     \b
     Examples:
       movierec recommend --model model/ --user 42 --user 7 --n 10
+      movierec recommend --model model/ --user 42,7,19
       movierec recommend --model model/ --all --out recs.parquet
     """
     import numpy as np
@@ -603,8 +604,9 @@ def recommend(
     n = kw.get("n") or cfg.recommend.n
     saved = load_model_dir(model_dir)
     wanted = None
+    requested = [u.strip() for item in users for u in item.split(",") if u.strip()]
     if users:
-        wanted, unknown = map_user_ids(list(users), saved.user_ids, saved.factors.user_ids)
+        wanted, unknown = map_user_ids(requested, saved.user_ids, saved.factors.user_ids)
         if unknown:
             raise ConfigError(f"unknown user id(s) not in the model: {', '.join(unknown)}")
     engine = get_engine(cfg.engine, cfg.spark)
@@ -622,8 +624,12 @@ def recommend(
         _print_json(table.to_dict(orient="records"))
     elif out is None or users:
         from movierec.console import print_recommendations
+        from movierec.recommend import top_rated
 
-        print_recommendations(table)
+        liked = None
+        if wanted is not None:
+            liked = top_rated(saved.train, wanted, 5, saved.movies, saved.user_ids, saved.item_ids)
+        print_recommendations(table, liked=liked)
 
 
 @cli.command()

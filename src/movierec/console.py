@@ -207,7 +207,10 @@ def print_metrics(test: dict[str, Any], baselines: dict[str, Any] | None = None)
         )
 
 
-def print_recommendations(table: pd.DataFrame, max_users: int = 20) -> None:
+def print_recommendations(
+    table: pd.DataFrame, max_users: int = 20, liked: pd.DataFrame | None = None
+) -> None:
+    """Each user's list as a table; with ``liked``, the movies they rated highest below it."""
     users = list(dict.fromkeys(table["user_id"].tolist()))
     for user in users[:max_users]:
         rows = table[table["user_id"] == user]
@@ -217,6 +220,14 @@ def print_recommendations(table: pd.DataFrame, max_users: int = 20) -> None:
         for r in rows.itertuples(index=False):
             t.add_row(str(r.rank), str(r.movie_id), str(r.title), str(r.genres), f"{r.score:.3f}")
         out.print(t)
+        if liked is not None:
+            mine = liked[liked["user_id"] == user]
+            lt = Table(title=f"Rated highest by user {user}")
+            for col in ("movie", "title", "genres", "rating"):
+                lt.add_column(col, justify="right" if col in ("movie", "rating") else "left")
+            for r in mine.itertuples(index=False):
+                lt.add_row(str(r.movie_id), str(r.title), str(r.genres), f"{r.rating:g}")
+            out.print(lt)
     if len(users) > max_users:
         out.print(f"... and {len(users) - max_users:,} more users (use --out FILE for all)")
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from movierec.engines.base import EngineData, TrainedModel
 from movierec.errors import DataError
-from movierec.schema import GENRES, ITEM, RANK, SCORE, TITLE, USER
+from movierec.schema import GENRES, ITEM, RANK, RATING, SCORE, TITLE, USER
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,28 @@ def decorate(
     if item_ids is not None:
         out[ITEM] = np.asarray(item_ids)[out[ITEM].to_numpy()]
     return out.sort_values([USER, RANK], kind="stable").reset_index(drop=True)[OUTPUT_COLUMNS]
+
+
+def top_rated(
+    train: pd.DataFrame,
+    users: np.ndarray,
+    n: int = 5,
+    movies: pd.DataFrame | None = None,
+    user_ids: np.ndarray | None = None,
+    item_ids: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Each user's ``n`` highest-rated training movies (ties: lower movie id first).
+
+    Columns: user_id, movie_id, title, genres, rating; ids mapped back to the originals.
+    Shown beside recommendations so a person can judge them.
+    """
+    mine = train.loc[train[USER].isin(np.asarray(users)), [USER, ITEM, RATING]]
+    mine = mine.sort_values([USER, RATING, ITEM], ascending=[True, False, True], kind="stable")
+    top = mine.groupby(USER, sort=True).head(n).copy()
+    top[RANK] = top.groupby(USER).cumcount() + 1
+    top[SCORE] = top[RATING]
+    out = decorate(top[[USER, ITEM, SCORE, RANK]], movies, user_ids, item_ids)
+    return out.rename(columns={SCORE: RATING}).drop(columns=[RANK])
 
 
 def recommend_for_users(
