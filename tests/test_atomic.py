@@ -51,3 +51,48 @@ def test_replaces_own_output_but_not_foreign_folders(tmp_path: Path) -> None:
         (tmp / "summary.json").write_text("3")
         raise RuntimeError("boom")
     assert (target / "summary.json").read_text() == "2"
+
+
+def test_failed_swap_restores_the_previous_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    from movierec import atomic
+
+    target = tmp_path / "out"
+    with atomic_dir(target, replace_if="summary.json") as tmp:
+        (tmp / "summary.json").write_text("old")
+    real_replace = os.replace
+    calls: list[tuple[str, str]] = []
+
+    def flaky(src: str, dst: str) -> None:
+        calls.append((str(src), str(dst)))
+        if len(calls) == 2:  # the second rename (new output into place) fails
+            raise OSError("device busy")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", flaky)
+    with (
+        pytest.raises(OSError, match="device busy"),
+        atomic_dir(target, replace_if="summary.json") as tmp,
+    ):
+        (tmp / "summary.json").write_text("new")
+    monkeypatch.setattr(atomic.os, "replace", real_replace)
+    assert (target / "summary.json").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_atomic_files_all_or_nothing(tmp_path: Path) -> None:
+    from movierec.atomic import atomic_files
+
+    a, b = tmp_path / "x.csv", tmp_path / "sub" / "y.csv"
+    with atomic_files(a, b) as (ta, tb):
+        ta.write_text("1")
+        tb.write_text("2")
+        assert not a.exists() and not b.exists()
+    assert a.read_text() == "1" and b.read_text() == "2"
+    with pytest.raises(RuntimeError), atomic_files(tmp_path / "z.csv") as (tz,):
+        tz.write_text("partial")
+        raise RuntimeError("boom")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sub", "x.csv"]

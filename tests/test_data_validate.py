@@ -206,21 +206,46 @@ def test_ids_beyond_int32_and_int64_mapped(tmp_path: Path) -> None:
     text = "2147483648,1,4\n5,1,3\n2147483648,2,2\n"
     loaded = load(write(tmp_path / "a.csv", text))
     assert loaded.user_ids is not None and loaded.user_ids.dtype == np.int64
-    assert list(loaded.user_ids) == [2147483648, 5]
-    assert loaded.ratings[schema.USER].tolist() == [0, 1, 0]
+    assert list(loaded.user_ids) == [5, 2147483648]
+    assert loaded.ratings[schema.USER].tolist() == [1, 0, 1]
     assert loaded.report.ids_mapped
     huge = "123456789012345678901234"
     loaded = load(write(tmp_path / "b.csv", f"{huge},1,4\n5,1,3\n"))
     assert loaded.user_ids is not None and list(loaded.user_ids) == [huge, "5"]
 
 
-def test_string_ids_in_first_appearance_order(tmp_path: Path) -> None:
+def test_string_ids_in_sorted_order(tmp_path: Path) -> None:
     loaded = load(write(tmp_path / "r.csv", "bob,x1,4\nann,x2,3\nbob,x2,2\ncid,x1,5\n"))
     assert loaded.user_ids is not None and loaded.item_ids is not None
-    assert list(loaded.user_ids) == ["bob", "ann", "cid"]
+    assert list(loaded.user_ids) == ["ann", "bob", "cid"]
     assert list(loaded.item_ids) == ["x1", "x2"]
-    assert loaded.ratings[schema.USER].tolist() == [0, 1, 0, 2]
+    assert loaded.ratings[schema.USER].tolist() == [1, 0, 1, 2]
     assert loaded.ratings[schema.ITEM].tolist() == [0, 1, 1, 0]
+
+
+def test_mapped_ids_and_splits_do_not_depend_on_row_order(tmp_path: Path) -> None:
+    """Shuffling a file with string ids changes neither the dense ids nor the split."""
+    from movierec.model_io import fingerprint
+    from movierec.split import random_split
+
+    rng = np.random.default_rng(3)
+    rows = sorted({(f"u{rng.integers(0, 60)}", f"m{rng.integers(0, 90)}") for _ in range(2500)})
+    lines = [f"{u},{m},{rng.integers(1, 6)}" for u, m in rows]
+    a = load(write(tmp_path / "a.csv", "\n".join(lines) + "\n"))
+    shuffled = [lines[i] for i in rng.permutation(len(lines))]
+    b = load(write(tmp_path / "b.csv", "\n".join(shuffled) + "\n"))
+    assert a.user_ids is not None and b.user_ids is not None
+    assert list(a.user_ids) == list(b.user_ids) and list(a.item_ids) == list(b.item_ids)
+    assert fingerprint(a.ratings) == fingerprint(b.ratings)
+
+    def originals(loaded: LoadedRatings, frame: pd.DataFrame) -> set[tuple[str, str]]:
+        users = loaded.user_ids[frame[schema.USER].to_numpy()]
+        items = loaded.item_ids[frame[schema.ITEM].to_numpy()]
+        return set(zip(users.tolist(), items.tolist()))
+
+    _, test_a = random_split(a.ratings, 0.2, seed=5)
+    _, test_b = random_split(b.ratings, 0.2, seed=5)
+    assert originals(a, test_a) == originals(b, test_b)
 
 
 def test_fractional_id_in_string_column_is_bad(tmp_path: Path) -> None:

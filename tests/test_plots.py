@@ -152,7 +152,7 @@ def test_failed_write_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.Mo
         raise OSError("disk full")
 
     monkeypatch.setattr(plots.os, "replace", boom)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(MovierecError, match="disk full"):
         plots.plot_rating_distribution(RATING_COUNTS, tmp_path / "ratings.png")
     assert list(tmp_path.iterdir()) == []
 

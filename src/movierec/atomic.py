@@ -41,7 +41,11 @@ def atomic_dir(target: Path, *, replace_if: str | None = None) -> Iterator[Path]
         if target.exists():
             old = parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
             os.replace(target, old)
-            os.replace(tmp, target)
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                os.replace(old, target)  # put the previous output back
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, target)
@@ -50,13 +54,27 @@ def atomic_dir(target: Path, *, replace_if: str | None = None) -> Iterator[Path]
         raise
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+@contextlib.contextmanager
+def atomic_files(*targets: Path) -> Iterator[list[Path]]:
+    """Yield temporary sibling paths for ``targets``; rename them all into place on success.
+
+    Readers never see a partial file, and on error no temporary file is left behind.
+
+    Raises:
+        MovierecError: a target's folder cannot be created or written.
+    """
+    paths = [Path(t) for t in targets]
+    tag = uuid.uuid4().hex[:8]
+    temps = [p.with_name(f".{p.name}.tmp-{tag}") for p in paths]
     try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        for p in paths:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        yield temps
+        for tmp, p in zip(temps, paths):
+            os.replace(tmp, p)
+    except OSError as exc:
+        raise MovierecError(f"cannot write {paths[0]}: {exc.strerror or exc}") from exc
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        for tmp in temps:
+            if tmp.exists():
+                tmp.unlink()

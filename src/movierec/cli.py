@@ -36,7 +36,7 @@ def _floats(value: str | None) -> list[float] | None:
     try:
         return [float(v) for v in value.split(",") if v.strip()]
     except ValueError as exc:
-        raise click.BadParameter(f"expected comma-separated numbers, got {value!r}") from exc
+        raise ConfigError(f"expected comma-separated numbers, got {value!r}") from exc
 
 
 def _ints(value: str | None) -> list[int] | None:
@@ -45,7 +45,7 @@ def _ints(value: str | None) -> list[int] | None:
     try:
         return [int(v) for v in value.split(",") if v.strip()]
     except ValueError as exc:
-        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from exc
+        raise ConfigError(f"expected comma-separated integers, got {value!r}") from exc
 
 
 def _strs(value: str | None) -> list[str] | None:
@@ -58,7 +58,7 @@ def _confs(values: tuple[str, ...]) -> dict[str, str] | None:
     out = {}
     for item in values:
         if "=" not in item:
-            raise click.BadParameter(f"--conf takes key=value, got {item!r}")
+            raise ConfigError(f"--conf takes key=value, got {item!r}")
         key, value = item.split("=", 1)
         out[key.strip()] = value.strip()
     return out or None
@@ -68,9 +68,7 @@ def _columns(values: tuple[str, ...]) -> dict[str, str] | None:
     out = {}
     for item in values:
         if "=" not in item:
-            raise click.BadParameter(
-                f"--column takes canonical=source (e.g. user_id=uid), got {item!r}"
-            )
+            raise ConfigError(f"--column takes canonical=source (e.g. user_id=uid), got {item!r}")
         key, value = item.split("=", 1)
         out[key.strip()] = value.strip()
     return out or None
@@ -270,6 +268,13 @@ def handle_errors(f: F) -> F:
             click.echo("interrupted", err=True)
             sys.exit(130)
         except Exception as exc:
+            if _is_spark_failure(exc):
+                # The engine failed (lost executors, out of memory, a cluster gone): report it
+                # as an engine error in one line; the JVM traceback is logged at debug level.
+                log.debug("Spark failure", exc_info=True)
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                click.echo(f"error: Spark failed: {first[:300]}", err=True)
+                sys.exit(EXIT_USER_ERROR)
             log.exception("unexpected error")
             click.echo(
                 f"internal error ({type(exc).__name__}: {exc}); the traceback is above", err=True
@@ -277,6 +282,13 @@ def handle_errors(f: F) -> F:
             sys.exit(EXIT_BUG)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _is_spark_failure(exc: BaseException) -> bool:
+    """True for exceptions raised by pyspark or py4j (the JVM side of Spark)."""
+    return any(
+        (cls.__module__ or "").startswith(("pyspark", "py4j")) for cls in type(exc).__mro__[:-1]
+    )
 
 
 def _print_json(obj: Any) -> None:
@@ -424,9 +436,7 @@ def tune(out: Path | None, as_json: bool, **kw: Any) -> None:
     engine = get_engine(cfg.engine, cfg.spark)
     dev, _ = random_split(loaded.ratings, cfg.split.test_fraction, cfg.seed)
     t = cfg.tuning
-    reporter.stage(
-        "tuning", len(t.models) * len(t.ranks) * len(t.reg_params) * len(t.max_iters) * t.folds
-    )
+    reporter.stage("tuning", len(t.configurations()) * t.folds)
     result = grid_search(
         engine, dev, t, ALSParams.from_config(cfg.als, cfg.seed), cfg.seed, reporter.advance
     )
@@ -459,10 +469,12 @@ def train(out: Path, as_json: bool, **kw: Any) -> None:
     Example:
       movierec train --data ratings.csv --movies movies.csv --out model/ --rank 10 --reg-param 0.1
     """
-    from movierec.data import load_ratings, save_rejects
+    from movierec.data import load_ratings
     from movierec.engines import ALSParams, get_engine
+    from movierec.metrics import rating_errors
     from movierec.model_io import save_model
     from movierec.pipeline import versions
+    from movierec.schema import RATING
 
     setup_logging(kw["verbose"], kw["quiet"])
     cfg = make_config(kw)
@@ -477,23 +489,34 @@ def train(out: Path, as_json: bool, **kw: Any) -> None:
     handle = engine.data(loaded.ratings)
     try:
         model = engine.fit(handle, params)
+        try:
+            fitted = model.predict(loaded.ratings)
+            reporter.end_stage()
+            # How well the model reproduces its own training ratings (no held-out data here).
+            train_fit = rating_errors(loaded.ratings[RATING].to_numpy(), fitted)
+            save_model(
+                model,
+                out,
+                engine=engine.name,
+                train=loaded.ratings,
+                movies=loaded.movies,
+                user_ids=loaded.user_ids,
+                item_ids=loaded.item_ids,
+                metrics={"training_fit": train_fit},
+                config=json.loads(cfg.model_dump_json()),
+                versions=versions(engine),
+                rejects=loaded.rejects if len(loaded.rejects) else None,
+            )
+        finally:
+            model.release()
     finally:
         handle.release()
-    reporter.end_stage()
-    save_model(
-        model,
-        out,
-        engine=engine.name,
-        train=loaded.ratings,
-        movies=loaded.movies,
-        user_ids=loaded.user_ids,
-        item_ids=loaded.item_ids,
-        config=json.loads(cfg.model_dump_json()),
-        versions=versions(engine),
-    )
-    if len(loaded.rejects):
-        save_rejects(loaded.rejects, out / "rejects.csv")
-    info = {"model": str(out), "params": params.to_dict(), "load": loaded.report.to_dict()}
+    info = {
+        "model": str(out),
+        "params": params.to_dict(),
+        "training_fit": train_fit,
+        "load": loaded.report.to_dict(),
+    }
     if as_json:
         _print_json(info)
     else:

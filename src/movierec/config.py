@@ -7,6 +7,7 @@ A TOML file (``--config FILE``) maps onto :class:`RunConfig` section by section
 
 from __future__ import annotations
 
+import itertools
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -133,6 +134,10 @@ class TuningConfig(_Section):
     parallelism: int = Field(default=2, ge=1)
     """How many fits run at once (threads submitting Spark jobs)."""
 
+    def configurations(self) -> list[tuple[ModelKind, int, float, int]]:
+        """Every (model, rank, regParam, maxIter) of the grid, in a fixed order."""
+        return list(itertools.product(self.models, self.ranks, self.reg_params, self.max_iters))
+
     @model_validator(mode="after")
     def _non_empty(self) -> TuningConfig:
         for name in ("models", "ranks", "reg_params", "max_iters"):
@@ -215,6 +220,12 @@ def build_config(
             raise ConfigError(f"config file not found: {config_file}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{config_file}: not valid TOML: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{config_file}: not UTF-8 text: {exc}") from exc
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read config file {config_file}: {exc.strerror or exc}"
+            ) from exc
     merged = _deep_merge(raw, _drop_none(overrides or {}))
     try:
         return RunConfig.model_validate(merged)

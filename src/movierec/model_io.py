@@ -31,6 +31,7 @@ import pandas as pd
 from movierec.atomic import atomic_dir
 from movierec.engines.base import ALSParams, Factors, TrainedModel
 from movierec.errors import ModelError
+from movierec.ids import fresh_ids, lookup_ids
 from movierec.schema import ITEM, RATING, USER
 
 log = logging.getLogger(__name__)
@@ -96,10 +97,12 @@ def save_model(
     metrics: dict[str, Any] | None = None,
     config: dict[str, Any] | None = None,
     versions: dict[str, str] | None = None,
+    rejects: pd.DataFrame | None = None,
 ) -> Path:
     """Write ``model`` and its context to the folder ``target`` atomically; return ``target``.
 
     An existing model folder at ``target`` is replaced; any other existing path is an error.
+    ``rejects`` (input rows rejected at load time), when given, is kept as ``rejects.csv``.
     """
     factors = model.factors()
     meta = {
@@ -143,6 +146,10 @@ def save_model(
             np.save(tmp / "user_ids.npy", _id_array_for_save(user_ids), allow_pickle=False)
         if item_ids is not None:
             np.save(tmp / "item_ids.npy", _id_array_for_save(item_ids), allow_pickle=False)
+        if rejects is not None:
+            from movierec.data import save_rejects
+
+            save_rejects(rejects, tmp / "rejects.csv")
         (tmp / MODEL_JSON).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
     log.info("model saved to %s", target)
     return Path(target)
@@ -186,7 +193,8 @@ def load_model_dir(path: Path) -> SavedModel:
         movies = pd.read_parquet(movies_file) if movies_file.is_file() else None
         user_ids = _load_ids(path / "user_ids.npy")
         item_ids = _load_ids(path / "item_ids.npy")
-    except (OSError, KeyError, ValueError) as exc:
+        ALSParams(**meta["params"])
+    except (OSError, KeyError, ValueError, TypeError) as exc:
         raise ModelError(f"{path}: model folder is incomplete or damaged ({exc})") from exc
     return SavedModel(path, meta, factors, train, movies, user_ids, item_ids)
 
@@ -198,40 +206,23 @@ def _load_ids(file: Path) -> np.ndarray | None:
 def align_test_ids(loaded: Any, saved: SavedModel) -> pd.DataFrame:
     """Express a separately loaded ratings table in the dense ids of a saved model.
 
-    When neither side remapped ids they already agree. Otherwise ids are matched through
-    their original values (compared as strings); a user or movie the model does not know
-    gets an id outside the model's range, so it is treated (and reported) as cold start.
+    Ids are matched through their original values (compared as text), so it works whether
+    either side remapped its ids or not. A user or movie the model does not know gets an id
+    that no known one has, so it is treated (and reported) as cold start.
     """
     ratings: pd.DataFrame = loaded.ratings.copy()
-    for col, model_map, test_map in (
-        (USER, saved.user_ids, loaded.user_ids),
-        (ITEM, saved.item_ids, loaded.item_ids),
+    for col, model_map, test_map, known in (
+        (USER, saved.user_ids, loaded.user_ids, saved.factors.user_ids),
+        (ITEM, saved.item_ids, loaded.item_ids, saved.factors.item_ids),
     ):
         if model_map is None and test_map is None:
             continue
-        originals = (
-            np.asarray(test_map)[ratings[col].to_numpy()]
-            if test_map is not None
-            else ratings[col].to_numpy()
-        )
-        if model_map is None:
-            known = (
-                {str(v): int(v) for v in saved.factors.user_ids}
-                if col == USER
-                else {str(v): int(v) for v in saved.factors.item_ids}
-            )
-        else:
-            known = {str(v): i for i, v in enumerate(np.asarray(model_map).tolist())}
-        unknown_base = 2**31 - 1
-        mapped = np.fromiter(
-            (known.get(str(v), -1) for v in originals.tolist()),
-            dtype=np.int64,
-            count=len(originals),
-        )
+        dense_test = ratings[col].to_numpy()
+        originals = np.asarray(test_map)[dense_test] if test_map is not None else dense_test
+        mapped = lookup_ids(originals, model_map, known)
         missing = mapped < 0
         if missing.any():
-            # One new id per unknown original, above anything the model knows: cold start.
             codes, _ = pd.factorize(pd.Series(originals[missing]).astype(str))
-            mapped[missing] = unknown_base - codes
+            mapped[missing] = fresh_ids(codes, known)
         ratings[col] = mapped.astype(np.int32)
     return ratings

@@ -23,11 +23,14 @@ import pandas as pd
 
 from movierec import __version__
 from movierec.atomic import atomic_dir
+from movierec.baselines import BiasBaseline
 from movierec.config import RunConfig
 from movierec.data import LoadedRatings, load_ratings, save_rejects
 from movierec.eda import summarize
 from movierec.engines import ALSParams, Engine, get_engine
+from movierec.errors import ConfigError
 from movierec.evaluation import evaluate
+from movierec.metrics import rating_errors
 from movierec.model_io import save_model
 from movierec.plots import (
     plot_item_popularity,
@@ -80,14 +83,18 @@ class Timer:
 
 def versions(engine: Engine | None = None) -> dict[str, str]:
     """Versions of everything that can change a result."""
-    import pyspark
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
+        pyspark_version = version("pyspark")
+    except PackageNotFoundError:  # pragma: no cover - pyspark is a dependency
+        pyspark_version = "not installed"
     out = {
         "movierec": __version__,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "pandas": pd.__version__,
-        "pyspark": pyspark.__version__,
+        "pyspark": pyspark_version,
         "platform": platform.platform(),
     }
     spark = getattr(engine, "spark", None)
@@ -134,21 +141,33 @@ def compare_splits(
     seed: int,
     reporter: Reporter | None = None,
 ) -> list[dict[str, Any]]:
-    """Fit ``params`` on each train share and report the test RMSE (rating units) of each."""
+    """Fit ``params`` on each train share and report the test RMSE (rating units) of each.
+
+    Each row also has the RMSE of the user+item bias baseline fitted on the same training
+    share and scored on the same test rows.
+    """
     rows = []
     splits = train_fraction_splits(ratings, train_fractions, seed)
     for i, (fraction, train, test) in enumerate(splits, start=1):
         handle = engine.data(train)
         try:
             model = engine.fit(handle, params)
-            rmse, n_cold = holdout_rmse(model.predict(test), test[RATING])
+            try:
+                predicted = model.predict(test)
+            finally:
+                model.release()
         finally:
             handle.release()
+        rmse, n_cold = holdout_rmse(predicted, test[RATING])
+        scored = ~np.isnan(predicted)
+        bias = BiasBaseline().fit(train).predict(test.loc[scored])
+        bias_rmse = rating_errors(test[RATING].to_numpy()[scored], bias)["rmse"]
         rows.append(
             {
                 "train_fraction": fraction,
                 "test_fraction": round(1.0 - fraction, 10),
                 "rmse": rmse,
+                "bias_baseline_rmse": float(bias_rmse),
                 "train_ratings": len(train),
                 "test_ratings": len(test),
                 "cold_start_rows": n_cold,
@@ -188,6 +207,7 @@ def run(cfg: RunConfig, out: Path, reporter: Reporter | None = None) -> dict[str
         plots = tmp / "plots"
         with timer("load", reporter):
             loaded = load_ratings(cfg.data)
+            check_threshold(loaded.ratings, cfg.evaluation.threshold)
             if len(loaded.rejects):
                 save_rejects(loaded.rejects, tmp / "rejects.csv")
         with timer("engine_start", reporter):
@@ -204,9 +224,8 @@ def run(cfg: RunConfig, out: Path, reporter: Reporter | None = None) -> dict[str
             plot_split_comparison(comparison, plots / "split_comparison.png")
 
         dev, test = random_split(ratings, cfg.split.test_fraction, cfg.seed, SALT_HOLDOUT)
-        t = cfg.tuning
-        n_grid = len(t.models) * len(t.ranks) * len(t.reg_params) * len(t.max_iters)
-        with timer("tuning", reporter, total=n_grid * cfg.tuning.folds):
+        n_fits = len(cfg.tuning.configurations()) * cfg.tuning.folds
+        with timer("tuning", reporter, total=n_fits):
             tuning: TuningResult = grid_search(
                 engine, dev, cfg.tuning, base, cfg.seed, progress=reporter.advance
             )
@@ -217,64 +236,94 @@ def run(cfg: RunConfig, out: Path, reporter: Reporter | None = None) -> dict[str
             dev_handle = engine.data(dev)
             try:
                 model = engine.fit(dev_handle, best)
-                test_metrics = evaluate(
-                    model,
-                    dev_handle,
-                    test,
-                    k=cfg.evaluation.k,
-                    threshold=cfg.evaluation.threshold,
-                )
+                try:
+                    test_metrics = evaluate(
+                        model,
+                        dev_handle,
+                        test,
+                        k=cfg.evaluation.k,
+                        threshold=cfg.evaluation.threshold,
+                    )
+                finally:
+                    model.release()
             finally:
                 dev_handle.release()
         baselines = test_metrics.pop("baselines")
 
-        with timer("final_fit", reporter):
-            all_handle = engine.data(ratings)
-            final = engine.fit(all_handle, best)
-        with timer("recommend", reporter):
-            try:
+        with contextlib.ExitStack() as resources:
+            with timer("final_fit", reporter):
+                all_handle = engine.data(ratings)
+                resources.callback(all_handle.release)
+                final = engine.fit(all_handle, best)
+                resources.callback(final.release)
+            with timer("recommend", reporter):
                 recs = final.recommend(None, cfg.recommend.n, exclude=all_handle)
-            finally:
-                all_handle.release()
-            table = decorate(recs, loaded.movies, loaded.user_ids, loaded.item_ids)
-            save_recommendations(table, tmp / "recommendations")
-        summary: dict[str, Any] = {
-            "data": data_section(loaded, eda),
-            "split_comparison": comparison,
-            "tuning": tuning.to_dict(),
-            "holdout": {
-                "test_fraction": cfg.split.test_fraction,
-                "dev_ratings": len(dev),
-                "test_ratings": len(test),
-                "best_params": best.to_dict(),
-            },
-            "test": test_metrics,
-            "baselines": baselines,
-            "recommendations": {
+                table = decorate(recs, loaded.movies, loaded.user_ids, loaded.item_ids)
+                save_recommendations(table, tmp / "recommendations")
+            summary = _summary(cfg, loaded, eda, comparison, tuning, dev, test, best)
+            summary["test"] = test_metrics
+            summary["baselines"] = baselines
+            summary["recommendations"] = {
                 "users": int(table["user_id"].nunique()),
                 "n": cfg.recommend.n,
                 "rows": len(table),
                 "files": ["recommendations.parquet", "recommendations.csv"],
                 "model": "best tuned configuration refitted on all ratings",
-            },
-            "config": json.loads(cfg.model_dump_json()),
-            "versions": versions(engine),
-        }
-        with timer("save_model", reporter):
-            save_model(
-                final,
-                tmp / "model",
-                engine=engine.name,
-                train=ratings,
-                movies=loaded.movies,
-                user_ids=loaded.user_ids,
-                item_ids=loaded.item_ids,
-                metrics={"holdout_test": test_metrics, "trained_on": "all ratings"},
-                config=summary["config"],
-                versions=summary["versions"],
-            )
+            }
+            summary["versions"] = versions(engine)
+            with timer("save_model", reporter):
+                save_model(
+                    final,
+                    tmp / "model",
+                    engine=engine.name,
+                    train=ratings,
+                    movies=loaded.movies,
+                    user_ids=loaded.user_ids,
+                    item_ids=loaded.item_ids,
+                    metrics={"holdout_test": test_metrics, "trained_on": "all ratings"},
+                    config=summary["config"],
+                    versions=summary["versions"],
+                )
         summary["timings"] = timer.seconds
         summary["timings"]["total"] = round(sum(timer.seconds.values()), 3)
         _write_json(tmp / SUMMARY_JSON, summary)
     log.info("run finished: %s", out)
     return summary
+
+
+def _summary(
+    cfg: RunConfig,
+    loaded: LoadedRatings,
+    eda: dict[str, Any],
+    comparison: list[dict[str, Any]],
+    tuning: TuningResult,
+    dev: pd.DataFrame,
+    test: pd.DataFrame,
+    best: ALSParams,
+) -> dict[str, Any]:
+    return {
+        "data": data_section(loaded, eda),
+        "split_comparison": comparison,
+        "tuning": tuning.to_dict(),
+        "holdout": {
+            "test_fraction": cfg.split.test_fraction,
+            "dev_ratings": len(dev),
+            "test_ratings": len(test),
+            "best_params": best.to_dict(),
+        },
+        "config": json.loads(cfg.model_dump_json()),
+    }
+
+
+def check_threshold(ratings: pd.DataFrame, threshold: float) -> None:
+    """Fail early when no rating reaches ``threshold`` (the top-k metrics would be undefined).
+
+    Raises:
+        ConfigError: the threshold is above every rating in the data.
+    """
+    top = float(ratings[RATING].max())
+    if threshold > top:
+        raise ConfigError(
+            f"threshold {threshold} is above every rating in the data (highest: {top}); "
+            "choose --threshold within the rating scale"
+        )

@@ -12,10 +12,8 @@ differ by marker and line style, and the best tuning cell is outlined and labell
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, LogFormatter, PercentFormatter
 
+from movierec.atomic import atomic_files
 from movierec.eda import CountsLike, entity_counts, gini, n_top, rating_histogram, top_share
 from movierec.errors import DataError
 
@@ -53,17 +52,8 @@ def _new_figure(height_in: float) -> Figure:
 def _save(fig: Figure, path: PathLike) -> Path:
     """Write ``fig`` as PNG to ``path`` atomically; create the parent folder if needed."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=DPI)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
+    with atomic_files(target) as (tmp,), open(tmp, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=DPI)
     return target
 
 

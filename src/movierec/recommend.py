@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-import os
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from movierec.atomic import atomic_files
 from movierec.engines.base import EngineData, TrainedModel
 from movierec.errors import DataError
+from movierec.ids import lookup_ids
 from movierec.schema import GENRES, ITEM, RANK, RATING, SCORE, TITLE, USER
 
 log = logging.getLogger(__name__)
@@ -90,8 +90,11 @@ def save_recommendations(recs: pd.DataFrame, path: Path) -> list[Path]:
     """Write recommendations to ``path``: ``.parquet`` and/or ``.csv`` chosen by suffix.
 
     A path without either suffix gets both files (``path.parquet`` and ``path.csv``).
-    Each file is written to a temporary name and renamed, so readers never see a partial
-    file. Returns the written paths.
+    Both files are written under temporary names first and then renamed, so readers never
+    see a partial file. Returns the written paths.
+
+    Raises:
+        MovierecError: the folder is not writable.
     """
     path = Path(path)
     targets = (
@@ -99,50 +102,19 @@ def save_recommendations(recs: pd.DataFrame, path: Path) -> list[Path]:
         if path.suffix in (".parquet", ".csv")
         else [path.with_suffix(".parquet"), path.with_suffix(".csv")]
     )
-    written = []
-    for target in targets:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
-        try:
+    with atomic_files(*targets) as temps:
+        for tmp, target in zip(temps, targets):
             if target.suffix == ".parquet":
                 recs.to_parquet(tmp, index=False)
             else:
                 recs.to_csv(tmp, index=False)
-            os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
-        written.append(target)
-    return written
+    return targets
 
 
 def map_user_ids(
     requested: list[str], user_ids: np.ndarray | None, known: np.ndarray
 ) -> tuple[np.ndarray, list[str]]:
-    """Translate user ids as typed by a person to dense ids; also return the unknown ones.
-
-    With a mapping (``user_ids`` = originals by dense index) ids are matched as strings;
-    without one they must be integers present in ``known``.
-    """
-    dense: list[int] = []
-    unknown: list[str] = []
-    if user_ids is not None:
-        lookup = {str(v): i for i, v in enumerate(np.asarray(user_ids).tolist())}
-        for r in requested:
-            if r in lookup:
-                dense.append(lookup[r])
-            else:
-                unknown.append(r)
-    else:
-        known_set = set(np.asarray(known).tolist())
-        for r in requested:
-            try:
-                value = int(r)
-            except ValueError:
-                unknown.append(r)
-                continue
-            if value in known_set:
-                dense.append(value)
-            else:
-                unknown.append(r)
-    return np.asarray(dense, dtype=np.int32), unknown
+    """Translate user ids as typed by a person to dense ids; also return the unknown ones."""
+    dense = lookup_ids(np.asarray(requested, dtype=object), user_ids, known)
+    unknown = [r for r, d in zip(requested, dense.tolist()) if d < 0]
+    return dense[dense >= 0].astype(np.int32), unknown

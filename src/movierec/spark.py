@@ -94,13 +94,21 @@ def get_spark(cfg: SparkConfig | None = None) -> SparkSession:
             where = cfg.remote or cfg.master or "local[*]"
             raise EngineError(f"Spark could not start ({where}): {exc}") from exc
         if not cfg.remote:
-            session.sparkContext.setLogLevel(cfg.log_level)
+            sc = session.sparkContext
+            sc.setLogLevel(cfg.log_level)
             checkpoint = cfg.checkpoint_dir
-            if checkpoint is None:
+            if checkpoint is None and (sc.master or "").startswith("local"):
                 _tmp_checkpoint = tempfile.mkdtemp(prefix="movierec-checkpoint-")
                 atexit.register(_cleanup_checkpoint)
                 checkpoint = _tmp_checkpoint
-            session.sparkContext.setCheckpointDir(checkpoint)
+            if checkpoint is not None:
+                sc.setCheckpointDir(checkpoint)
+            else:
+                log.warning(
+                    "no checkpoint directory on %s: set [spark] checkpoint_dir to a folder every "
+                    "executor can reach (HDFS, S3, a shared mount) for long ALS fits",
+                    sc.master,
+                )
         log.info("Spark session started: %s", cfg.remote or session.conf.get("spark.master", "?"))
         _session = session
         return session

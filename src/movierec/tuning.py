@@ -7,7 +7,6 @@ released in ``finally``; fits run ``parallelism`` at a time.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 from collections.abc import Callable
@@ -88,7 +87,7 @@ def grid_search(
         "regParam": list(cfg.reg_params),
         "maxIter": list(cfg.max_iters),
     }
-    configs = list(itertools.product(cfg.models, cfg.ranks, cfg.reg_params, cfg.max_iters))
+    configs = cfg.configurations()
     fold_data = kfold(ratings, cfg.folds, seed)
     total = len(configs) * len(fold_data)
     fold_rmse: dict[tuple[str, int, float, int], list[float]] = {c: [] for c in configs}
@@ -111,7 +110,10 @@ def grid_search(
                 kind, rank, reg, iters = conf
                 params = replace(base, model=kind, rank=rank, reg_param=reg, max_iter=iters)
                 model = engine.fit(handle, params)
-                rmse, n_cold = holdout_rmse(model.predict(valid), valid[RATING])
+                try:
+                    rmse, n_cold = holdout_rmse(model.predict(valid), valid[RATING])
+                finally:
+                    model.release()
                 with lock:
                     fold_rmse[conf].append(rmse)
                     cold[conf] += n_cold
@@ -126,9 +128,15 @@ def grid_search(
                             f"fold {f + 1}/{cfg.folds} {kind} rank={rank} reg={reg} it={iters}",
                         )
 
-            with ThreadPoolExecutor(max_workers=cfg.parallelism) as pool:
+            pool = ThreadPoolExecutor(max_workers=cfg.parallelism)
+            try:
                 for fut in [pool.submit(run_one, c) for c in configs]:
                     fut.result()
+            except BaseException:
+                # Do not start the queued fits; wait only for the ones already running.
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            pool.shutdown(wait=True)
             handles.remove(handle)
             handle.release()
     finally:

@@ -78,12 +78,12 @@ class _IdStore:
                     part[big] = t[big]
                     parts.append(part)
             keys = np.concatenate(parts) if parts else np.zeros(0, dtype=object)
-            codes, uniques = pd.factorize(keys, sort=False)
+            codes, uniques = pd.factorize(keys, sort=True)
             return codes.astype(np.int32), np.asarray(uniques, dtype=object)
         ints = _drain(chunks, np.int64)
         if len(ints) == 0 or (ints.min() >= INT32_MIN and ints.max() <= INT32_MAX):
             return ints.astype(np.int32), None
-        codes, uniques = pd.factorize(ints, sort=False)
+        codes, uniques = pd.factorize(ints, sort=True)
         return codes.astype(np.int32), np.asarray(uniques, dtype=np.int64)
 
 

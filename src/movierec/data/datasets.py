@@ -292,7 +292,10 @@ def fetch_dataset(
     tmp_zip: Path | None = None
     tmp_dir: Path | None = None
     try:
-        fd, zip_name = tempfile.mkstemp(dir=cache, prefix=f".{name}-", suffix=".zip.part")
+        try:
+            fd, zip_name = tempfile.mkstemp(dir=cache, prefix=f".{name}-", suffix=".zip.part")
+        except OSError as exc:
+            raise DatasetError(f"cannot write to the dataset cache {cache}: {exc}") from exc
         tmp_zip = Path(zip_name)
         logger.info("downloading %s from %s", name, url)
         try:

@@ -8,8 +8,6 @@ validation in :mod:`movierec.data.builder` and returns canonical frames plus a r
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from movierec import schema
+from movierec.atomic import atomic_files
 from movierec.config import DataConfig
 from movierec.data.builder import BuildResult, RatingsBuilder
 from movierec.data.detect import (
@@ -35,7 +34,7 @@ from movierec.data.detect import (
 from movierec.data.movies import load_movies, movies_format
 from movierec.data.report import LoadedRatings, LoadReport
 from movierec.data.textscan import fetch_lines, parse_text
-from movierec.errors import ConfigError, DataError
+from movierec.errors import ConfigError, DataError, MovierecError
 
 logger = logging.getLogger(__name__)
 
@@ -371,16 +370,8 @@ def save_rejects(rejects: pd.DataFrame, path: str | Path) -> None:
         DataError: the file cannot be written.
     """
     target = Path(path)
-    tmp: str | None = None
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        with atomic_files(target) as (tmp,), open(tmp, "w", encoding="utf-8", newline="") as fh:
             rejects.to_csv(fh, index=False, lineterminator="\n")
-        os.replace(tmp, target)
-        tmp = None
-    except OSError as exc:
+    except MovierecError as exc:
         raise DataError(f"cannot write the rejects file: {exc}", path=str(target)) from exc
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)

@@ -263,6 +263,12 @@ def apply_duplicate_policy(
     if policy in ("first", "mean"):
         keep[idx[~sub.duplicated(keep="first").to_numpy()]] = True
     elif policy == "last" or (policy == "latest" and ts is None):
+        if policy == "latest":
+            logger.warning(
+                "%s has no timestamps: duplicates policy 'latest' keeps the later line of "
+                "each repeated (user, movie) pair instead",
+                path or "the ratings file",
+            )
         keep[idx[~sub.duplicated(keep="last").to_numpy()]] = True
     elif policy == "latest":
         assert ts is not None

@@ -120,6 +120,9 @@ class TrainedModel(ABC):
     def save(self, path: Path) -> None:
         """Write the engine's native model format to ``path`` (a folder that must not exist)."""
 
+    def release(self) -> None:  # noqa: B027 - optional hook
+        """Free engine-side resources (cached tables); the model must not be used afterwards."""
+
 
 class Engine(ABC):
     """Factory for data handles and models of one compute engine."""

@@ -29,6 +29,12 @@ log = logging.getLogger(__name__)
 _ROW = "_row"
 
 
+def _uri(path: Path) -> str:
+    """A local path as an explicit ``file://`` URI, so Spark never resolves it against a
+    cluster's default filesystem (HDFS) when the model folder lives on the driver."""
+    return Path(path).resolve().as_uri()
+
+
 def _ratings_schema() -> Any:
     from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
 
@@ -121,14 +127,14 @@ class SparkBiases:
     def save(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         (path / "mean.json").write_text(json.dumps({"mean": self.mean}), encoding="utf-8")
-        self.user.write.parquet(str(path / "user_bias"))
-        self.item.write.parquet(str(path / "item_bias"))
+        self.user.write.parquet(_uri(path / "user_bias"))
+        self.item.write.parquet(_uri(path / "item_bias"))
 
     @classmethod
     def load(cls, spark: SparkSession, path: Path) -> SparkBiases:
         mean = float(json.loads((path / "mean.json").read_text(encoding="utf-8"))["mean"])
-        user = spark.read.parquet(str(path / "user_bias")).cache()
-        item = spark.read.parquet(str(path / "item_bias")).cache()
+        user = spark.read.parquet(_uri(path / "user_bias")).cache()
+        item = spark.read.parquet(_uri(path / "item_bias")).cache()
         return cls(mean, user, item)
 
 
@@ -252,8 +258,13 @@ class SparkALSModel(TrainedModel):
             item_bias=aligned(self.biases.item, ITEM, I_BIAS, item_ids),
         )
 
+    def release(self) -> None:
+        if self.biases is not None:
+            self.biases.user.unpersist()
+            self.biases.item.unpersist()
+
     def save(self, path: Path) -> None:
-        self.model.write().save(str(path / "als"))
+        self.model.write().save(_uri(path / "als"))
         if self.biases is not None:
             self.biases.save(path / "biases")
 
@@ -304,7 +315,7 @@ class SparkEngine(Engine):
         from pyspark.ml.recommendation import ALSModel
 
         try:
-            model = ALSModel.load(str(path / "als"))
+            model = ALSModel.load(_uri(path / "als"))
             biases = SparkBiases.load(self.spark, path / "biases") if params.biased else None
         except Exception as exc:
             raise ModelError(f"{path}: not a readable Spark ALS model ({exc})") from exc

@@ -1,0 +1,47 @@
+"""Translate ids as a person or another file spells them into a model's dense ids.
+
+When a dataset's ids were remapped at load time (strings, or integers beyond 32 bits), the
+originals are kept by dense index; otherwise dense ids *are* the original integers. These
+helpers work in both cases, comparing ids by their text.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+INT32_MAX = 2**31 - 1
+
+
+def lookup_ids(values: np.ndarray, originals: np.ndarray | None, known: np.ndarray) -> np.ndarray:
+    """Dense id of each value (compared as text), or -1 when the model does not know it.
+
+    ``originals`` holds the model's original ids by dense index (None when ids were not
+    remapped); ``known`` lists the dense ids the model has factors for.
+    """
+    text = pd.Index(np.asarray(values).astype(str))
+    known = np.asarray(known)
+    if originals is not None:
+        dense = pd.Index(np.asarray(originals).astype(str)).get_indexer(text).astype(np.int64)
+    else:
+        numbers = pd.to_numeric(pd.Series(text), errors="coerce").to_numpy(dtype=np.float64)
+        integral = np.isfinite(numbers) & (numbers == np.round(numbers))
+        dense = np.where(integral, numbers, -1).astype(np.int64)
+    dense[~np.isin(dense, known)] = -1
+    return dense
+
+
+def fresh_ids(codes: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Int32 ids for ``codes`` (0, 1, ...) that collide with none of ``known``.
+
+    Used for users or movies a model has never seen, so they count as cold start instead of
+    borrowing a real user's or movie's id.
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    known = np.asarray(known, dtype=np.int64)
+    need = int(codes.max()) + 1 if len(codes) else 0
+    top = int(known.max()) if len(known) else -1
+    if top + need <= INT32_MAX:
+        return (top + 1 + codes).astype(np.int32)
+    bottom = int(known.min()) if len(known) else 0
+    return (bottom - 1 - codes).astype(np.int32)
