@@ -317,3 +317,43 @@ def test_runs_under_spark_submit(tmp_path: Path, ml_small: Path) -> None:
     saved = load_model_dir(tmp_path / "model")
     assert saved.params.rank == 4 and saved.meta["training_data"]["ratings"] == 5000
     assert saved.meta["versions"]["spark_master"] == "local[1]"
+
+
+def test_local_engine_same_splits_and_close_metrics(
+    run_out: Path, dirty_ratings: Path, ml_small: Path, tmp_path: Path
+) -> None:
+    """`run --engine local` gives the same splits as the Spark run and metrics within noise."""
+    out = tmp_path / "local"
+    result = invoke(
+        ["run", "--engine", "local", "--data", str(dirty_ratings), "--movies",
+         str(ml_small / "movies.csv"), "--out", str(out), "--quiet", *REDUCED_GRID]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    spark = json.loads((run_out / "summary.json").read_text())
+    local = json.loads((out / "summary.json").read_text())
+    assert local["config"]["engine"] == "local" and "numba" in local["versions"]
+    assert local["holdout"]["dev_ratings"] == spark["holdout"]["dev_ratings"]
+    assert local["test"]["coverage"] == spark["test"]["coverage"]
+    for a, b in zip(local["split_comparison"], spark["split_comparison"]):
+        assert (a["train_ratings"], a["test_ratings"]) == (b["train_ratings"], b["test_ratings"])
+        assert a["rmse"] == pytest.approx(b["rmse"], abs=0.02)
+    assert local["tuning"]["best"]["model"] == spark["tuning"]["best"]["model"]
+    assert local["test"]["rmse"] == pytest.approx(spark["test"]["rmse"], abs=0.01)
+    assert local["test"]["rmse"] < local["baselines"]["bias"]["rmse"]
+    recs = pd.read_parquet(out / "recommendations.parquet")
+    assert len(recs) == 6100
+
+    # The locally trained model answers without a JVM, and loads in the Spark engine too.
+    result = invoke(
+        ["recommend", "--model", str(out / "model"), "--user", "42", "--n", "5", "--json", "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    local_rows = json.loads(result.stdout)
+    args = ["recommend", "--engine", "spark", "--model", str(out / "model"), "--user", "42"]
+    result = invoke([*args, "--n", "5", "--json", "-q"])
+    assert result.exit_code == 0, result.output
+    spark_rows = json.loads(result.stdout)
+    assert [r["movie_id"] for r in spark_rows] == [r["movie_id"] for r in local_rows]
+    assert [r["score"] for r in spark_rows] == pytest.approx(
+        [r["score"] for r in local_rows], abs=1e-4
+    )

@@ -132,6 +132,11 @@ def common_options(f: F) -> F:
             help="TOML config file; flags override it.",
         ),
         click.option("--seed", type=int, help="Seed of every random step (default 42)."),
+        click.option(
+            "--engine",
+            type=click.Choice(["spark", "local"]),
+            help="spark (default; local mode or a cluster) or local (in-process, no JVM).",
+        ),
         click.option("--master", help="Spark master URL (default local[*])."),
         click.option("--remote", help="Spark Connect endpoint, e.g. sc://host:15002."),
         click.option(
@@ -184,6 +189,7 @@ def make_config(kw: dict[str, Any]) -> RunConfig:
     """Map CLI keyword arguments onto a validated RunConfig (flags override the TOML file)."""
     overrides: dict[str, Any] = {
         "seed": kw.get("seed"),
+        "engine": kw.get("engine"),
         "data": {
             "path": kw.get("data_path"),
             "dataset": kw.get("dataset"),
@@ -561,7 +567,7 @@ def evaluate(model_dir: Path, baselines: bool, as_json: bool, **kw: Any) -> None
     saved = load_model_dir(model_dir)
     loaded = load_ratings(cfg.data)
     test = align_test_ids(loaded, saved)
-    engine = get_engine(cfg.engine, cfg.spark)
+    engine = get_engine(kw.get("engine") or saved.meta["engine"], cfg.spark)
     model = engine.load(saved.engine_path, saved.params)
     handle = engine.data(saved.train)
     try:
@@ -632,7 +638,7 @@ def recommend(
         wanted, unknown = map_user_ids(requested, saved.user_ids, saved.factors.user_ids)
         if unknown:
             raise ConfigError(f"unknown user id(s) not in the model: {', '.join(unknown)}")
-    engine = get_engine(cfg.engine, cfg.spark)
+    engine = get_engine(kw.get("engine") or saved.meta["engine"], cfg.spark)
     model = engine.load(saved.engine_path, saved.params)
     handle = engine.data(saved.train)
     try:

@@ -172,7 +172,9 @@ class RunConfig(_Section):
 
     seed: int = DEFAULT_SEED
     """Seed of every random step: splits, folds and ALS initialisation."""
-    engine: Literal["spark"] = "spark"
+    engine: Literal["spark", "local"] = "spark"
+    """``spark`` (default: Spark MLlib, local mode or any cluster) or ``local`` (in-process,
+    same ALS objective, no JVM; for data that fits in this machine's memory)."""
     data: DataConfig = Field(default_factory=DataConfig)
     spark: SparkConfig = Field(default_factory=SparkConfig)
     als: ALSConfig = Field(default_factory=ALSConfig)

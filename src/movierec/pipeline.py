@@ -97,6 +97,8 @@ def versions(engine: Engine | None = None) -> dict[str, str]:
         "pyspark": pyspark_version,
         "platform": platform.platform(),
     }
+    if engine is not None and engine.name == "local":
+        out["numba"] = version("numba")
     spark = getattr(engine, "spark", None)
     if spark is not None:
         out["spark"] = spark.version

@@ -89,6 +89,7 @@ def grid_search(
     }
     configs = cfg.configurations()
     fold_data = kfold(ratings, cfg.folds, seed)
+    workers = min(cfg.parallelism, engine.max_concurrent_fits or cfg.parallelism)
     total = len(configs) * len(fold_data)
     fold_rmse: dict[tuple[str, int, float, int], list[float]] = {c: [] for c in configs}
     cold: dict[tuple[str, int, float, int], int] = dict.fromkeys(configs, 0)
@@ -128,7 +129,7 @@ def grid_search(
                             f"fold {f + 1}/{cfg.folds} {kind} rank={rank} reg={reg} it={iters}",
                         )
 
-            pool = ThreadPoolExecutor(max_workers=cfg.parallelism)
+            pool = ThreadPoolExecutor(max_workers=workers)
             try:
                 for fut in [pool.submit(run_one, c) for c in configs]:
                     fut.result()

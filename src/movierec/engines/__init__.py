@@ -9,11 +9,12 @@ from movierec.engines.base import ALSParams, Engine, EngineData, Factors, Traine
 if TYPE_CHECKING:
     from movierec.config import SparkConfig
 
-ENGINES = ("spark",)
+ENGINES = ("spark", "local")
 
 
 def get_engine(name: str, spark_config: SparkConfig | None = None) -> Engine:
-    """Build the engine called ``name`` (only ``"spark"`` so far).
+    """Build the engine called ``name``: ``"spark"`` (Spark MLlib ALS; local mode or a cluster)
+    or ``"local"`` (in-process, numba-compiled ALS with the same objective; no JVM).
 
     Raises:
         ConfigError: unknown engine name.
@@ -26,6 +27,10 @@ def get_engine(name: str, spark_config: SparkConfig | None = None) -> Engine:
         from movierec.spark import get_spark
 
         return SparkEngine(get_spark(spark_config))
+    if name == "local":
+        from movierec.engines.local_als import LocalEngine
+
+        return LocalEngine()
     raise ConfigError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
 
 

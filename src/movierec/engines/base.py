@@ -128,6 +128,9 @@ class Engine(ABC):
     """Factory for data handles and models of one compute engine."""
 
     name: ClassVar[str]
+    max_concurrent_fits: ClassVar[int | None] = None
+    """How many fits may run at once from different threads (None: no limit). An engine that
+    already uses every core inside one fit sets 1."""
 
     @abstractmethod
     def data(self, ratings: pd.DataFrame) -> EngineData:
