@@ -259,7 +259,7 @@ def test_bad_flag_values_exit_2(tmp_path: Path) -> None:
 
 def test_every_verb_has_help_with_an_example() -> None:
     verbs = ["eda", "compare-splits", "tune", "train", "evaluate", "recommend", "run"]
-    for verb in [[v] for v in verbs] + [["datasets", "list"], ["datasets", "fetch"]]:
+    for verb in [[v] for v in verbs] + [["datasets", x] for x in ("list", "fetch", "synth")]:
         result = CliRunner().invoke(cli, [*verb, "--help"])
         assert result.exit_code == 0
         assert "Example" in result.output and "movierec" in result.output
@@ -357,3 +357,31 @@ def test_local_engine_same_splits_and_close_metrics(
     assert [r["score"] for r in spark_rows] == pytest.approx(
         [r["score"] for r in local_rows], abs=1e-4
     )
+
+
+def test_synth_then_explore_without_a_jvm(tmp_path: Path) -> None:
+    data = tmp_path / "synth.parquet"
+    result = invoke(["datasets", "synth", "--ratings", "5k", "--seed", "3", "--out", str(data)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_parquet(data)
+    assert len(frame) == 5000 and not frame.duplicated(["user_id", "movie_id"]).any()
+    result = invoke(
+        [
+            "eda",
+            "--engine",
+            "local",
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "e"),
+            "--json",
+            "-q",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    section = json.loads(result.stdout)
+    assert section["ratings"] == 5000 and section["users"] == frame["user_id"].nunique()
+    result = invoke(
+        ["datasets", "synth", "--ratings", "lots", "--out", str(tmp_path / "x.parquet")]
+    )
+    assert result.exit_code == 2 and "not a count" in result.output
