@@ -4,6 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 OUT ?= demo-out
+ENGINE ?= spark
 # The shared datasets folder when it is there (tests and CI); otherwise the user cache.
 SHARED_DATA := $(wildcard ../shared/datasets)
 export MOVIEREC_DATA_DIR ?= $(if $(SHARED_DATA),$(abspath $(SHARED_DATA)),)
@@ -19,7 +20,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 demo: install
-	$(BIN)/movierec run --dataset ml-latest-small --out $(OUT)
+	$(BIN)/movierec run --engine $(ENGINE) --dataset ml-latest-small --out $(OUT)
 	@echo "Results are in $(OUT)/: summary.json, plots/, recommendations.csv, model/"
 
 lint: install
