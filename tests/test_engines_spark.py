@@ -264,3 +264,22 @@ def test_biased_model_against_independent_biases(
     assert saved.factors.global_mean == pytest.approx(mu)
     reloaded = engine.load(saved.engine_path, saved.params)
     np.testing.assert_array_equal(reloaded.predict(sample), pred)
+
+
+@pytest.mark.slow
+def test_long_fit_survives_thanks_to_checkpoints(
+    engine: SparkEngine, ratings: pd.DataFrame
+) -> None:
+    """maxIter 100 overflows the JVM stack without checkpointing; the session always sets a
+    checkpoint directory (and a larger stack), so it completes."""
+    assert engine.spark.sparkContext.getCheckpointDir() is not None
+    small = ratings.iloc[:8000].reset_index(drop=True)
+    handle = engine.data(small)
+    try:
+        model = engine.fit(handle, ALSParams(rank=4, reg_param=0.1, max_iter=100, seed=1))
+        pred = model.predict(small.iloc[:500])
+    finally:
+        handle.release()
+    assert np.isfinite(pred).all()
+    rmse = float(np.sqrt(np.mean((pred - small[RATING].to_numpy()[:500]) ** 2)))
+    assert rmse < 0.8  # training-set fit after 100 iterations

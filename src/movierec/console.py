@@ -127,15 +127,17 @@ def print_eda(section: dict[str, Any], folder: Path) -> None:
 
 
 def print_split_comparison(rows: list[dict[str, Any]]) -> None:
-    table = Table(title="Train/test split comparison (ALS, test RMSE)")
-    for col in ("train/test", "train ratings", "test ratings", "RMSE", "cold-start rows"):
+    table = Table(title="Train/test split comparison (test RMSE)")
+    for col in ("train/test", "train ratings", "test ratings", "model RMSE", "bias baseline"):
         table.add_column(col, justify="right")
+    table.add_column("cold-start rows", justify="right")
     for r in rows:
         table.add_row(
             f"{r['train_fraction']:.0%}/{r['test_fraction']:.0%}",
             _fmt(r["train_ratings"]),
             _fmt(r["test_ratings"]),
             _fmt(r["rmse"]),
+            _fmt(r.get("bias_baseline_rmse")),
             _fmt(r["cold_start_rows"]),
         )
     out.print(table)
