@@ -117,6 +117,7 @@ def test_run_writes_every_output(run_out: Path, dirty_ratings: Path) -> None:
         "total",
     }
 
+    assert (run_out / "report.html").stat().st_size > 100_000  # plots embedded
     plots = sorted(p.name for p in (run_out / "plots").iterdir())
     assert plots == [
         "item_popularity.png",
@@ -258,7 +259,7 @@ def test_bad_flag_values_exit_2(tmp_path: Path) -> None:
 
 
 def test_every_verb_has_help_with_an_example() -> None:
-    verbs = ["eda", "compare-splits", "tune", "train", "evaluate", "recommend", "run"]
+    verbs = ["eda", "compare-splits", "tune", "train", "evaluate", "recommend", "run", "report"]
     for verb in [[v] for v in verbs] + [["datasets", x] for x in ("list", "fetch", "synth")]:
         result = CliRunner().invoke(cli, [*verb, "--help"])
         assert result.exit_code == 0

@@ -12,13 +12,18 @@ import pytest
 from movierec.errors import ConfigError, DataError
 from movierec.metrics import (
     METRIC_DEFINITIONS,
+    beyond_accuracy,
     catalogue_coverage,
     catalogue_top_k,
+    intra_list_diversity,
+    novelty,
     pairwise_prf,
+    personalisation,
+    popularity_bias,
     rating_errors,
     within_test_top_k,
 )
-from movierec.schema import ITEM, PREDICTION, RANK, RATING, USER
+from movierec.schema import GENRES, ITEM, PREDICTION, RANK, RATING, USER
 
 SEED = 20240607
 
@@ -511,8 +516,329 @@ def test_metric_definitions_cover_every_reported_key() -> None:
         "within_test_top_k": within_test_top_k(_within_fixture()),
         "catalogue_top_k": catalogue_top_k(recs, test),
     }
+    ba_recs, ba_train, ba_movies = _ba_fixture()
+    reported["beyond_accuracy"] = beyond_accuracy(ba_recs, ba_train, ba_movies, 10, k=2)
     expected_keys = {f"{fn}.{key}" for fn, result in reported.items() for key in result}
-    expected_keys.add("catalogue_coverage")
+    expected_keys |= {
+        "catalogue_coverage",
+        "novelty",
+        "intra_list_diversity",
+        "popularity_bias",
+        "personalisation",
+    }
     assert set(METRIC_DEFINITIONS) == expected_keys
     for key, text in METRIC_DEFINITIONS.items():
         assert text.strip() and "\n" not in text, key
+
+
+# ============================================================== beyond accuracy (issue 5)
+
+
+def _ba_fixture() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    # train: U = 4 users
+    #   movie 10 rated by users 1, 2, 3, 4 -> p = 4/4 = 1    -> 0 bits;  4 ratings
+    #   movie 20 rated by users 1, 2       -> p = 2/4 = 0.5  -> 1 bit;   2 ratings
+    #   movie 30 rated by user 1           -> p = 1/4        -> 2 bits;  1 rating
+    #   movie 40 rated by user 4           -> p = 1/4        -> 2 bits;  1 rating
+    #   movie 50 never rated               -> p = 1/(4+1)    -> log2 5 bits; percentile 0
+    # popularity percentiles over M = 4 movies, counts (4, 2, 1, 1): ascending ranks
+    #   30, 40 tie at ranks 1, 2 -> 1.5 each; 20 -> 3; 10 -> 4; pct = rank / 4:
+    #   10 -> 1.0, 20 -> 0.75, 30 -> 0.375, 40 -> 0.375
+    train = pd.DataFrame(
+        [(1, 10), (1, 20), (1, 30), (2, 10), (2, 20), (3, 10), (4, 10), (4, 40)],
+        columns=[USER, ITEM],
+    ).assign(**{RATING: 4.0})
+    recs = pd.DataFrame(
+        [
+            (1, 10, 1),
+            (1, 50, 2),
+            (1, 20, 3),  # beyond k = 2
+            (2, 30, 1),
+            (2, 40, 2),
+            (3, 20, 1),
+            (3, 10, 2),
+            (4, 30, 1),  # a one-movie list
+        ],
+        columns=[USER, ITEM, RANK],
+    )
+    movies = pd.DataFrame(
+        {
+            ITEM: [10, 20, 30, 40, 50, 60, 70],
+            GENRES: [
+                "Action|Comedy",
+                "Comedy",
+                "Drama|Romance",
+                "(no genres listed)",
+                "Action|Comedy|Drama",
+                "",
+                "Horror",
+            ],
+        }
+    )
+    return recs.sample(frac=1.0, random_state=1), train, movies
+
+
+def test_novelty_hand_case() -> None:
+    recs, train, _ = _ba_fixture()
+    # k = 2: u1 {10: 0, 50: log2 5} -> log2(5)/2; u2 {30: 2, 40: 2} -> 2; u3 {20: 1, 10: 0}
+    # -> 0.5; u4 {30: 2} -> 2.  mean = (log2(5)/2 + 2 + 0.5 + 2) / 4 = 1.4152410118609203
+    assert novelty(recs, train, k=2) == pytest.approx(1.4152410118609203)
+    assert novelty(recs, train, k=2) == pytest.approx((math.log2(5) / 2 + 4.5) / 4)
+    # k = 1: u1 10 -> 0, u2 30 -> 2, u3 20 -> 1, u4 30 -> 2 -> 5/4
+    assert novelty(recs, train, k=1) == pytest.approx(1.25)
+
+
+def test_popularity_bias_hand_case() -> None:
+    recs, train, _ = _ba_fixture()
+    # k = 2: u1 (1.0 + 0)/2 = 0.5; u2 (0.375 + 0.375)/2 = 0.375; u3 (0.75 + 1.0)/2 = 0.875;
+    # u4 0.375 -> (0.5 + 0.375 + 0.875 + 0.375)/4 = 2.125/4 = 0.53125
+    assert popularity_bias(recs, train, k=2) == pytest.approx(0.53125)
+    # k = 3 adds movie 20 (0.75) to u1: (1.0 + 0 + 0.75)/3 = 7/12
+    # -> (7/12 + 0.375 + 0.875 + 0.375)/4 = 0.5520833333
+    assert popularity_bias(recs, train, k=3) == pytest.approx((7 / 12 + 1.625) / 4)
+
+
+def test_personalisation_hand_case() -> None:
+    recs, _, _ = _ba_fixture()
+    # k = 2: lists {10, 50}, {30, 40}, {20, 10}, {30}; movies in 2 lists: 10 (u1, u3) and
+    # 30 (u2, u4) -> sum of pairwise overlaps = C(2,2) + C(2,2) = 2; pairs = C(4,2) = 6
+    # personalisation = 1 - 2 / (2 * 6) = 5/6
+    assert personalisation(recs, k=2) == pytest.approx(5 / 6)
+    # k = 1: lists {10}, {30}, {20}, {30}: overlap 1 (30) -> 1 - 1/(1 * 6) = 5/6 as well
+    assert personalisation(recs, k=1) == pytest.approx(5 / 6)
+    # identical lists -> 0; disjoint lists -> 1
+    same = pd.DataFrame({USER: [1, 1, 2, 2, 3, 3], ITEM: [7, 8] * 3, RANK: [1, 2] * 3})
+    assert personalisation(same, k=2) == pytest.approx(0.0)
+    apart = same.assign(**{ITEM: [1, 2, 3, 4, 5, 6]})
+    assert personalisation(apart, k=2) == pytest.approx(1.0)
+
+
+def test_intra_list_diversity_hand_case() -> None:
+    recs, _, movies = _ba_fixture()
+    # k = 2 (u4 has one movie: skipped)
+    # u1: 10 {Action, Comedy} vs 50 {Action, Comedy, Drama}: 1 - 2/3 = 1/3
+    # u2: 30 {Drama, Romance} vs 40 {} (no genres listed): 1 - 0/2 = 1
+    # u3: 20 {Comedy} vs 10 {Action, Comedy}: 1 - 1/2 = 1/2
+    # ILD = (1/3 + 1 + 1/2) / 3 = 11/18
+    assert intra_list_diversity(recs, movies, k=2) == pytest.approx(11 / 18)
+    # k = 3 makes u1's list 10, 50, 20: d(10,50) = 1/3, d(10,20) = 1/2, d(50,20) = 1 - 1/3
+    # = 2/3 -> ILD(u1) = (1/3 + 1/2 + 2/3)/3 = 1/2 -> (1/2 + 1 + 1/2)/3 = 2/3
+    assert intra_list_diversity(recs, movies, k=3) == pytest.approx(2 / 3)
+
+
+def test_intra_list_diversity_empty_genre_sets() -> None:
+    _, _, movies = _ba_fixture()
+    # u1: 40 "(no genres listed)" and 60 "" -> both empty -> distance 0
+    # u2: 10 {A, C}, 20 {C}, 30 {D, R}: d(10,20) = 1/2, d(10,30) = 1, d(20,30) = 1 -> 5/6
+    # u3: 70 {Horror} vs 60 {} -> 1 ; mean = (0 + 5/6 + 1)/3 = 11/18
+    recs = pd.DataFrame(
+        [(1, 40, 1), (1, 60, 2), (2, 10, 1), (2, 20, 2), (2, 30, 3), (3, 70, 1), (3, 60, 2)],
+        columns=[USER, ITEM, RANK],
+    )
+    assert intra_list_diversity(recs, movies, k=10) == pytest.approx(11 / 18)
+    # a missing genre value is the empty set too
+    nan_movies = movies.assign(**{GENRES: movies[GENRES].where(movies[ITEM] != 60)})
+    assert intra_list_diversity(recs, nan_movies, k=10) == pytest.approx(11 / 18)
+
+
+def test_beyond_accuracy_bundle() -> None:
+    recs, train, movies = _ba_fixture()
+    got = beyond_accuracy(recs, train, movies, n_items=10, k=2)
+    assert set(got) == {"coverage", "novelty", "diversity", "popularity_bias", "personalisation"}
+    # coverage at k = 2: movies 10, 50, 30, 40, 20 -> 5 of 10
+    assert got["coverage"] == pytest.approx(0.5)
+    assert got["novelty"] == pytest.approx((math.log2(5) / 2 + 4.5) / 4)
+    assert got["diversity"] == pytest.approx(11 / 18)
+    assert got["popularity_bias"] == pytest.approx(0.53125)
+    assert got["personalisation"] == pytest.approx(5 / 6)
+    assert beyond_accuracy(recs, train, None, n_items=10, k=2)["diversity"] is None
+    # k = 1: no list of 2 -> diversity None; one user -> personalisation None
+    assert beyond_accuracy(recs, train, movies, n_items=10, k=1)["diversity"] is None
+    one = beyond_accuracy(recs[recs[USER] == 1], train, movies, n_items=10, k=2)
+    assert one["personalisation"] is None and one["diversity"] == pytest.approx(1 / 3)
+
+
+# ---------------------------------------------------------------- plain-Python references
+
+
+def ref_novelty(recs: list[tuple], train: list[tuple], k: int) -> float:
+    users = {u for u, _ in train}
+    raters: dict[object, set] = defaultdict(set)
+    for u, i in train:
+        raters[i].add(u)
+    lists: dict[object, list] = defaultdict(list)
+    for u, i, r in recs:
+        if r <= k:
+            lists[u].append(i)
+    per_user = []
+    for items in lists.values():
+        bits = []
+        for i in items:
+            p = len(raters[i]) / len(users) if i in raters else 1 / (len(users) + 1)
+            bits.append(-math.log2(p))
+        per_user.append(sum(bits) / len(bits))
+    return sum(per_user) / len(per_user)
+
+
+def ref_popularity_bias(recs: list[tuple], train: list[tuple], k: int) -> float:
+    count: dict[object, int] = defaultdict(int)
+    for _, i in train:
+        count[i] += 1
+    m = len(count)
+    pct = {}
+    for i, c in count.items():
+        below = sum(1 for d in count.values() if d < c)
+        equal = sum(1 for d in count.values() if d == c)
+        pct[i] = (below + (equal + 1) / 2) / m  # average of ranks below+1 .. below+equal
+    lists: dict[object, list] = defaultdict(list)
+    for u, i, r in recs:
+        if r <= k:
+            lists[u].append(pct.get(i, 0.0))
+    means = [sum(v) / len(v) for v in lists.values()]
+    return sum(means) / len(means)
+
+
+def ref_personalisation(recs: list[tuple], k: int) -> float:
+    lists: dict[object, set] = defaultdict(set)
+    for u, i, r in recs:
+        if r <= k:
+            lists[u].add(i)
+    users = sorted(lists)
+    overlaps = [len(lists[a] & lists[b]) / k for x, a in enumerate(users) for b in users[x + 1 :]]
+    return 1 - sum(overlaps) / len(overlaps)
+
+
+def ref_diversity(recs: list[tuple], genres: dict[object, str], k: int) -> float:
+    def genre_set(text: str) -> set:
+        return {g for g in text.split("|") if g and g != "(no genres listed)"}
+
+    lists: dict[object, list] = defaultdict(list)
+    for u, i, r in recs:
+        if r <= k:
+            lists[u].append(i)
+    per_user = []
+    for items in lists.values():
+        if len(items) < 2:
+            continue
+        dists = []
+        for x in range(len(items)):
+            for y in range(x + 1, len(items)):
+                a, b = genre_set(genres[items[x]]), genre_set(genres[items[y]])
+                dists.append(1 - len(a & b) / len(a | b) if a | b else 0.0)
+        per_user.append(sum(dists) / len(dists))
+    return sum(per_user) / len(per_user)
+
+
+@pytest.fixture(scope="module")
+def random_beyond() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """300 users' lists (1-25 movies, ranks with gaps) over 200 movies, 120 of them in train
+    (so some recommended movies are unseen), skewed popularity, genres from 8 names with
+    empty and "(no genres listed)" sets."""
+    rng = np.random.default_rng(SEED + 2)
+    names = ["Action", "Comedy", "Drama", "Horror", "Romance", "Sci-Fi", "War", "Musical"]
+    genres = []
+    for i in range(200):
+        n = int(rng.integers(0, 4))
+        genres.append(
+            "(no genres listed)" if n == 0 and i % 2 else "|".join(rng.choice(names, n, False))
+        )
+    movies = pd.DataFrame({ITEM: np.arange(200), GENRES: genres})
+    train_rows = set()
+    for _ in range(3000):
+        train_rows.add((int(rng.integers(0, 250)), int(rng.choice(120, p=_decay(120)))))
+    train = pd.DataFrame(sorted(train_rows), columns=[USER, ITEM])
+    train = pd.concat([train, train.iloc[::5]], ignore_index=True)  # repeated pairs
+    rec_rows = []
+    for u in range(300):
+        length = int(rng.integers(1, 26))
+        items = rng.choice(200, size=length, replace=False, p=_decay(200))
+        ranks = np.sort(rng.choice(40, size=length, replace=False)) + 1
+        rec_rows += [(u, int(i), int(r)) for i, r in zip(items, ranks, strict=True)]
+    recs = pd.DataFrame(rec_rows, columns=[USER, ITEM, RANK])
+    return recs.sample(frac=1.0, random_state=SEED).reset_index(drop=True), train, movies
+
+
+@pytest.mark.parametrize("k", [1, 3, 10, 40])
+def test_beyond_accuracy_matches_reference(
+    random_beyond: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame], k: int
+) -> None:
+    recs, train, movies = random_beyond
+    r = list(zip(recs[USER], recs[ITEM], recs[RANK], strict=True))
+    t = list(zip(train[USER], train[ITEM], strict=True))
+    g = dict(zip(movies[ITEM], movies[GENRES], strict=True))
+    assert novelty(recs, train, k) == pytest.approx(ref_novelty(r, t, k), rel=1e-12)
+    assert popularity_bias(recs, train, k) == pytest.approx(ref_popularity_bias(r, t, k), rel=1e-12)
+    assert personalisation(recs, k) == pytest.approx(ref_personalisation(r, k), rel=1e-12)
+    got = beyond_accuracy(recs, train, movies, n_items=200, k=k)
+    assert got["coverage"] == catalogue_coverage(recs, 200, k)
+    assert got["novelty"] == pytest.approx(ref_novelty(r, t, k), rel=1e-12)
+    assert got["personalisation"] == pytest.approx(ref_personalisation(r, k), rel=1e-12)
+    if k == 1:
+        assert got["diversity"] is None
+    else:
+        expected = ref_diversity(r, g, k)
+        assert intra_list_diversity(recs, movies, k) == pytest.approx(expected, rel=1e-12)
+        assert got["diversity"] == pytest.approx(expected, rel=1e-12)
+    # the fixture exercises unseen movies, users whose list starts beyond k, short lists
+    assert not set(recs.loc[recs[RANK] <= k, ITEM]) <= set(train[ITEM])
+
+
+def test_intra_list_diversity_chunks_agree(
+    random_beyond: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame],
+) -> None:
+    # many users with long lists -> several chunks; same answer as the reference
+    recs, _, movies = random_beyond
+    big = pd.concat([recs.assign(**{USER: recs[USER] + 1000 * c}) for c in range(40)])
+    r = list(zip(recs[USER], recs[ITEM], recs[RANK], strict=True))
+    g = dict(zip(movies[ITEM], movies[GENRES], strict=True))
+    assert intra_list_diversity(big, movies, 40) == pytest.approx(ref_diversity(r, g, 40))
+
+
+def test_personalisation_160k_users_closed_form() -> None:
+    # 160,000 users in 16 groups of 10,000; a group shares one list of 10 movies, groups
+    # share nothing. Overlap sum = 16 groups * 10 movies * C(10000, 2);
+    # pairs = C(160000, 2) -> 1 - 16*10*10000*9999 / (10 * 160000*159999) = 150000/159999
+    users = np.arange(160_000)
+    group = users // 10_000
+    recs = pd.DataFrame(
+        {
+            USER: np.repeat(users, 10),
+            ITEM: (np.repeat(group, 10) * 10 + np.tile(np.arange(10), 160_000)),
+            RANK: np.tile(np.arange(1, 11), 160_000),
+        }
+    )
+    assert personalisation(recs, k=10) == pytest.approx(150_000 / 159_999, rel=1e-12)
+
+
+def test_beyond_accuracy_errors() -> None:
+    recs, train, movies = _ba_fixture()
+    with pytest.raises(ConfigError):
+        novelty(recs, train, k=0)
+    with pytest.raises(ConfigError):
+        personalisation(recs, k=2.5)  # type: ignore[arg-type]
+    with pytest.raises(DataError, match="empty"):
+        novelty(recs.iloc[0:0], train)
+    with pytest.raises(DataError, match="train is empty"):
+        popularity_bias(recs, train.iloc[0:0])
+    with pytest.raises(DataError, match=ITEM):
+        novelty(recs, train.drop(columns=[ITEM]))
+    with pytest.raises(DataError, match=RANK):
+        personalisation(recs.drop(columns=[RANK]))
+    with pytest.raises(DataError, match="rank <= 2"):
+        novelty(recs.assign(**{RANK: recs[RANK] + 5}), train, k=2)
+    with pytest.raises(DataError, match="twice"):
+        personalisation(pd.concat([recs, pd.DataFrame({USER: [1], ITEM: [10], RANK: [9]})]))
+    with pytest.raises(DataError, match="only 1 user"):
+        personalisation(recs[recs[USER] == 2])
+    with pytest.raises(DataError, match="at least 2 movies"):
+        intra_list_diversity(recs, movies, k=1)
+    with pytest.raises(DataError, match=r"1 recommended movie\(s\) are not in the movies table"):
+        intra_list_diversity(recs, movies[movies[ITEM] != 50], k=2)
+    with pytest.raises(DataError, match="more than once"):
+        intra_list_diversity(recs, pd.concat([movies, movies.iloc[:1]]), k=2)
+    with pytest.raises(DataError, match=GENRES):
+        intra_list_diversity(recs, movies.drop(columns=[GENRES]), k=2)
+    with pytest.raises(ConfigError):
+        beyond_accuracy(recs, train, movies, n_items=0, k=2)
+    with pytest.raises(DataError, match="only 4"):
+        beyond_accuracy(recs, train, movies, n_items=4, k=2)  # 5 distinct movies > 4

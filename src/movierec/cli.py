@@ -699,6 +699,21 @@ def run(out: Path, as_json: bool, **kw: Any) -> None:
         print_run_summary(summary, out)
 
 
+@cli.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@handle_errors
+def report(run_dir: Path) -> None:
+    """Rebuild RUN_DIR/report.html: one self-contained page with every table and plot of a run.
+
+    \b
+    Example:
+      movierec report results/
+    """
+    from movierec.report import build_report
+
+    click.echo(str(build_report(run_dir)))
+
+
 @cli.group()
 def datasets() -> None:
     """List or download the GroupLens MovieLens releases."""
@@ -776,6 +791,35 @@ def datasets_synth(
         f"wrote {out}: {len(frame):,} ratings, {frame['user_id'].nunique():,} users, "
         f"{frame['movie_id'].nunique():,} movies"
     )
+
+
+@cli.command()
+@click.option(
+    "--model", "model_dir", type=click.Path(path_type=Path), required=True, help="Model folder."
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=int, default=8000, show_default=True, help="TCP port.")
+@click.option(
+    "--model-root",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder that POST /admin/reload may load models from (default: the model's parent).",
+)
+@handle_errors
+def serve(model_dir: Path, host: str, port: int, model_root: Path | None) -> None:
+    """Serve recommendations over HTTP (FastAPI + uvicorn): known users, new users by
+    fold-in, similar movies, explanations, metrics, hot reload (POST /admin/reload or
+    SIGHUP). Admin routes need $MOVIEREC_API_KEY when it is set. API docs at /docs.
+
+    \b
+    Example:
+      movierec serve --model demo-out/model --port 8000
+      curl 'http://127.0.0.1:8000/users/42/recommendations?k=5'
+    """
+    from movierec.service.server import serve as run_server
+
+    setup_logging(1, False)
+    run_server(model_dir, host=host, port=port, model_root=model_root)
 
 
 def main(argv: list[str] | None = None) -> None:

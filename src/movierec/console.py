@@ -247,7 +247,8 @@ def print_run_summary(summary: dict[str, Any], folder: Path) -> None:
     timings = Table(title="Stage timings (seconds)")
     timings.add_column("stage")
     timings.add_column("seconds", justify="right")
-    for stage, seconds in summary["timings"].items():
+    stages = sorted(summary["timings"].items(), key=lambda kv: kv[0] == "total")
+    for stage, seconds in stages:
         timings.add_row(stage, f"{seconds:.1f}")
     out.print(timings)
     out.print(f"results in {folder}")

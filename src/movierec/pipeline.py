@@ -40,6 +40,7 @@ from movierec.plots import (
     plot_user_activity,
 )
 from movierec.recommend import decorate, save_recommendations
+from movierec.report import build_report
 from movierec.schema import RATING
 from movierec.split import SALT_HOLDOUT, random_split, train_fraction_splits
 from movierec.tuning import TuningResult, grid_search, holdout_rmse
@@ -289,6 +290,7 @@ def run(cfg: RunConfig, out: Path, reporter: Reporter | None = None) -> dict[str
         summary["timings"] = timer.seconds
         summary["timings"]["total"] = round(sum(timer.seconds.values()), 3)
         _write_json(tmp / SUMMARY_JSON, summary)
+        build_report(tmp)  # reads summary.json; a second or so, not in the timings
     log.info("run finished: %s", out)
     return summary
 
