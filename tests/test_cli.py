@@ -192,7 +192,7 @@ def test_train_evaluate_recommend(
     metrics = json.loads(result.stdout)
     summary_test = json.loads((run_out / "summary.json").read_text())["test"]
     expected = {"rmse", "mae", "mse", "n", "pairwise", "within_test_top_k", "catalogue_top_k",
-                "coverage", "k", "threshold", "model", "params"}  # fmt: skip
+                "beyond_accuracy", "coverage", "k", "threshold", "model", "params"}  # fmt: skip
     assert set(metrics) == set(summary_test) == expected
     assert metrics["coverage"]["test_rows"] == len(test)
     assert 0.7 < metrics["rmse"] < 1.0

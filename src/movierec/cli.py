@@ -173,6 +173,24 @@ def als_options(f: F) -> F:
     return f
 
 
+def split_options(f: F) -> F:
+    """--split/--test-fraction/--time-cut/--leave-last: how the final test set is held out."""
+    f = click.option(
+        "--leave-last", type=int, help="leave-last: each user's K most recent ratings (default 1)."
+    )(f)
+    f = click.option(
+        "--time-cut", help="time: epoch seconds, an ISO date or a quantile such as 0.8."
+    )(f)
+    f = click.option("--test-fraction", type=float, help="Hold-out share (default 0.2).")(f)
+    f = click.option(
+        "--split",
+        "split_method",
+        type=click.Choice(["random", "per-user", "time", "leave-last"]),
+        help="How the test set is held out (default random).",
+    )(f)
+    return f
+
+
 def grid_options(f: F) -> F:
     f = click.option("--parallelism", type=int, help="Fits run at once during tuning (default 2).")(
         f
@@ -216,6 +234,9 @@ def make_config(kw: dict[str, Any]) -> RunConfig:
             "bias_reg": kw.get("bias_reg"),
         },
         "split": {
+            "method": kw.get("split_method"),
+            "time_cut": kw.get("time_cut"),
+            "leave_last": kw.get("leave_last"),
             "test_fraction": kw.get("test_fraction"),
             "train_fractions": _floats(kw.get("train_fractions")),
         },
@@ -414,7 +435,7 @@ def compare_splits_cmd(out: Path | None, as_json: bool, **kw: Any) -> None:
 @common_options
 @als_options
 @grid_options
-@click.option("--test-fraction", type=float, help="Share held out before tuning (default 0.2).")
+@split_options
 @click.option("--out", type=click.Path(path_type=Path), help="Folder for tuning.json and heatmaps.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @handle_errors
@@ -429,9 +450,8 @@ def tune(out: Path | None, as_json: bool, **kw: Any) -> None:
     from movierec.atomic import atomic_dir
     from movierec.data import load_ratings
     from movierec.engines import ALSParams, get_engine
-    from movierec.pipeline import _write_json
+    from movierec.pipeline import _write_json, holdout
     from movierec.plots import plot_tuning_heatmaps
-    from movierec.split import random_split
     from movierec.tuning import grid_search
 
     setup_logging(kw["verbose"], kw["quiet"])
@@ -440,7 +460,7 @@ def tune(out: Path | None, as_json: bool, **kw: Any) -> None:
     reporter = _reporter(kw["quiet"] or as_json)
     loaded = load_ratings(cfg.data)
     engine = get_engine(cfg.engine, cfg.spark)
-    dev, _ = random_split(loaded.ratings, cfg.split.test_fraction, cfg.seed)
+    dev, _ = holdout(loaded.ratings, cfg)
     t = cfg.tuning
     reporter.stage("tuning", len(t.configurations()) * t.folds)
     result = grid_search(
@@ -668,7 +688,7 @@ def recommend(
 @grid_options
 @eval_options
 @click.option("--train-fractions", help="Train shares to compare (default 0.6,0.7,0.75,0.8).")
-@click.option("--test-fraction", type=float, help="Final hold-out share (default 0.2).")
+@split_options
 @click.option("--n", type=int, help="Recommendations per user (default 10).")
 @click.option(
     "--out",

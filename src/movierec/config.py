@@ -106,8 +106,16 @@ class ALSConfig(_Section):
 class SplitConfig(_Section):
     """Hold-out split and the split-ratio comparison."""
 
+    method: Literal["random", "per-user", "time", "leave-last"] = "random"
+    """How the final test set is held out: at random by rating, the same share of each user's
+    ratings, everything after a time cut, or each user's last ratings."""
     test_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
-    """Share of ratings held out as the final test set."""
+    """Share of ratings held out as the final test set (random and per-user; for ``time``
+    without ``time_cut`` the cut is the ``1 - test_fraction`` quantile of the timestamps)."""
+    time_cut: str | None = None
+    """For ``time``: epoch seconds, an ISO date (2015-01-01) or a quantile in (0, 1)."""
+    leave_last: int = Field(default=1, ge=1)
+    """For ``leave-last``: how many of each user's most recent ratings are held out."""
     train_fractions: list[float] = Field(default_factory=lambda: [0.6, 0.7, 0.75, 0.8])
     """Train shares compared by ``compare-splits`` (the rest of each split is its test set)."""
 

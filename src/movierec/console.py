@@ -183,6 +183,11 @@ _METRIC_ROWS: list[tuple[str, str, str]] = [
     ("catalogue NDCG@k", "catalogue_top_k", "ndcg"),
     ("catalogue MAP@k", "catalogue_top_k", "map"),
     ("catalogue hit rate@k", "catalogue_top_k", "hit_rate"),
+    ("catalogue coverage", "beyond_accuracy", "coverage"),
+    ("novelty (bits)", "beyond_accuracy", "novelty"),
+    ("genre diversity", "beyond_accuracy", "diversity"),
+    ("popularity percentile", "beyond_accuracy", "popularity_bias"),
+    ("personalisation", "beyond_accuracy", "personalisation"),
 ]
 
 

@@ -16,7 +16,13 @@ import pandas as pd
 from movierec.baselines import BiasBaseline, GlobalMean, MostPopular
 from movierec.engines.base import EngineData, TrainedModel
 from movierec.errors import DataError
-from movierec.metrics import catalogue_top_k, pairwise_prf, rating_errors, within_test_top_k
+from movierec.metrics import (
+    beyond_accuracy,
+    catalogue_top_k,
+    pairwise_prf,
+    rating_errors,
+    within_test_top_k,
+)
 from movierec.schema import ITEM, PREDICTION, RATING, USER
 from movierec.split import cold_start_counts
 
@@ -58,6 +64,7 @@ def evaluate(
     k: int = 10,
     threshold: float = 3.0,
     with_baselines: bool = True,
+    movies: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (fitted on ``train``) on ``test``; optionally the baselines too.
 
@@ -89,12 +96,16 @@ def evaluate(
     test_users = np.unique(test[USER].to_numpy())
     recs = model.recommend(test_users, k, exclude=train)
     result["catalogue_top_k"] = catalogue_top_k(recs, test, k, threshold)
+    n_items = int(train_ratings[ITEM].nunique())
+    result["beyond_accuracy"] = beyond_accuracy(recs, train_ratings, movies, n_items, k)
     result["k"] = k
     result["threshold"] = threshold
     result["model"] = model.params.model
     result["params"] = model.params.to_dict()
     if with_baselines:
-        result["baselines"] = evaluate_baselines(train_ratings, test, scored, k, threshold)
+        result["baselines"] = evaluate_baselines(
+            train_ratings, test, scored, k, threshold, movies=movies
+        )
     return result
 
 
@@ -104,6 +115,7 @@ def evaluate_baselines(
     scored: pd.DataFrame,
     k: int,
     threshold: float,
+    movies: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Global mean, user+item bias (rating metrics on ``scored`` rows) and most-popular (top-k)."""
     out: dict[str, Any] = {}
@@ -113,5 +125,8 @@ def evaluate_baselines(
     popular = MostPopular().fit(train)
     users = np.unique(test[USER].to_numpy())
     recs = popular.recommend(users, n=k, exclude=train)
-    out["most_popular"] = {"catalogue_top_k": catalogue_top_k(recs, test, k, threshold)}
+    out["most_popular"] = {
+        "catalogue_top_k": catalogue_top_k(recs, test, k, threshold),
+        "beyond_accuracy": beyond_accuracy(recs, train, movies, int(train[ITEM].nunique()), k),
+    }
     return out

@@ -42,7 +42,7 @@ from movierec.plots import (
 from movierec.recommend import decorate, save_recommendations
 from movierec.report import build_report
 from movierec.schema import RATING
-from movierec.split import SALT_HOLDOUT, random_split, train_fraction_splits
+from movierec.split import holdout_split, train_fraction_splits
 from movierec.tuning import TuningResult, grid_search, holdout_rmse
 
 log = logging.getLogger(__name__)
@@ -226,7 +226,7 @@ def run(cfg: RunConfig, out: Path, reporter: Reporter | None = None) -> dict[str
             )
             plot_split_comparison(comparison, plots / "split_comparison.png")
 
-        dev, test = random_split(ratings, cfg.split.test_fraction, cfg.seed, SALT_HOLDOUT)
+        dev, test = holdout(ratings, cfg)
         n_fits = len(cfg.tuning.configurations()) * cfg.tuning.folds
         with timer("tuning", reporter, total=n_fits):
             tuning: TuningResult = grid_search(
@@ -246,6 +246,7 @@ def run(cfg: RunConfig, out: Path, reporter: Reporter | None = None) -> dict[str
                         test,
                         k=cfg.evaluation.k,
                         threshold=cfg.evaluation.threshold,
+                        movies=loaded.movies,
                     )
                 finally:
                     model.release()
@@ -310,6 +311,7 @@ def _summary(
         "split_comparison": comparison,
         "tuning": tuning.to_dict(),
         "holdout": {
+            "method": cfg.split.method,
             "test_fraction": cfg.split.test_fraction,
             "dev_ratings": len(dev),
             "test_ratings": len(test),
@@ -317,6 +319,14 @@ def _summary(
         },
         "config": json.loads(cfg.model_dump_json()),
     }
+
+
+def holdout(ratings: pd.DataFrame, cfg: RunConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The configured hold-out split (``[split]`` section) of ``ratings``."""
+    s = cfg.split
+    return holdout_split(
+        ratings, s.method, s.test_fraction, cfg.seed, time_cut=s.time_cut, leave_last=s.leave_last
+    )
 
 
 def check_threshold(ratings: pd.DataFrame, threshold: float) -> None:

@@ -445,3 +445,34 @@ def kfold_by_user(
             (ratings.loc[~mask].reset_index(drop=True), ratings.loc[mask].reset_index(drop=True))
         )
     return out
+
+
+def holdout_split(
+    ratings: pd.DataFrame,
+    method: str,
+    test_fraction: float,
+    seed: int,
+    *,
+    time_cut: str | None = None,
+    leave_last: int = 1,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The final hold-out split by ``method``: (development part, test part).
+
+    ``random``: :func:`random_split`; ``per-user``: :func:`per_user_split`; ``time``:
+    :func:`time_split` at ``time_cut`` (epoch seconds, an ISO date or a quantile; default the
+    ``1 - test_fraction`` quantile of the timestamps); ``leave-last``: :func:`leave_last_k_out`
+    with ``leave_last`` ratings per user.
+
+    Raises:
+        ConfigError: unknown method or bad parameters.
+        DataError: the split needs timestamps the data lacks, or a side came out empty.
+    """
+    if method == "random":
+        return random_split(ratings, test_fraction, seed)
+    if method == "per-user":
+        return per_user_split(ratings, test_fraction, seed)
+    if method == "time":
+        return time_split(ratings, time_cut if time_cut is not None else 1.0 - test_fraction)
+    if method == "leave-last":
+        return leave_last_k_out(ratings, leave_last)
+    raise ConfigError(f"unknown split method {method!r}; use random, per-user, time or leave-last")

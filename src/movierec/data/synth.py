@@ -14,12 +14,14 @@
 - **When**: per user an activity window inside MovieLens' 1995–2019 range.
 
 Users are generated in chunks of about a million ratings and written into preallocated
-columns (24 bytes per rating in the result), so 25M ratings take about 16 s and 0.9 GB at peak on this project's 2-core machine.
+columns (24 bytes per rating in the result): 25M ratings take about 16 s and 0.9 GB at
+peak on this project's 2-core machine.
 The same arguments and seed always give the identical frame.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from pathlib import Path
@@ -86,7 +88,7 @@ def parse_count(text: str | int) -> int:
             raise ConfigError(f"not a whole number: {text!r}")
     if value < 1:
         raise ConfigError(f"a count must be at least 1, got {text!r}")
-    return int(round(value))
+    return round(value)
 
 
 def default_shape(n_ratings: int) -> tuple[int, int]:
@@ -106,9 +108,7 @@ def _zipf_weights(n: int, exponent: float, offset: float) -> np.ndarray:
     return w / w.sum()
 
 
-def _user_counts(
-    rng: np.random.Generator, n_ratings: int, n_users: int, cap: int
-) -> np.ndarray:
+def _user_counts(rng: np.random.Generator, n_ratings: int, n_users: int, cap: int) -> np.ndarray:
     """Ratings per user: a floor plus a Zipf-distributed share of the rest, capped, exact sum."""
     floor = max(1, min(MIN_RATINGS_PER_USER, n_ratings // (5 * n_users)))
     floor = min(floor, cap)
@@ -272,7 +272,7 @@ def synthesize(
         bounds.append(max(hi, lo + 1))
     seqs = chunk_seq.spawn(len(bounds) - 1)
     pos = 0
-    for (lo, hi), seq in zip(zip(bounds[:-1], bounds[1:]), seqs):
+    for (lo, hi), seq in zip(itertools.pairwise(bounds), seqs):
         crng = np.random.default_rng(seq)
         local, items = _sample_items(crng, counts[lo:hi], cdf, log_p)
         users = local + lo
