@@ -25,7 +25,7 @@ DEFAULT_SEED = 42
 
 DataFormat = Literal["auto", "ml-100k", "ml-dat", "ml-csv", "delimited", "parquet"]
 DuplicatePolicy = Literal["latest", "first", "last", "mean", "error"]
-ModelKind = Literal["als", "biased-als"]
+ModelKind = Literal["als", "biased-als", "implicit-als"]
 
 
 def _all_models() -> list[ModelKind]:
@@ -90,8 +90,9 @@ class ALSConfig(_Section):
     """Hyper-parameters of one ALS fit (Spark MLlib semantics)."""
 
     model: ModelKind = "als"
-    """``als`` (Spark MLlib ALS on the ratings) or ``biased-als`` (mean + user and movie
-    biases, ALS on the residuals)."""
+    """``als`` (Spark MLlib ALS on the ratings), ``biased-als`` (mean + user and movie
+    biases, ALS on the residuals) or ``implicit-als`` (Spark MLlib's implicit-feedback ALS:
+    every rating is an interaction; scores rank movies, they are not ratings)."""
     rank: int = Field(default=10, ge=1)
     reg_param: float = Field(default=0.1, ge=0.0)
     max_iter: int = Field(default=15, ge=1)
@@ -101,6 +102,9 @@ class ALSConfig(_Section):
     num_blocks: int = Field(default=4, ge=1)
     """Number of user and item blocks; it changes results slightly, so it is fixed, not derived."""
     checkpoint_interval: int = Field(default=10, ge=1)
+    alpha: float = Field(default=1.0, ge=0.0)
+    """Confidence scale of ``implicit-als`` (Spark's ``alpha``): a rating r > 0 is an
+    interaction with confidence 1 + alpha·r; ignored by the explicit models."""
 
 
 class SplitConfig(_Section):

@@ -279,6 +279,182 @@ def _solve_half(
 
 
 @njit(parallel=True, cache=True, fastmath=False, error_model="numpy")
+def _gram(src: np.ndarray) -> np.ndarray:
+    """YᵀY of the float32 rows of ``src`` in float64 (Spark's ``computeYtY``).
+
+    Rows are split into at most 256 contiguous parts (one partial k×k sum each, parallel),
+    then the partial sums are added in part order, so the result does not depend on the
+    thread count.
+    """
+    n = src.shape[0]
+    k = src.shape[1]
+    n_parts = max(1, min(256, (n + _ROWS_PER_CHUNK - 1) // _ROWS_PER_CHUNK))
+    parts = np.zeros((n_parts, k, k), dtype=np.float64)
+    for c in prange(n_parts):
+        y = np.empty(k, dtype=np.float64)
+        lo = (n * c) // n_parts
+        hi = (n * (c + 1)) // n_parts
+        for r in range(lo, hi):
+            for f in range(k):
+                y[f] = np.float64(src[r, f])
+            for i in range(k):
+                yi = y[i]
+                for j in range(k):
+                    parts[c, i, j] += yi * y[j]
+    out = np.zeros((k, k), dtype=np.float64)
+    for c in range(n_parts):
+        for i in range(k):
+            for j in range(k):
+                out[i, j] += parts[c, i, j]
+    return out
+
+
+@njit(parallel=True, cache=True, fastmath=False, error_model="numpy")
+def _solve_half_implicit(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    values: np.ndarray,
+    src: np.ndarray,
+    gram: np.ndarray,
+    reg_param: float,
+    alpha: float,
+    nonnegative: bool,
+    dst: np.ndarray,
+) -> int:
+    """One implicit-feedback ALS half-step, exactly Spark's ``computeFactors(implicitPrefs)``.
+
+    For every row r with entries v_j (ratings as float32, read into float64): confidence
+    c_j = 1 + alpha·|v_j|, preference p_j = 1 if v_j > 0 else 0, n_r = number of entries
+    with v_j > 0; solve
+
+        (YᵀY + Σ_j (c_j − 1) y_j y_jᵀ + reg_param·n_r·I) x_r = Σ_{j: v_j>0} c_j y_j
+
+    where ``gram`` = YᵀY over every row of ``src`` (all users for an item step). Solved by
+    Cholesky (or Lawson-Hanson NNLS with ``nonnegative``), stored as float32. Rows without
+    entries get zeros. Returns the number of rows whose system was not positive definite.
+    """
+    n_rows = indptr.shape[0] - 1
+    k = src.shape[1]
+    n_chunks = (n_rows + _ROWS_PER_CHUNK - 1) // _ROWS_PER_CHUNK
+    failed = np.zeros(n_chunks, dtype=np.int64)
+    for c in prange(n_chunks):
+        a = np.empty((k, k), dtype=np.float64)
+        b = np.empty(k, dtype=np.float64)
+        x = np.empty(k, dtype=np.float64)
+        y = np.empty(k, dtype=np.float64)
+        full = np.empty((k, k), dtype=np.float64)
+        sub_a = np.empty((k, k), dtype=np.float64)
+        sub_b = np.empty(k, dtype=np.float64)
+        sub_x = np.empty(k, dtype=np.float64)
+        passive = np.empty(k, dtype=np.bool_)
+        where = np.empty(k, dtype=np.int64)
+        s = np.empty(k, dtype=np.float64)
+        lo = c * _ROWS_PER_CHUNK
+        hi = min(lo + _ROWS_PER_CHUNK, n_rows)
+        for r in range(lo, hi):
+            start = indptr[r]
+            stop = indptr[r + 1]
+            if stop == start:
+                for f in range(k):
+                    dst[r, f] = 0.0
+                continue
+            for i in range(k):
+                b[i] = 0.0
+                for j in range(k):
+                    a[i, j] = gram[i, j]
+            n_pos = 0
+            for p in range(start, stop):
+                v = np.float64(values[p])
+                c1 = alpha * abs(v)
+                col = indices[p]
+                for f in range(k):
+                    y[f] = np.float64(src[col, f])
+                if c1 != 0.0:
+                    for i in range(k):
+                        cyi = c1 * y[i]
+                        for j in range(k):
+                            a[i, j] += cyi * y[j]
+                if v > 0.0:
+                    n_pos += 1
+                    w = 1.0 + c1
+                    for i in range(k):
+                        b[i] += w * y[i]
+            lam = reg_param * np.float64(n_pos)
+            for i in range(k):
+                a[i, i] += lam
+            if nonnegative:
+                for i in range(k):
+                    for j in range(i + 1):
+                        full[i, j] = a[i, j]
+                        full[j, i] = a[i, j]
+                ok = _nnls(full, b, k, x, sub_a, sub_b, sub_x, passive, where, s)
+            else:
+                ok = _cholesky_solve(a, b, k, x)
+            if not ok:
+                failed[c] += 1
+                for f in range(k):
+                    dst[r, f] = np.nan
+                continue
+            for f in range(k):
+                dst[r, f] = np.float32(x[f])
+    return int(failed.sum())
+
+
+@njit(parallel=True, cache=True, fastmath=False, error_model="numpy")
+def _implicit_objective_terms(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    values: np.ndarray,
+    row_factors: np.ndarray,
+    col_factors: np.ndarray,
+    alpha: float,
+) -> tuple[float, float, float]:
+    """Observed-entry parts of the implicit objective over a CSR, in float64.
+
+    Returns (Σ_obs [c (p − s)² − s²], Σ_r n_r‖x_r‖², Σ_c n_c‖y_c‖²) with s = x_r·y_c,
+    c = 1 + alpha·|v|, p = [v > 0] and n = number of entries with v > 0.
+    """
+    n_rows = indptr.shape[0] - 1
+    k = row_factors.shape[1]
+    n_cols = col_factors.shape[0]
+    corr = 0.0
+    row_pen = 0.0
+    for r in prange(n_rows):
+        part = 0.0
+        n_pos = 0
+        for p in range(indptr[r], indptr[r + 1]):
+            col = indices[p]
+            dot = 0.0
+            for f in range(k):
+                dot += np.float64(row_factors[r, f]) * np.float64(col_factors[col, f])
+            v = np.float64(values[p])
+            conf = 1.0 + alpha * abs(v)
+            pref = 1.0 if v > 0.0 else 0.0
+            e = pref - dot
+            part += conf * e * e - dot * dot
+            if v > 0.0:
+                n_pos += 1
+        corr += part
+        norm = 0.0
+        for f in range(k):
+            xf = np.float64(row_factors[r, f])
+            norm += xf * xf
+        row_pen += np.float64(n_pos) * norm
+    counts = np.zeros(n_cols, dtype=np.int64)
+    for p in range(indices.shape[0]):
+        if values[p] > 0.0:
+            counts[indices[p]] += 1
+    col_pen = 0.0
+    for c in prange(n_cols):
+        norm = 0.0
+        for f in range(k):
+            yf = np.float64(col_factors[c, f])
+            norm += yf * yf
+        col_pen += np.float64(counts[c]) * norm
+    return corr, row_pen, col_pen
+
+
+@njit(parallel=True, cache=True, fastmath=False, error_model="numpy")
 def _objective_terms(
     indptr: np.ndarray,
     indices: np.ndarray,
@@ -451,6 +627,49 @@ def solve_half(
     """Thread-safe :func:`_solve_half`: fills ``dst``; returns the count of failed rows."""
     with _LAUNCH_LOCK:
         return int(_solve_half(indptr, indices, values, src, reg_param, nonnegative, dst))
+
+
+def gram(src: np.ndarray) -> np.ndarray:
+    """Thread-safe :func:`_gram`: YᵀY (float64 k×k) of the float32 factor rows ``src``."""
+    with _LAUNCH_LOCK:
+        out: np.ndarray = _gram(src)
+    return out
+
+
+def solve_half_implicit(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    values: np.ndarray,
+    src: np.ndarray,
+    gram: np.ndarray,
+    reg_param: float,
+    alpha: float,
+    nonnegative: bool,
+    dst: np.ndarray,
+) -> int:
+    """Thread-safe :func:`_solve_half_implicit`: fills ``dst``; returns the failed-row count."""
+    with _LAUNCH_LOCK:
+        return int(
+            _solve_half_implicit(
+                indptr, indices, values, src, gram, reg_param, alpha, nonnegative, dst
+            )
+        )
+
+
+def implicit_objective_terms(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    values: np.ndarray,
+    row_factors: np.ndarray,
+    col_factors: np.ndarray,
+    alpha: float,
+) -> tuple[float, float, float]:
+    """Thread-safe :func:`_implicit_objective_terms`."""
+    with _LAUNCH_LOCK:
+        corr, row_pen, col_pen = _implicit_objective_terms(
+            indptr, indices, values, row_factors, col_factors, alpha
+        )
+    return float(corr), float(row_pen), float(col_pen)
 
 
 def objective_terms(

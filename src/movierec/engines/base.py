@@ -18,14 +18,21 @@ import pandas as pd
 
 from movierec.config import ALSConfig
 
-MODELS = ("als", "biased-als")
+MODELS = ("als", "biased-als", "implicit-als")
 """``als``: Spark MLlib ALS on the ratings. ``biased-als``: global mean + damped user and
-movie biases, with ALS fitted on the residuals (prediction = mean + b_u + b_i + x_u·y_i)."""
+movie biases, with ALS fitted on the residuals (prediction = mean + b_u + b_i + x_u·y_i).
+``implicit-als``: Spark MLlib's implicit-feedback ALS (Hu, Koren & Volinsky; every rating is
+an interaction with confidence 1 + alpha·|r|); its "prediction" x_u·y_i is a preference
+score for ranking (about 0..1), not a rating."""
 
 
 @dataclass(frozen=True)
 class ALSParams:
-    """Hyper-parameters of one ALS fit (explicit feedback, Spark MLlib semantics)."""
+    """Hyper-parameters of one ALS fit (Spark MLlib semantics).
+
+    ``alpha`` is the confidence scale of ``implicit-als`` (Spark's ``alpha``); the explicit
+    models ignore it.
+    """
 
     rank: int = 10
     reg_param: float = 0.1
@@ -36,10 +43,16 @@ class ALSParams:
     nonnegative: bool = False
     num_blocks: int = 4
     checkpoint_interval: int = 10
+    alpha: float = 1.0
 
     @property
     def biased(self) -> bool:
         return self.model == "biased-als"
+
+    @property
+    def implicit(self) -> bool:
+        """True for ``implicit-als``: scores are preferences, not predicted ratings."""
+        return self.model == "implicit-als"
 
     @classmethod
     def from_config(cls, cfg: ALSConfig, seed: int) -> ALSParams:
@@ -53,6 +66,7 @@ class ALSParams:
             nonnegative=cfg.nonnegative,
             num_blocks=cfg.num_blocks,
             checkpoint_interval=cfg.checkpoint_interval,
+            alpha=cfg.alpha,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,6 +110,9 @@ class TrainedModel(ABC):
     @abstractmethod
     def predict(self, pairs: pd.DataFrame) -> np.ndarray:
         """Predicted ratings for the (USER, ITEM) rows of ``pairs``, in row order.
+
+        For ``implicit-als`` the values are preference scores x_u·y_i (for ranking, roughly
+        0..1), not ratings.
 
         Rows whose user or movie was not in the training data get NaN (cold start); callers
         count and report them.

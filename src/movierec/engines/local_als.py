@@ -17,6 +17,19 @@ same objective, same RMSE within noise across seeds.
 ``biased-als`` subtracts the global mean and damped biases computed exactly as
 :meth:`SparkBiases.fit <movierec.engines.spark_als.SparkBiases.fit>` does, then fits ALS on
 the residuals; predictions are μ + b_u + b_i + x_u·y_i.
+
+``implicit-als`` is Spark MLlib's implicit-feedback ALS (Hu, Koren & Volinsky, with Spark's
+extensions), reproduced term by term from Spark's ``ALS.computeFactors(implicitPrefs=true)``:
+every rating v of a row is an interaction with confidence c = 1 + alpha·|v| and preference
+p = 1 if v > 0 else 0 (a rating ≤ 0 adds confidence to "not preferred"); the regulariser is
+scaled by n = the row's count of ratings > 0. Each half-step precomputes YᵀY of all the
+fixed-side factors once, then solves per row
+
+    (YᵀY + Σ_j (c_j − 1) y_j y_jᵀ + regParam·n·I) x = Σ_{j: v_j>0} c_j y_j
+
+which minimises Σ_(u,i over all pairs) c_ui (p_ui − x_u·y_i)² + regParam·(Σ_u n_u‖x_u‖² +
+Σ_i n_i‖y_i‖²) (unrated pairs have c = 1, p = 0). Its scores x_u·y_i are preferences for
+ranking (roughly 0..1), not ratings; predict and recommend return them, cold start NaN.
 """
 
 from __future__ import annotations
@@ -183,6 +196,8 @@ def _check_params(params: ALSParams) -> None:
         raise ConfigError(f"unknown model {params.model!r}; choose one of: {', '.join(MODELS)}")
     if params.biased and not params.bias_reg >= 0:
         raise ConfigError(f"bias_reg must be non-negative, got {params.bias_reg}")
+    if not (params.alpha >= 0 and np.isfinite(params.alpha)):
+        raise ConfigError(f"alpha must be a non-negative number, got {params.alpha}")
 
 
 def _init_factors(rng: np.random.Generator, n: int, rank: int) -> np.ndarray:
@@ -255,6 +270,106 @@ def solve_items(
         reg_param,
         nonnegative,
     )
+
+
+def _solve_implicit(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    values: np.ndarray,
+    fixed: np.ndarray,
+    n_rows: int,
+    reg_param: float,
+    alpha: float,
+    nonnegative: bool,
+) -> np.ndarray:
+    fixed = _f32(fixed)
+    out = np.empty((n_rows, fixed.shape[1]), dtype=np.float32)
+    failed = K.solve_half_implicit(
+        indptr,
+        indices,
+        _f32(values),
+        fixed,
+        K.gram(fixed),
+        float(reg_param),
+        float(alpha),
+        bool(nonnegative),
+        out,
+    )
+    if failed:
+        raise EngineError(
+            f"implicit ALS normal equations of {failed} rows are not positive definite "
+            f"(regParam={reg_param}); use a positive regParam"
+        )
+    return out
+
+
+def solve_users_implicit(
+    data: LocalData,
+    item_factors: np.ndarray,
+    reg_param: float,
+    alpha: float,
+    nonnegative: bool = False,
+) -> np.ndarray:
+    """One implicit-feedback user half-step (Spark's ``implicitPrefs``) with items fixed.
+
+    ``item_factors`` has one row per ``data.item_ids`` entry (read as float32); YᵀY runs
+    over all of them. Each user's factors (float32, rows of ``data.user_ids``) solve
+    (YᵀY + Σ_i alpha·|r_ui| y_i y_iᵀ + reg_param·n_u·I) x = Σ_{i: r_ui>0} (1 + alpha·r_ui) y_i,
+    n_u = the user's count of ratings > 0.
+
+    Raises:
+        EngineError: a system is not positive definite (only possible with reg_param = 0).
+    """
+    return _solve_implicit(
+        data.csr_indptr,
+        data.csr_indices,
+        data.csr_values,
+        item_factors,
+        data.n_users,
+        reg_param,
+        alpha,
+        nonnegative,
+    )
+
+
+def solve_items_implicit(
+    data: LocalData,
+    user_factors: np.ndarray,
+    reg_param: float,
+    alpha: float,
+    nonnegative: bool = False,
+) -> np.ndarray:
+    """One implicit item half-step: the transpose of :func:`solve_users_implicit`."""
+    return _solve_implicit(
+        data.csc_indptr,
+        data.csc_indices,
+        data.csc_values,
+        user_factors,
+        data.n_items,
+        reg_param,
+        alpha,
+        nonnegative,
+    )
+
+
+def _implicit_objective(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    values: np.ndarray,
+    user_factors: np.ndarray,
+    item_factors: np.ndarray,
+    reg_param: float,
+    alpha: float,
+) -> float:
+    """Spark's implicit objective over every (user, item) pair (see the module docstring).
+
+    Σ_all (x·y)² = Σ (XᵀX ∘ YᵀY) plus, over the rated pairs, c (p − s)² − s².
+    """
+    corr, row_pen, col_pen = K.implicit_objective_terms(
+        indptr, indices, values, user_factors, item_factors, float(alpha)
+    )
+    total_sq = float(np.sum(K.gram(user_factors) * K.gram(item_factors)))
+    return total_sq + corr + float(reg_param) * (row_pen + col_pen)
 
 
 def _biases(
@@ -637,7 +752,9 @@ def objective(model: LocalALSModel, data: LocalData) -> float:
     """Spark's ALS objective of the model's factors on ``data`` (float64, rating units²).
 
     Σ (r − x_u·y_i)² + regParam·(Σ_u n_u‖x_u‖² + Σ_i n_i‖y_i‖²) with counts n from ``data``;
-    for biased-als r is the residual r − μ − b_u − b_i under the model's biases.
+    for biased-als r is the residual r − μ − b_u − b_i under the model's biases. For
+    implicit-als it is the confidence-weighted objective of the module docstring over every
+    pair of ``data``'s users and movies.
 
     Raises:
         EngineError: ``data`` has a user or movie the model does not know.
@@ -646,6 +763,16 @@ def objective(model: LocalALSModel, data: LocalData) -> float:
     irow = _positions(model.item_ids, data.item_ids)
     if (urow < 0).any() or (irow < 0).any():
         raise EngineError("objective: the data has users or movies the model was not fitted on")
+    if model.params.implicit:
+        return _implicit_objective(
+            data.csr_indptr,
+            data.csr_indices,
+            data.csr_values,
+            _f32(model.user_factors[urow]),
+            _f32(model.item_factors[irow]),
+            model.params.reg_param,
+            model.params.alpha,
+        )
     values = data.csr_values.astype(np.float64)
     if model.user_bias is not None and model.item_bias is not None:
         r = data.ratings[RATING].to_numpy(dtype=np.float64)[data.csr_perm]
@@ -664,7 +791,7 @@ def objective(model: LocalALSModel, data: LocalData) -> float:
 
 
 class LocalEngine(Engine):
-    """Spark MLlib's explicit ALS in this process (numba; threads = numba's thread count)."""
+    """Spark MLlib's ALS (explicit and implicit) in this process (numba threads)."""
 
     name = "local"
     max_concurrent_fits = 1
@@ -682,7 +809,7 @@ class LocalEngine(Engine):
     def fit(
         self, train: EngineData, params: ALSParams, *, track_objective: bool = False
     ) -> LocalALSModel:
-        """Fit ALS (or biased-als) on ``train``; deterministic for a given ``params.seed``.
+        """Fit ALS (als, biased-als or implicit-als) on ``train``; deterministic for a seed.
 
         With ``track_objective`` the model's ``history`` holds Spark's objective after each
         iteration (one extra pass over the ratings per iteration).
@@ -708,8 +835,11 @@ class LocalEngine(Engine):
         user_factors = _init_factors(rng, train.n_users, params.rank)
         item_factors = _init_factors(rng, train.n_items, params.rank)
         reg = float(params.reg_param)
-        history = []
-        for it in range(params.max_iter):
+        history: list[float] = []
+        if params.implicit:
+            tracked = history if track_objective else None
+            self._fit_implicit(train, params, user_factors, item_factors, tracked)
+        for it in range(0 if params.implicit else params.max_iter):
             failed = K.solve_half(
                 train.csc_indptr,
                 train.csc_indices,
@@ -762,6 +892,59 @@ class LocalEngine(Engine):
             history=np.asarray(history, dtype=np.float64),
         )
 
+    @staticmethod
+    def _fit_implicit(
+        train: LocalData,
+        params: ALSParams,
+        user_factors: np.ndarray,
+        item_factors: np.ndarray,
+        history: list[float] | None,
+    ) -> None:
+        """Spark's implicit-feedback iterations, in place: items from users, then users from
+        items, each half-step with the fixed side's YᵀY computed once."""
+        reg = float(params.reg_param)
+        alpha = float(params.alpha)
+        for it in range(params.max_iter):
+            failed = K.solve_half_implicit(
+                train.csc_indptr,
+                train.csc_indices,
+                train.csc_values,
+                user_factors,
+                K.gram(user_factors),
+                reg,
+                alpha,
+                params.nonnegative,
+                item_factors,
+            )
+            failed += K.solve_half_implicit(
+                train.csr_indptr,
+                train.csr_indices,
+                train.csr_values,
+                item_factors,
+                K.gram(item_factors),
+                reg,
+                alpha,
+                params.nonnegative,
+                user_factors,
+            )
+            if failed:
+                raise EngineError(
+                    f"implicit ALS normal equations of {failed} rows are not positive "
+                    f"definite (regParam={reg}); use a positive regParam"
+                )
+            if history is not None:
+                value = _implicit_objective(
+                    train.csr_indptr,
+                    train.csr_indices,
+                    train.csr_values,
+                    user_factors,
+                    item_factors,
+                    reg,
+                    alpha,
+                )
+                history.append(value)
+                log.debug("iteration %d: implicit objective %.6f", it + 1, value)
+
     def load(self, path: Path, params: ALSParams) -> LocalALSModel:
         """Read ``path/local.npz`` (or, when absent, a Spark engine's ``als/`` + ``biases/``).
 
@@ -783,7 +966,8 @@ class LocalEngine(Engine):
                         f"{file}: model has rank {int(z['rank'])}, metadata says {params.rank}"
                     )
                 biased = bool(z["biased"])
-                if biased != params.biased:
+                stored = str(z["model"])
+                if biased != params.biased or (stored == "implicit-als") != params.implicit:
                     raise ModelError(
                         f"{file}: model is {str(z['model'])!r}, metadata says {params.model!r}"
                     )
@@ -830,7 +1014,7 @@ def warm_up() -> float:
     )
     engine = LocalEngine()
     data = engine.data(tiny)
-    for model, nonneg in (("als", False), ("biased-als", True)):
+    for model, nonneg in (("als", False), ("biased-als", True), ("implicit-als", False)):
         params = ALSParams(rank=2, max_iter=1, model=model, nonnegative=nonneg)
         fitted = engine.fit(data, params, track_objective=True)
         fitted.predict(tiny)

@@ -139,7 +139,11 @@ class SparkBiases:
 
 
 class SparkALSModel(TrainedModel):
-    """A fitted ``pyspark.ml.recommendation.ALSModel``, plus biases for ``biased-als``."""
+    """A fitted ``pyspark.ml.recommendation.ALSModel``, plus biases for ``biased-als``.
+
+    For ``implicit-als`` (``implicitPrefs=True``) :meth:`predict` returns Spark's preference
+    scores x_u·y_i, not ratings; :meth:`recommend` ranks by the same scores.
+    """
 
     def __init__(
         self,
@@ -270,7 +274,11 @@ class SparkALSModel(TrainedModel):
 
 
 class SparkEngine(Engine):
-    """Spark MLlib ALS on a SparkSession (local mode or any cluster)."""
+    """Spark MLlib ALS on a SparkSession (local mode or any cluster).
+
+    ``implicit-als`` is Spark's own ``implicitPrefs=True`` with ``alpha``: no biases, and a
+    saved model has the same layout as ``als`` (an ALSModel folder under ``als/``).
+    """
 
     name = "spark"
 
@@ -291,7 +299,8 @@ class SparkEngine(Engine):
             regParam=params.reg_param,
             numUserBlocks=params.num_blocks,
             numItemBlocks=params.num_blocks,
-            implicitPrefs=False,
+            implicitPrefs=params.implicit,
+            alpha=float(params.alpha),
             nonnegative=params.nonnegative,
             checkpointInterval=params.checkpoint_interval,
             seed=params.seed,
