@@ -27,6 +27,7 @@ REDUCED_GRID = [
     "--folds", "2",
     "--train-fractions", "0.6,0.8",
     "--seed", "42",
+    "--recommender", "rating-model",  # the ranking-based choice is tested on the local engine
 ]  # fmt: skip
 
 BAD_LINES = [
@@ -386,3 +387,29 @@ def test_synth_then_explore_without_a_jvm(tmp_path: Path) -> None:
         ["datasets", "synth", "--ratings", "lots", "--out", str(tmp_path / "x.parquet")]
     )
     assert result.exit_code == 2 and "not a count" in result.output
+
+
+def test_recommender_is_chosen_by_ranking_quality(tmp_path: Path, ml_small: Path) -> None:
+    """`run` measures the candidates' NDCG@10 on validation data and lists come from the best."""
+    out = tmp_path / "auto"
+    result = invoke(
+        ["run", "--engine", "local", "--data", str(ml_small / "ratings.csv"), "--movies",
+         str(ml_small / "movies.csv"), "--out", str(out), "-q", "--models", "biased-als",
+         "--ranks", "10", "--reg-params", "0.15", "--max-iters", "10", "--folds", "2",
+         "--train-fractions", "0.8"]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "summary.json").read_text())
+    rec = summary["recommendations"]
+    scores = rec["validation_ndcg"]
+    assert set(scores) == {"rating-model", "implicit-als", "most-popular"}
+    assert rec["recommender"] == max(scores, key=scores.get)
+    # On this data the RMSE-tuned model ranks far worse than popularity; implicit ALS beats both.
+    assert scores["rating-model"] < scores["most-popular"] < scores["implicit-als"]
+    assert rec["recommender"] == "implicit-als" and "NDCG@10" in rec["why"]
+    recs = pd.read_parquet(out / "recommendations.parquet")
+    ratings = pd.read_csv(ml_small / "ratings.csv")
+    seen = set(zip(ratings["userId"], ratings["movieId"]))
+    assert len(recs) == 6100 and not any(
+        (u, m) in seen for u, m in zip(recs["user_id"], recs["movie_id"])
+    )

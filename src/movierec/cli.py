@@ -249,7 +249,7 @@ def make_config(kw: dict[str, Any]) -> RunConfig:
             "parallelism": kw.get("parallelism"),
         },
         "evaluation": {"k": kw.get("k"), "threshold": kw.get("threshold")},
-        "recommend": {"n": kw.get("n")},
+        "recommend": {"n": kw.get("n"), "recommender": kw.get("recommender")},
     }
     cfg = build_config(kw.get("config_file"), overrides)
     return cfg
@@ -690,6 +690,11 @@ def recommend(
 @click.option("--train-fractions", help="Train shares to compare (default 0.6,0.7,0.75,0.8).")
 @split_options
 @click.option("--n", type=int, help="Recommendations per user (default 10).")
+@click.option(
+    "--recommender",
+    type=click.Choice(["auto", "rating-model", "implicit-als", "most-popular"]),
+    help="Model that makes the lists (default auto: best validation NDCG@k).",
+)
 @click.option(
     "--out",
     type=click.Path(path_type=Path),

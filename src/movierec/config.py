@@ -173,10 +173,19 @@ class EvaluationConfig(_Section):
 
 
 class RecommendConfig(_Section):
-    """Top-N recommendation output."""
+    """Top-N recommendation output, and which model makes the lists."""
 
     n: int = Field(default=10, ge=1)
     """Recommendations per user."""
+    recommender: Literal["auto", "rating-model", "implicit-als", "most-popular"] = "auto"
+    """``auto``: the candidate with the best catalogue NDCG@k on a validation split of the
+    development data; or force one. ``rating-model`` is the tuned (lowest-RMSE) model."""
+    implicit_rank: int = Field(default=50, ge=1)
+    implicit_reg_param: float = Field(default=0.2, ge=0.0)
+    implicit_max_iter: int = Field(default=15, ge=1)
+    implicit_alpha: float = Field(default=1.0, ge=0.0)
+    """Settings of the ``implicit-als`` candidate (rank 50, regParam 0.2, 15 iterations,
+    alpha 1: the best of a small search on ml-latest-small, see the README)."""
 
 
 class RunConfig(_Section):

@@ -23,14 +23,14 @@ import pandas as pd
 
 from movierec import __version__
 from movierec.atomic import atomic_dir
-from movierec.baselines import BiasBaseline
+from movierec.baselines import BiasBaseline, MostPopular
 from movierec.config import RunConfig
 from movierec.data import LoadedRatings, load_ratings, save_rejects
 from movierec.eda import summarize
 from movierec.engines import ALSParams, Engine, get_engine
 from movierec.errors import ConfigError
 from movierec.evaluation import evaluate
-from movierec.metrics import rating_errors
+from movierec.metrics import catalogue_top_k, rating_errors
 from movierec.model_io import save_model
 from movierec.plots import (
     plot_item_popularity,
@@ -41,8 +41,8 @@ from movierec.plots import (
 )
 from movierec.recommend import decorate, save_recommendations
 from movierec.report import build_report
-from movierec.schema import RATING
-from movierec.split import holdout_split, train_fraction_splits
+from movierec.schema import RATING, USER
+from movierec.split import SALT_RECOMMENDER, holdout_split, random_split, train_fraction_splits
 from movierec.tuning import TuningResult, grid_search, holdout_rmse
 
 log = logging.getLogger(__name__)
@@ -254,6 +254,8 @@ def run(cfg: RunConfig, out: Path, reporter: Reporter | None = None) -> dict[str
                 dev_handle.release()
         baselines = test_metrics.pop("baselines")
 
+        with timer("choose_recommender", reporter):
+            choice = choose_recommender(engine, dev, best, cfg)
         with contextlib.ExitStack() as resources:
             with timer("final_fit", reporter):
                 all_handle = engine.data(ratings)
@@ -261,7 +263,18 @@ def run(cfg: RunConfig, out: Path, reporter: Reporter | None = None) -> dict[str
                 final = engine.fit(all_handle, best)
                 resources.callback(final.release)
             with timer("recommend", reporter):
-                recs = final.recommend(None, cfg.recommend.n, exclude=all_handle)
+                n = cfg.recommend.n
+                if choice["recommender"] == "rating-model":
+                    recs = final.recommend(None, n, exclude=all_handle)
+                elif choice["recommender"] == "most-popular":
+                    users = np.unique(ratings[USER].to_numpy())
+                    recs = MostPopular().fit(ratings).recommend(users, n=n, exclude=ratings)
+                else:
+                    ranker = engine.fit(all_handle, implicit_params(cfg))
+                    try:
+                        recs = ranker.recommend(None, n, exclude=all_handle)
+                    finally:
+                        ranker.release()
                 table = decorate(recs, loaded.movies, loaded.user_ids, loaded.item_ids)
                 save_recommendations(table, tmp / "recommendations")
             summary = _summary(cfg, loaded, eda, comparison, tuning, dev, test, best)
@@ -272,7 +285,7 @@ def run(cfg: RunConfig, out: Path, reporter: Reporter | None = None) -> dict[str
                 "n": cfg.recommend.n,
                 "rows": len(table),
                 "files": ["recommendations.parquet", "recommendations.csv"],
-                "model": "best tuned configuration refitted on all ratings",
+                **choice,
             }
             summary["versions"] = versions(engine)
             with timer("save_model", reporter):
@@ -327,6 +340,67 @@ def holdout(ratings: pd.DataFrame, cfg: RunConfig) -> tuple[pd.DataFrame, pd.Dat
     return holdout_split(
         ratings, s.method, s.test_fraction, cfg.seed, time_cut=s.time_cut, leave_last=s.leave_last
     )
+
+
+RECOMMENDERS = ("rating-model", "implicit-als", "most-popular")
+
+
+def implicit_params(cfg: RunConfig) -> ALSParams:
+    """The ``implicit-als`` candidate's parameters (``[recommend]`` section)."""
+    r = cfg.recommend
+    return ALSParams(
+        rank=r.implicit_rank,
+        reg_param=r.implicit_reg_param,
+        max_iter=r.implicit_max_iter,
+        alpha=r.implicit_alpha,
+        seed=cfg.seed,
+        model="implicit-als",
+        num_blocks=cfg.als.num_blocks,
+        checkpoint_interval=cfg.als.checkpoint_interval,
+    )
+
+
+def choose_recommender(
+    engine: Engine, dev: pd.DataFrame, rating_params: ALSParams, cfg: RunConfig
+) -> dict[str, Any]:
+    """Pick the model whose top-k lists rank best, measured, not assumed.
+
+    Rating prediction and ranking are different jobs: the lowest-RMSE model is often a poor
+    ranker. With ``recommender = "auto"`` each candidate (the tuned rating model, implicit
+    ALS, most popular) is fitted on 80% of the development data and its catalogue-wide
+    top-k lists (seen movies excluded) are scored against the other 20% by NDCG@k at the
+    evaluation threshold; the highest wins (ties: the order above). The test set is not used.
+    Returns ``{"recommender", "why", "validation_ndcg"}``.
+    """
+    forced = cfg.recommend.recommender
+    if forced != "auto":
+        return {"recommender": forced, "why": "chosen with --recommender", "validation_ndcg": {}}
+    k, t = cfg.evaluation.k, cfg.evaluation.threshold
+    train, valid = random_split(dev, 0.2, cfg.seed, SALT_RECOMMENDER)
+    users = np.unique(valid[USER].to_numpy())
+    scores: dict[str, float] = {}
+    handle = engine.data(train)
+    try:
+        for name, params in (
+            ("rating-model", rating_params),
+            ("implicit-als", implicit_params(cfg)),
+        ):
+            model = engine.fit(handle, params)
+            try:
+                recs = model.recommend(users, k, exclude=handle)
+            finally:
+                model.release()
+            scores[name] = float(catalogue_top_k(recs, valid, k, t)["ndcg"])
+    finally:
+        handle.release()
+    popular = MostPopular().fit(train).recommend(users, n=k, exclude=train)
+    scores["most-popular"] = float(catalogue_top_k(popular, valid, k, t)["ndcg"])
+    winner = max(RECOMMENDERS, key=lambda name: (scores[name], -RECOMMENDERS.index(name)))
+    why = f"highest catalogue NDCG@{k} on a validation split of the development data: " + ", ".join(
+        f"{name} {scores[name]:.4f}" for name in RECOMMENDERS
+    )
+    log.info("recommender: %s (%s)", winner, why)
+    return {"recommender": winner, "why": why, "validation_ndcg": scores}
 
 
 def check_threshold(ratings: pd.DataFrame, threshold: float) -> None:

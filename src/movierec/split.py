@@ -26,6 +26,7 @@ SALT_COMPARE = 2
 SALT_FOLDS = 3
 SALT_PER_USER = 4
 SALT_USER_FOLDS = 5
+SALT_RECOMMENDER = 6
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
