@@ -1,0 +1,1024 @@
+"""The HTTP API: FastAPI app factory, metrics, body limit, hot reload.
+
+Endpoints (the generated OpenAPI page is at ``/docs``; ids are the data's original ids):
+
+* ``GET /health`` — model version, path, load time, counts; reload status.
+* ``GET /metrics`` — Prometheus text: requests, errors and latency histograms by route.
+* ``GET /users/{user_id}/recommendations?k=10`` — top-k unseen movies; ``genre`` filter
+  (repeatable: a movie qualifies with any of them), ``exclude`` (repeatable or
+  comma-separated movie ids), ``fallback=popular`` for unknown users (``"source": "popular"``).
+* ``POST /recommendations?k=10`` — body ``{"ratings": [{"movie_id": 50, "rating": 5}, …]}``:
+  fold-in with the training regularisation, top-k excluding the posted movies.
+* ``GET /movies/{movie_id}/similar?k=10`` — cosine neighbours in factor space.
+* ``GET /users/{user_id}/recommendations/{movie_id}/explain`` — the rated movies that
+  contribute most to that score (definition in :mod:`movierec.service.scorer`).
+* ``POST /admin/reload`` (and SIGHUP) — load a model folder in the background and swap it in
+  atomically; a folder that fails to load or validate is refused, with one ``ERROR`` log
+  line, and the current model keeps serving. Needs the API key when one is set.
+
+Errors are JSON: ``{"error": "<kind>", "detail": "<reason>"}`` with 404 (unknown user,
+movie or route), 422 (bad parameter or body), 413 (body too large), 401/403 (admin key),
+409 (reload already running).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import hmac
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import numpy as np
+from fastapi import Body, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import QueryParams
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from movierec.errors import ConfigError, ModelError
+from movierec.service.scorer import Scorer
+
+log = logging.getLogger("movierec.service")
+
+MAX_K = 1000
+"""Largest ``k`` any endpoint accepts."""
+MAX_RATINGS = 10_000
+"""Most ratings one fold-in request may post."""
+MAX_EXCLUDE = 10_000
+"""Most movie ids one ``exclude`` parameter may list."""
+MAX_BODY_BYTES = 1 << 20
+"""Default request body limit (1 MiB): 10,000 ratings take about 400 kB."""
+API_KEY_ENV = "MOVIEREC_API_KEY"
+HEAVY = 1_000_000
+"""Catalogue size (movies × rank) from which requests are scored in worker threads."""
+T = TypeVar("T")
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+# ---------------------------------------------------------------------- metrics
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+class Metrics:
+    """A tiny Prometheus registry: request counters, error counters, latency histograms.
+
+    ``route`` is the route template (``/users/{user_id}/recommendations``), or
+    ``unmatched`` for paths no route serves, so label cardinality stays bounded. An error is
+    a response with status ≥ 400.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: dict[tuple[str, str, int], int] = {}
+        self.errors: dict[tuple[str, str, int], int] = {}
+        self.buckets: dict[tuple[str, str], list[int]] = {}
+        self.sums: dict[tuple[str, str], float] = {}
+        self.reloads: dict[str, int] = {"loaded": 0, "refused": 0}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route)
+        with self._lock:
+            rkey = (method, route, status)
+            self.requests[rkey] = self.requests.get(rkey, 0) + 1
+            if status >= 400:
+                self.errors[rkey] = self.errors.get(rkey, 0) + 1
+            counts = self.buckets.get(key)
+            if counts is None:
+                counts = self.buckets[key] = [0] * (len(LATENCY_BUCKETS) + 1)
+                self.sums[key] = 0.0
+            counts[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
+            self.sums[key] += seconds
+
+    def count_reload(self, result: str) -> None:
+        with self._lock:
+            self.reloads[result] = self.reloads.get(result, 0) + 1
+
+    def render(
+        self, scorer: Scorer, started: float, batcher: FirstPassBatcher | None = None
+    ) -> str:
+        out: list[str] = []
+        with self._lock:
+            out += [
+                "# HELP movierec_http_requests_total HTTP requests by method, route and status.",
+                "# TYPE movierec_http_requests_total counter",
+            ]
+            for (m, r, s), n in sorted(self.requests.items()):
+                labels = f'method="{m}",route="{_label(r)}",status="{s}"'
+                out.append(f"movierec_http_requests_total{{{labels}}} {n}")
+            out += [
+                "# HELP movierec_http_request_errors_total HTTP responses with status >= 400.",
+                "# TYPE movierec_http_request_errors_total counter",
+            ]
+            for (m, r, s), n in sorted(self.errors.items()):
+                labels = f'method="{m}",route="{_label(r)}",status="{s}"'
+                out.append(f"movierec_http_request_errors_total{{{labels}}} {n}")
+            out += [
+                "# HELP movierec_http_request_duration_seconds Request latency by route.",
+                "# TYPE movierec_http_request_duration_seconds histogram",
+            ]
+            for (m, r), counts in sorted(self.buckets.items()):
+                base = f'method="{m}",route="{_label(r)}"'
+                total = 0
+                for le, n in zip((*LATENCY_BUCKETS, float("inf")), counts):
+                    total += n
+                    bound = "+Inf" if le == float("inf") else repr(le)
+                    out.append(
+                        f'movierec_http_request_duration_seconds_bucket{{{base},le="{bound}"}} '
+                        f"{total}"
+                    )
+                out.append(
+                    f"movierec_http_request_duration_seconds_sum{{{base}}} {self.sums[(m, r)]}"
+                )
+                out.append(f"movierec_http_request_duration_seconds_count{{{base}}} {total}")
+            out += [
+                "# HELP movierec_model_reloads_total Model reloads by result (loaded, refused).",
+                "# TYPE movierec_model_reloads_total counter",
+            ]
+            for result, n in sorted(self.reloads.items()):
+                out.append(f'movierec_model_reloads_total{{result="{result}"}} {n}')
+        info = f'version="{scorer.version}",model="{scorer.kind}",rank="{scorer.rank}"'
+        out += [
+            "# HELP movierec_model_info The model being served (value 1).",
+            "# TYPE movierec_model_info gauge",
+            f"movierec_model_info{{{info}}} 1",
+            "# HELP movierec_model_users Users in the model being served.",
+            "# TYPE movierec_model_users gauge",
+            f"movierec_model_users {scorer.n_users}",
+            "# HELP movierec_model_movies Movies in the model being served.",
+            "# TYPE movierec_model_movies gauge",
+            f"movierec_model_movies {scorer.n_items}",
+            "# HELP movierec_uptime_seconds Seconds since the service started.",
+            "# TYPE movierec_uptime_seconds gauge",
+            f"movierec_uptime_seconds {time.monotonic() - started:.3f}",
+        ]
+        if batcher is not None:
+            out += [
+                "# HELP movierec_first_pass_batches_total Batched first scoring passes "
+                "(large catalogues).",
+                "# TYPE movierec_first_pass_batches_total counter",
+                f"movierec_first_pass_batches_total {batcher.batches}",
+                "# HELP movierec_first_pass_vectors_total Requests scored in those batches.",
+                "# TYPE movierec_first_pass_vectors_total counter",
+                f"movierec_first_pass_vectors_total {batcher.vectors}",
+            ]
+        return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------- ASGI middleware
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """Raised while reading a request body beyond the limit (413)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body larger than {limit} bytes")
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+class ObserveMiddleware:
+    """Pure ASGI: body size limit, then request/error counters and latency by route."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_body: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                response_started = True
+            await send(message)
+
+        try:
+            length = _content_length(scope)
+            if length is not None and length > self.max_body:
+                await _send_error(send_wrapper, BodyTooLarge(self.max_body))
+                return
+            received = 0
+
+            async def limited_receive() -> Message:
+                nonlocal received
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > self.max_body:
+                        raise BodyTooLarge(self.max_body)
+                return message
+
+            try:
+                await self.app(scope, limited_receive, send_wrapper)
+            except BodyTooLarge as exc:
+                if not response_started:
+                    await _send_error(send_wrapper, exc)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe(
+                scope.get("method", ""), template, status, time.perf_counter() - started
+            )
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _send_error(send: Send, exc: StarletteHTTPException) -> None:
+    body = _json_bytes({"error": _kind(exc.status_code), "detail": exc.detail})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": exc.status_code,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+_KINDS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    422: "invalid_request",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+def _kind(status: int) -> str:
+    return _KINDS.get(status, "error")
+
+
+# ---------------------------------------------------------------------- first-pass batching
+
+
+class FirstPassBatcher:
+    """Coalesces the float32 first scoring pass of concurrent requests into one product.
+
+    A request awaits :meth:`first_pass`; whatever requests are waiting when the worker
+    thread becomes free go together into one ``(b, rank) @ (rank, n_items)`` product, so
+    the item matrix (12 MB at 60k movies × rank 50) is streamed from memory once per batch
+    instead of once per request. An idle service computes batches of one (no added wait).
+    """
+
+    def __init__(self, executor: ThreadPoolExecutor, max_batch: int = 64) -> None:
+        self._executor = executor
+        self._max = max_batch
+        self._pending: list[tuple[Scorer, np.ndarray, bool, asyncio.Future[np.ndarray]]] = []
+        self._draining = False
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.vectors = 0
+
+    async def first_pass(self, scorer: Scorer, x: np.ndarray, unit: bool) -> np.ndarray:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[np.ndarray] = loop.create_future()
+        self._pending.append((scorer, x, unit, future))
+        if not self._draining:
+            self._draining = True
+            self._task = loop.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                batch = self._pending[: self._max]
+                del self._pending[: self._max]
+                groups: dict[tuple[int, bool], list[Any]] = {}
+                for item in batch:  # a reload can put two models in one batch
+                    groups.setdefault((id(item[0]), item[2]), []).append(item)
+                for items in groups.values():
+                    scorer, unit = items[0][0], items[0][2]
+                    xs = np.stack([item[1] for item in items])
+                    try:
+                        out = await loop.run_in_executor(
+                            self._executor, scorer.first_pass, xs, unit
+                        )
+                    except Exception as exc:
+                        for item in items:
+                            if not item[3].done():
+                                item[3].set_exception(exc)
+                        continue
+                    self.batches += 1
+                    self.vectors += len(items)
+                    for i, item in enumerate(items):
+                        if not item[3].done():  # the request may have been cancelled
+                            item[3].set_result(out[i])
+        finally:
+            self._draining = False
+
+
+# ---------------------------------------------------------------------- state and reload
+
+
+class ServiceState:
+    """The model being served, where models may come from, and the reload machinery."""
+
+    def __init__(self, scorer: Scorer, model_dir: Path, model_root: Path, api_key: str) -> None:
+        self.scorer = scorer
+        self.model_dir = model_dir
+        self.model_root = model_root
+        self.api_key = api_key
+        self.metrics = Metrics()
+        self.started = time.monotonic()
+        self.reloading = False
+        self.last_reload: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+        self._tasks: set[asyncio.Task[dict[str, Any]]] = set()  # referenced until done
+        self.batcher: FirstPassBatcher | None = None
+
+    def resolve(self, requested: str | None) -> Path:
+        """The model folder a reload should read: the current one, or ``requested`` under
+        the model root (relative paths are taken from the root).
+
+        Raises:
+            PermissionError: the path resolves outside the model root.
+        """
+        if requested is None or not requested.strip():
+            return self.model_dir
+        path = Path(requested)
+        if not path.is_absolute():
+            path = self.model_root / path
+        path = path.resolve()
+        if not path.is_relative_to(self.model_root):
+            raise PermissionError(
+                f"model path {requested!r} is outside the model root {self.model_root}"
+            )
+        return path
+
+    def begin_reload(self) -> bool:
+        with self._lock:
+            if self.reloading:
+                return False
+            self.reloading = True
+            return True
+
+    def reload_blocking(self, path: Path) -> dict[str, Any]:
+        """Load ``path``; swap it in on success (callers hold the reload flag)."""
+        old = self.scorer
+        started = time.perf_counter()
+        try:
+            new = Scorer.load(path)
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
+            log.error(
+                "reload refused: %s; still serving model %s from %s", reason, old.version, old.path
+            )
+            self.metrics.count_reload("refused")
+            result = {"status": "refused", "path": str(path), "error": reason}
+        else:
+            self.scorer = new  # one reference assignment: requests see the old or the new
+            self.model_dir = path
+            log.info(
+                "reloaded: now serving model %s from %s (was %s) after %.2f s",
+                new.version,
+                path,
+                old.version,
+                time.perf_counter() - started,
+            )
+            self.metrics.count_reload("loaded")
+            result = {"status": "loaded", "path": str(path), "version": new.version}
+        result["at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        with self._lock:
+            self.last_reload = result
+            self.reloading = False
+        return result
+
+    async def reload(self, path: Path) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, self.reload_blocking, path)
+
+    def trigger(self, path: Path) -> asyncio.Task[dict[str, Any]] | None:
+        """Start a background reload of ``path``; None when one is already running."""
+        if not self.begin_reload():
+            return None
+        log.info("reloading model from %s in the background", path)
+        task = asyncio.get_running_loop().create_task(self.reload(path))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+
+# ---------------------------------------------------------------------- request/response models
+
+
+class Item(BaseModel):
+    movie_id: int | str = Field(description="The data's original movie id.")
+    title: str
+    genres: list[str]
+    score: float = Field(
+        description="Predicted rating (model), cosine similarity (similar), number of "
+        "ratings (popular) or contribution to the score (explain)."
+    )
+
+
+class UserRecommendations(BaseModel):
+    user_id: str
+    source: Literal["model", "popular"]
+    model_version: str
+    items: list[Item]
+
+
+class RatingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    movie_id: int | str = Field(description="The data's original movie id.")
+    rating: float = Field(allow_inf_nan=False)
+
+
+class FoldInRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ratings: list[RatingIn] = Field(max_length=MAX_RATINGS)
+
+
+class FoldInRecommendations(BaseModel):
+    source: Literal["fold-in", "popular"]
+    model_version: str
+    rated: int = Field(description="Posted movies known to the model (used in the fold-in).")
+    unknown_movies: list[int | str]
+    user_bias: float
+    items: list[Item]
+
+
+class SimilarMovies(BaseModel):
+    movie_id: int | str
+    title: str
+    genres: list[str]
+    model_version: str
+    items: list[Item]
+
+
+class ExplainItem(Item):
+    rating: float = Field(description="The user's rating of this movie.")
+
+
+class Explanation(BaseModel):
+    user_id: str
+    movie_id: int | str
+    title: str
+    genres: list[str]
+    score: float = Field(description="μ + b_u + b_m + x_u·y_m")
+    baseline: float = Field(description="μ + b_u + b_m (0 for plain ALS)")
+    factor_score: float = Field(description="x_u·y_m")
+    contributions_sum: float = Field(description="Σ of every rated movie's contribution")
+    definition: str
+    model_version: str
+    items: list[ExplainItem]
+
+
+class ReloadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model_dir: str | None = Field(
+        default=None,
+        description="Model folder, absolute or relative to the model root; default: the "
+        "folder being served (re-read from disk).",
+    )
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: Any
+
+
+EXPLAIN_DEFINITION = (
+    "contribution of rated movie j = r~_j * y_j' A^-1 y_m, with r~ the user's residual "
+    "ratings (r - mu - b_u - b_j; r for plain ALS) and A = Y_I'Y_I + regParam*n*I the "
+    "user's normal-equation matrix; the contributions of all rated movies sum to x_u.y_m"
+)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _json(obj: Any, status: int = 200) -> Response:
+    return Response(_json_bytes(obj), status_code=status, media_type="application/json")
+
+
+def _error(status: int, detail: Any) -> Response:
+    return _json({"error": _kind(status), "detail": detail}, status)
+
+
+class BadParam(Exception):
+    """A query parameter failed validation (answered with 422 and this message)."""
+
+
+def _multi(q: QueryParams, name: str) -> list[str]:
+    """Values of a repeatable, comma-separated query parameter."""
+    return [v.strip() for value in q.getlist(name) for v in value.split(",") if v.strip()]
+
+
+def _param_k(q: QueryParams) -> int:
+    raw = q.get("k")
+    if raw is None:
+        return 10
+    try:
+        k = int(raw)
+    except ValueError:
+        raise BadParam(f"query.k: must be an integer, got {raw!r}") from None
+    if not 1 <= k <= MAX_K:
+        raise BadParam(f"query.k: must be between 1 and {MAX_K}, got {k}")
+    return k
+
+
+def _param_fallback(q: QueryParams) -> str:
+    value = q.get("fallback", "none")
+    if value not in ("none", "popular"):
+        raise BadParam(f"query.fallback: must be 'none' or 'popular', got {value!r}")
+    return value
+
+
+def _filters(
+    scorer: Scorer, q: QueryParams, exclude: bool = True
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(genre mask, excluded rows) from the ``genre`` and ``exclude`` parameters."""
+    genres = _multi(q, "genre")
+    try:
+        mask = scorer.genre_mask(genres) if genres else None
+    except KeyError as exc:
+        raise BadParam(f"query.genre: {exc.args[0]}") from None
+    ids = _multi(q, "exclude") if exclude else []
+    if len(ids) > MAX_EXCLUDE:
+        raise BadParam(f"query.exclude: {len(ids)} movies listed; at most {MAX_EXCLUDE} allowed")
+    return mask, (scorer.item_rows(ids)[0] if ids else None)
+
+
+def _bad(exc: BadParam) -> Response:
+    return _json({"error": "invalid_request", "detail": str(exc)}, 422)
+
+
+# Query parameters are parsed by the handlers themselves (FastAPI's per-parameter machinery
+# costs more than the scoring on small models); they are documented here for OpenAPI.
+_QUERY_DOCS: dict[str, dict[str, Any]] = {
+    "k": {
+        "name": "k",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10},
+        "description": f"How many movies (1..{MAX_K}).",
+    },
+    "genre": {
+        "name": "genre",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "Only movies with any of these genres (comma-separated or repeated; "
+        "case-insensitive). An unknown genre is a 422.",
+    },
+    "exclude": {
+        "name": "exclude",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": f"Movie ids never to return (comma-separated or repeated; at most "
+        f"{MAX_EXCLUDE}).",
+    },
+    "fallback": {
+        "name": "fallback",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "enum": ["none", "popular"], "default": "none"},
+        "description": "popular: answer for an unknown user (or a fold-in with no known "
+        'movie) with the most popular movies, marked "source": "popular".',
+    },
+}
+
+
+def _doc(*names: str) -> dict[str, Any]:
+    return {"parameters": [_QUERY_DOCS[n] for n in names]}
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "Unknown user or movie"},
+    422: {"model": ErrorBody, "description": "Invalid parameter or body"},
+}
+
+
+# ---------------------------------------------------------------------- the app
+
+
+def create_app(
+    model_dir: Path | str,
+    *,
+    model_root: Path | str | None = None,
+    api_key: str | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    offload_from: int = HEAVY,
+) -> FastAPI:
+    """The service for the model folder ``model_dir`` (loaded now, before returning).
+
+    ``model_root`` bounds where ``POST /admin/reload`` may load models from (default: the
+    parent folder of ``model_dir``). ``api_key`` protects the admin routes; None reads
+    ``$MOVIEREC_API_KEY``, and an empty key leaves them open. Requests are scored in
+    worker threads when the model has at least ``offload_from`` movies × rank.
+
+    Raises:
+        ModelError: the model folder cannot be loaded.
+        ConfigError: ``model_dir`` is not inside ``model_root``.
+    """
+    model_path = Path(model_dir).resolve()
+    root = Path(model_root).resolve() if model_root is not None else model_path.parent
+    if not model_path.is_relative_to(root):
+        raise ConfigError(f"model folder {model_path} is not inside the model root {root}")
+    key = os.environ.get(API_KEY_ENV, "") if api_key is None else api_key
+    state = ServiceState(Scorer.load(model_path), model_path, root, key)
+    # Large catalogues (movies × rank ≥ offload_from): the float32 first pass of
+    # concurrent requests is batched into one matrix product (the item matrix is read once
+    # per batch, not once per request), and the rest of each request runs in worker
+    # threads (numpy releases the GIL), so both cores work while the event loop keeps
+    # parsing and answering. Small catalogues are scored inline: hand-offs would cost more
+    # than they save.
+    workers = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="score")
+    batcher = FirstPassBatcher(workers)
+    state.batcher = batcher
+
+    def heavy(scorer: Scorer) -> bool:
+        return scorer.n_items * scorer.rank >= offload_from
+
+    async def compute(scorer: Scorer, fn: Callable[..., T], *args: Any) -> T:
+        if not heavy(scorer):
+            return fn(*args)
+        return await asyncio.get_running_loop().run_in_executor(workers, fn, *args)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+        hooked = False
+        if hasattr(signal, "SIGHUP") and threading.current_thread() is threading.main_thread():
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signal.SIGHUP, _on_sighup)
+                hooked = True
+        try:
+            yield
+        finally:
+            if hooked:
+                loop.remove_signal_handler(signal.SIGHUP)
+            workers.shutdown(wait=False)
+
+    def _on_sighup() -> None:
+        log.info("SIGHUP received")
+        if state.trigger(state.model_dir) is None:
+            log.warning("SIGHUP ignored: a reload is already running")
+
+    app = FastAPI(
+        title="movierec",
+        summary="Movie recommendations from an ALS model: known users, new users by fold-in, "
+        "similar movies, explanations, hot reload.",
+        version=_package_version(),
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    app.add_middleware(ObserveMiddleware, metrics=state.metrics, max_body=max_body_bytes)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        response = _error(exc.status_code, exc.detail)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {
+                "loc": [str(p) for p in e.get("loc", ())],
+                "msg": e.get("msg", ""),
+                "type": e.get("type"),
+            }
+            for e in exc.errors()
+        ]
+        reason = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
+        return _json({"error": "invalid_request", "detail": reason, "errors": errors}, 422)
+
+    # ------------------------------------------------------------------ operations
+
+    @app.get("/health", tags=["operations"], summary="Liveness and the model being served")
+    async def health() -> Response:
+        scorer = state.scorer
+        return _json(
+            {
+                "status": "ok",
+                "model": scorer.info(),
+                "model_root": str(state.model_root),
+                "reload": {"in_progress": state.reloading, "last": state.last_reload},
+                "uptime_seconds": round(time.monotonic() - state.started, 3),
+            }
+        )
+
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=Response,
+    )
+    async def metrics() -> Response:
+        return Response(
+            state.metrics.render(state.scorer, state.started, state.batcher),
+            media_type="text/plain; version=0.0.4; charset=utf-8",
+        )
+
+    # ------------------------------------------------------------------ recommendations
+
+    @app.get(
+        "/users/{user_id}/recommendations",
+        tags=["recommendations"],
+        summary="Top-k unseen movies for a known user",
+        response_model=UserRecommendations,
+        responses=ERRORS,
+        openapi_extra=_doc("k", "genre", "exclude", "fallback"),
+    )
+    async def user_recommendations(user_id: str, request: Request) -> Response:
+        scorer = state.scorer
+        q = request.query_params
+        try:
+            k = _param_k(q)
+            fallback = _param_fallback(q)
+            mask, ex = _filters(scorer, q)
+        except BadParam as exc:
+            return _bad(exc)
+        urow = scorer.user_row(user_id)
+        if urow is None:
+            if fallback != "popular":
+                return _error(404, f"unknown user {user_id!r} (use fallback=popular)")
+            rows, scores = scorer.popular(k, ex, mask)
+            source = "popular"
+        else:
+            first = None
+            if heavy(scorer):
+                first = await batcher.first_pass(scorer, scorer.query_user(urow), unit=False)
+            rows, scores = await compute(scorer, scorer.recommend_user, urow, k, ex, mask, first)
+            source = "model"
+        return _json(
+            {
+                "user_id": user_id,
+                "source": source,
+                "model_version": scorer.version,
+                "items": scorer.items(rows, scores),
+            }
+        )
+
+    @app.post(
+        "/recommendations",
+        tags=["recommendations"],
+        summary="Top-k movies for a new user from their ratings (fold-in)",
+        response_model=FoldInRecommendations,
+        responses=ERRORS,
+        openapi_extra=_doc("k", "genre", "exclude", "fallback"),
+    )
+    async def fold_in_recommendations(body: FoldInRequest, request: Request) -> Response:
+        scorer = state.scorer
+        q = request.query_params
+        try:
+            k = _param_k(q)
+            fallback = _param_fallback(q)
+            mask, ex = _filters(scorer, q)
+        except BadParam as exc:
+            return _bad(exc)
+        seen: set[str] = set()
+        rows: list[int] = []
+        values: list[float] = []
+        unknown: list[Any] = []
+        for r in body.ratings:
+            key = str(r.movie_id).strip()
+            if key in seen:
+                return _error(422, f"body.ratings: movie {r.movie_id!r} is rated more than once")
+            seen.add(key)
+            if not scorer.rating_min <= r.rating <= scorer.rating_max:
+                return _error(
+                    422,
+                    f"body.ratings: rating {r.rating} of movie {r.movie_id!r} is outside the "
+                    f"model's scale [{scorer.rating_min}, {scorer.rating_max}]",
+                )
+            row = scorer.item_row(key)
+            if row is None:
+                unknown.append(r.movie_id)
+            else:
+                rows.append(row)
+                values.append(r.rating)
+        if not rows:
+            if fallback != "popular":
+                return _error(
+                    422,
+                    "body.ratings: none of the rated movies is known to the model; post "
+                    "ratings of known movies or use fallback=popular",
+                )
+            prow, pscore = scorer.popular(k, ex, mask)
+            return _json(
+                {
+                    "source": "popular",
+                    "model_version": scorer.version,
+                    "rated": 0,
+                    "unknown_movies": unknown,
+                    "user_bias": 0.0,
+                    "items": scorer.items(prow, pscore),
+                }
+            )
+        try:
+            fold = await compute(scorer, scorer.fold_in, np.asarray(rows), np.asarray(values))
+        except ValueError as exc:
+            return _error(422, str(exc))
+        first = await batcher.first_pass(scorer, fold.x, unit=False) if heavy(scorer) else None
+        top, scores = await compute(scorer, scorer.recommend_vector, fold, k, ex, mask, first)
+        return _json(
+            {
+                "source": "fold-in",
+                "model_version": scorer.version,
+                "rated": len(rows),
+                "unknown_movies": unknown,
+                "user_bias": fold.user_bias,
+                "items": scorer.items(top, scores),
+            }
+        )
+
+    @app.get(
+        "/movies/{movie_id}/similar",
+        tags=["movies"],
+        summary="Nearest movies in factor space (cosine similarity)",
+        response_model=SimilarMovies,
+        responses=ERRORS,
+        openapi_extra=_doc("k", "genre"),
+    )
+    async def similar(movie_id: str, request: Request) -> Response:
+        scorer = state.scorer
+        q = request.query_params
+        try:
+            k = _param_k(q)
+            mask, _ = _filters(scorer, q, exclude=False)
+        except BadParam as exc:
+            return _bad(exc)
+        irow = scorer.item_row(movie_id)
+        if irow is None:
+            return _error(404, f"unknown movie {movie_id!r}")
+        first = None
+        if heavy(scorer):
+            first = await batcher.first_pass(scorer, scorer.query_movie(irow), unit=True)
+        rows, scores = await compute(scorer, scorer.similar, irow, k, mask, first)
+        return _json(
+            {
+                "movie_id": scorer.item_out_ids[irow],
+                "title": scorer.titles[irow],
+                "genres": scorer.genres[irow],
+                "model_version": scorer.version,
+                "items": scorer.items(rows, scores),
+            }
+        )
+
+    @app.get(
+        "/users/{user_id}/recommendations/{movie_id}/explain",
+        tags=["recommendations"],
+        summary="The user's rated movies that contribute most to their score for a movie",
+        response_model=Explanation,
+        responses=ERRORS,
+        openapi_extra=_doc("k"),
+    )
+    async def explain(user_id: str, movie_id: str, request: Request) -> Response:
+        scorer = state.scorer
+        try:
+            k = _param_k(request.query_params)
+        except BadParam as exc:
+            return _bad(exc)
+        urow = scorer.user_row(user_id)
+        if urow is None:
+            return _error(404, f"unknown user {user_id!r}")
+        irow = scorer.item_row(movie_id)
+        if irow is None:
+            return _error(404, f"unknown movie {movie_id!r}")
+        if not scorer.ratings_loaded():  # just after a (re)load: wait off the event loop
+            await asyncio.get_running_loop().run_in_executor(None, scorer.wait_ratings)
+        try:
+            e = await compute(scorer, scorer.explain, urow, irow, k)
+        except np.linalg.LinAlgError as exc:
+            return _error(422, f"cannot explain: {exc}")
+        except ModelError as exc:
+            return _error(503, str(exc))
+        items = scorer.items(e.item_rows, e.contributions)
+        for item, rating in zip(items, e.ratings.tolist()):
+            item["rating"] = rating
+        return _json(
+            {
+                "user_id": user_id,
+                "movie_id": scorer.item_out_ids[irow],
+                "title": scorer.titles[irow],
+                "genres": scorer.genres[irow],
+                "score": e.score,
+                "baseline": e.baseline,
+                "factor_score": e.factor_score,
+                "contributions_sum": e.contributions_sum,
+                "definition": EXPLAIN_DEFINITION,
+                "model_version": scorer.version,
+                "items": items,
+            }
+        )
+
+    # ------------------------------------------------------------------ admin
+
+    @app.post(
+        "/admin/reload",
+        tags=["admin"],
+        summary="Load a model folder in the background and swap it in",
+        status_code=202,
+        responses={
+            200: {"description": "Loaded (wait=true)"},
+            401: {"model": ErrorBody},
+            403: {"model": ErrorBody},
+            409: {"model": ErrorBody},
+            422: {"model": ErrorBody, "description": "Model refused (wait=true)"},
+        },
+    )
+    async def reload(
+        body: Annotated[ReloadRequest | None, Body()] = None,
+        wait: Annotated[
+            bool, Query(description="Answer when the load has finished (200 or 422).")
+        ] = False,
+        x_api_key: Annotated[str | None, Header()] = None,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        if state.api_key:
+            given = x_api_key
+            if given is None and authorization and authorization.lower().startswith("bearer "):
+                given = authorization[7:].strip()
+            if given is None:
+                return _error(401, "this route needs the API key (X-API-Key header)")
+            if not hmac.compare_digest(given.encode(), state.api_key.encode()):
+                return _error(403, "wrong API key")
+        try:
+            path = state.resolve(body.model_dir if body is not None else None)
+        except PermissionError as exc:
+            log.error("reload refused: %s", exc)
+            return _error(403, str(exc))
+        task = state.trigger(path)
+        if task is None:
+            return _error(409, "a reload is already running")
+        if not wait:
+            return _json({"status": "loading", "path": str(path)}, 202)
+        result = await task
+        return _json(result, 200 if result["status"] == "loaded" else 422)
+
+    return app
+
+
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("movierec")
+    except PackageNotFoundError:
+        return "0"

@@ -1,0 +1,137 @@
+"""Run the service with uvicorn: ``serve(model_dir, host, port)``.
+
+The listening socket is bound *before* the model is loaded, so a port already in use fails
+at once with a one-line :class:`~movierec.errors.MovierecError`; uvicorn then serves on
+that socket (one process, one event loop; SIGINT/SIGTERM stop it gracefully, SIGHUP
+reloads the model).
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+
+from movierec.errors import MovierecError
+
+log = logging.getLogger("movierec.service")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening-ready TCP socket on ``host:port`` (port 0 picks a free one).
+
+    Raises:
+        MovierecError: the port is in use, the address is not local, or binding failed.
+    """
+    if not 0 <= port <= 65535:
+        raise MovierecError(f"port must be in 0..65535, got {port}")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise MovierecError(f"cannot resolve host {host!r}: {exc.strerror or exc}") from exc
+    family, _, _, _, address = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise MovierecError(
+                f"cannot listen on {host}:{port}: the port is already in use "
+                "(is another server running? choose another with --port)"
+            ) from exc
+        if exc.errno == errno.EACCES:
+            raise MovierecError(
+                f"cannot listen on {host}:{port}: permission denied (ports below 1024 need "
+                "privileges; choose another with --port)"
+            ) from exc
+        raise MovierecError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _single_threaded_blas() -> None:
+    """One BLAS thread per process unless the environment says otherwise.
+
+    Each request's matrix-vector product is small; a multi-threaded BLAS only adds thread
+    hand-offs, and under concurrent load its threads fight the event loop for the cores
+    (measured: 3-10x slower top-k on a 2-core machine). Takes effect only when numpy is
+    not imported yet (as in ``movierec serve``).
+    """
+    if "numpy" in sys.modules:
+        log.debug("numpy already imported; BLAS threads left as they are")
+        return
+    for var in BLAS_THREAD_VARS:
+        os.environ.setdefault(var, "1")
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def serve(
+    model_dir: Path | str,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    model_root: Path | str | None = None,
+    api_key: str | None = None,
+    log_level: str = "info",
+    access_log: bool = False,
+) -> None:
+    """Serve ``model_dir`` over HTTP until SIGINT/SIGTERM.
+
+    ``api_key`` None reads ``$MOVIEREC_API_KEY``. Binds 127.0.0.1 unless told otherwise;
+    serving another interface without an API key logs a warning.
+
+    Raises:
+        MovierecError: the port is in use (or cannot be bound), or the model cannot be loaded.
+    """
+    _single_threaded_blas()
+    import uvicorn
+
+    from movierec.service.app import API_KEY_ENV, create_app
+
+    sock = bind_socket(host, port)
+    try:
+        app = create_app(model_dir, model_root=model_root, api_key=api_key)
+        key = os.environ.get(API_KEY_ENV, "") if api_key is None else api_key
+        if not _is_loopback(host) and not key:
+            log.warning(
+                "serving on %s without an API key: anyone who can reach it can reload "
+                "models; set %s",
+                host,
+                API_KEY_ENV,
+            )
+        bound = sock.getsockname()
+        log.info(
+            "movierec service on http://%s:%d (API docs at /docs)",
+            host if ":" not in host else f"[{host}]",
+            bound[1],
+        )
+        config = uvicorn.Config(
+            app,
+            log_level=log_level,
+            access_log=access_log,
+            lifespan="on",
+            timeout_graceful_shutdown=10,
+            server_header=False,
+        )
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
