@@ -662,13 +662,15 @@ def create_app(
     api_key: str | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     offload_from: int = HEAVY,
+    scorer: Scorer | None = None,
 ) -> FastAPI:
     """The service for the model folder ``model_dir`` (loaded now, before returning).
 
     ``model_root`` bounds where ``POST /admin/reload`` may load models from (default: the
     parent folder of ``model_dir``). ``api_key`` protects the admin routes; None reads
     ``$MOVIEREC_API_KEY``, and an empty key leaves them open. Requests are scored in
-    worker threads when the model has at least ``offload_from`` movies × rank.
+    worker threads when the model has at least ``offload_from`` movies × rank. ``scorer``:
+    ``model_dir`` already loaded (used when its path is ``model_dir``).
 
     Raises:
         ModelError: the model folder cannot be loaded.
@@ -679,7 +681,9 @@ def create_app(
     if not model_path.is_relative_to(root):
         raise ConfigError(f"model folder {model_path} is not inside the model root {root}")
     key = os.environ.get(API_KEY_ENV, "") if api_key is None else api_key
-    state = ServiceState(Scorer.load(model_path), model_path, root, key)
+    if scorer is None or scorer.path.resolve() != model_path:
+        scorer = Scorer.load(model_path)
+    state = ServiceState(scorer, model_path, root, key)
     # Large catalogues (movies × rank ≥ offload_from): the float32 first pass of
     # concurrent requests is batched into one matrix product (the item matrix is read once
     # per batch, not once per request), and the rest of each request runs in worker

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from movierec.errors import MovierecError
@@ -103,13 +104,19 @@ def serve(
         MovierecError: the port is in use (or cannot be bound), or the model cannot be loaded.
     """
     _single_threaded_blas()
-    import uvicorn
-
-    from movierec.service.app import API_KEY_ENV, create_app
-
     sock = bind_socket(host, port)
     try:
-        app = create_app(model_dir, model_root=model_root, api_key=api_key)
+        from movierec.service.scorer import Scorer
+
+        # Read the model while the web stack imports: pyarrow and numpy release the GIL.
+        with ThreadPoolExecutor(1, thread_name_prefix="preload") as pool:
+            preload = pool.submit(Scorer.load, Path(model_dir).resolve())
+            import uvicorn
+
+            from movierec.service.app import API_KEY_ENV, create_app
+
+            scorer = preload.result()
+        app = create_app(model_dir, model_root=model_root, api_key=api_key, scorer=scorer)
         key = os.environ.get(API_KEY_ENV, "") if api_key is None else api_key
         if not _is_loopback(host) and not key:
             log.warning(
