@@ -707,6 +707,7 @@ def create_app(
         loop = asyncio.get_running_loop()
         hooked = False
         if hasattr(signal, "SIGHUP") and threading.current_thread() is threading.main_thread():
+            # Event loops without signal support raise here; /admin/reload still works there.
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(signal.SIGHUP, _on_sighup)
                 hooked = True
