@@ -16,9 +16,13 @@ Scenarios:
 The server's resident memory (VmRSS) is sampled every 0.5 s; the report gives it at the
 start and end of each run.
 
-Example:
+Start-up is measured ``--startups`` times (launch of ``python -m movierec serve`` to the
+first ``/health`` answer, a fresh process each time) before the load runs. Every run
+records the 1-minute load average of the machine, since client and server share its cores.
+
+Example (one command; writes the JSON and a Markdown table):
   python benchmarks/bench_service.py --model /tmp/model --duration 30 --concurrency 1,8,32 \\
-      --out benchmarks/results/service-small.json
+      --out benchmarks/results/service-small.json --md benchmarks/results/service-small.md
 """
 
 from __future__ import annotations
@@ -57,6 +61,21 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def server_cpu_ms(pid: int, before: float, res: dict[str, Any]) -> float:
+    """Server CPU milliseconds per answered request over a run (warm-up requests included
+    in both counts): a cost measure that depends little on what else the machine runs."""
+    answered = res["requests"] + res.get("warmup_requests", 0)
+    return round(1e3 * (cpu_seconds(pid) - before) / max(answered, 1), 3)
+
+
 class Server:
     """``movierec serve`` in a subprocess."""
 
@@ -81,6 +100,7 @@ class Server:
                     raise RuntimeError("server did not start") from None
                 time.sleep(0.02)
         self.startup_seconds = time.perf_counter() - started
+        self.startup_cpu_seconds = cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -166,6 +186,7 @@ async def worker(
     measure_from: float,
     latencies: list[float],
     errors: list[str],
+    warm: list[int],
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     i = random.randrange(len(requests))
@@ -199,6 +220,8 @@ async def worker(
                 latencies.append(t1 - t0)
                 if status != 200:
                     errors.append(f"HTTP {status}")
+            else:
+                warm[0] += 1
     finally:
         writer.close()
 
@@ -208,18 +231,20 @@ async def run_load(
 ) -> dict[str, Any]:
     latencies: list[float] = []
     errors: list[str] = []
+    warm = [0]
     start = time.perf_counter()
     measure_from = start + warmup
     stop_at = measure_from + duration
     await asyncio.gather(
         *(
-            worker(port, requests, stop_at, measure_from, latencies, errors)
+            worker(port, requests, stop_at, measure_from, latencies, errors, warm)
             for _ in range(concurrency)
         )
     )
     lat = np.asarray(latencies) * 1e3
     return {
         "requests": len(lat),
+        "warmup_requests": warm[0],
         "errors": len(errors),
         "error_examples": sorted(set(errors))[:5],
         "throughput_rps": len(lat) / duration,
@@ -292,6 +317,7 @@ async def run_open_loop(
     lat = np.asarray(latencies) * 1e3
     return {
         "requests": len(lat),
+        "warmup_requests": total - len(lat),
         "errors": len(errors),
         "error_examples": sorted(set(errors))[:5],
         "offered_rps": rate,
@@ -313,6 +339,7 @@ def _print_run(res: dict[str, Any], label: str) -> None:
         f"p50 {res['p50_ms']:6.2f} ms  p95 {res['p95_ms']:6.2f} ms  "
         f"p99 {res['p99_ms']:6.2f} ms  errors {res['errors']}  "
         f"RSS {res['rss_mib_start']:.0f} -> {res['rss_mib_end']:.0f} MiB  "
+        f"server CPU {res['server_cpu_ms_per_request']:.2f} ms/req  "
         + (f"send lag p99 {lag:.1f} ms  " if lag is not None else "")
         + f"load {res['loadavg_1min_end']:.1f}",
         flush=True,
@@ -334,6 +361,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, help="Write the results as JSON here.")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--label", default="", help="Free text stored with the results.")
+    ap.add_argument("--startups", type=int, default=3, help="Start-up measurements.")
+    ap.add_argument("--md", type=Path, help="Write the results as a Markdown table here.")
     args = ap.parse_args()
 
     with contextlib.suppress(ImportError):
@@ -342,6 +371,24 @@ def main() -> None:
         uvloop.install()
 
     load_at_start = os.getloadavg()
+    startups = []
+    for _ in range(max(0, args.startups)):
+        probe = Server(args.model, free_port())
+        startups.append(
+            {
+                "seconds": round(probe.startup_seconds, 3),
+                "cpu_seconds": round(probe.startup_cpu_seconds, 3),
+                "model_load_seconds": probe.health["model"]["load_seconds"],
+                "loadavg_1min": os.getloadavg()[0],
+            }
+        )
+        probe.stop()
+        print(
+            f"start-up: ready {probe.startup_seconds:.2f} s after launch, "
+            f"{probe.startup_cpu_seconds:.2f} CPU s (model load "
+            f"{probe.health['model']['load_seconds']:.2f} s), load {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
     server = Server(args.model, free_port())
     sampler = RssSampler(server.proc.pid)
     sampler.start()
@@ -358,9 +405,11 @@ def main() -> None:
             reqs = [finish(r) for r in make_requests(args.model, scenario, 5000, args.seed)]
             for c in (int(x) for x in args.concurrency.split(",")):
                 rss_before = rss_mib(server.proc.pid)
+                cpu_before = cpu_seconds(server.proc.pid)
                 res = asyncio.run(run_load(server.port, reqs, c, args.duration, args.warmup))
                 rss_after = rss_mib(server.proc.pid)
                 res.update(
+                    server_cpu_ms_per_request=server_cpu_ms(server.proc.pid, cpu_before, res),
                     scenario=scenario,
                     concurrency=c,
                     loadavg_1min_end=os.getloadavg()[0],
@@ -372,11 +421,13 @@ def main() -> None:
                 _print_run(res, f"c={c}")
             for rate in (float(x) for x in args.rates.split(",") if x):
                 rss_before = rss_mib(server.proc.pid)
+                cpu_before = cpu_seconds(server.proc.pid)
                 res = asyncio.run(
                     run_open_loop(server.port, reqs, rate, args.duration, args.warmup)
                 )
                 rss_after = rss_mib(server.proc.pid)
                 res.update(
+                    server_cpu_ms_per_request=server_cpu_ms(server.proc.pid, cpu_before, res),
                     scenario=scenario,
                     open_loop=True,
                     loadavg_1min_end=os.getloadavg()[0],
@@ -393,6 +444,7 @@ def main() -> None:
         "model": str(args.model),
         "model_info": model,
         "startup_seconds": server.startup_seconds,
+        "startups": startups,
         "rss_mib_min": min(sampler.samples) if sampler.samples else None,
         "rss_mib_max": max(sampler.samples) if sampler.samples else None,
         "cpus": os.cpu_count(),
@@ -404,6 +456,52 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2))
         print(f"wrote {args.out}")
+    if args.md:
+        args.md.parent.mkdir(parents=True, exist_ok=True)
+        args.md.write_text(markdown(result))
+        print(f"wrote {args.md}")
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """The results as Markdown: model line, start-up times, one table row per run."""
+    m = result["model_info"]
+    lines = [
+        f"Model `{result['model']}`: {m['model']} rank {m['rank']}, {m['users']:,} users, "
+        f"{m['movies']:,} movies, {m['ratings']:,} ratings. {result['cpus']} CPUs; load "
+        f"average at start {result['loadavg_at_start'][0]:.1f}. {result['label']}".rstrip(),
+        "",
+    ]
+    ups = result.get("startups") or []
+    if ups:
+        lines.append(
+            "Start-up (launch to first `/health` answer): "
+            + ", ".join(
+                f"{u['seconds']:.2f} s ({u['cpu_seconds']:.2f} CPU s; model load "
+                f"{u['model_load_seconds']:.2f} s; "
+                f"load avg {u['loadavg_1min']:.1f})"
+                for u in ups
+            )
+            + "."
+        )
+        lines.append("")
+    lines += [
+        "| scenario | load pattern | req/s | p50 ms | p95 ms | p99 ms | errors "
+        "| server RSS MiB | server CPU ms/req | load avg |",
+        "|---|---|--:|--:|--:|--:|--:|---|--:|--:|",
+    ]
+    for r in result["runs"]:
+        pattern = (
+            f"open, {r['offered_rps']:.0f} req/s"
+            if r.get("open_loop")
+            else f"closed, c={r['concurrency']}"
+        )
+        lines.append(
+            f"| {r['scenario']} | {pattern} | {r['throughput_rps']:,.0f} | {r['p50_ms']:.2f} "
+            f"| {r['p95_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} of {r['requests']:,} "
+            f"| {r['rss_mib_start']:.0f} → {r['rss_mib_end']:.0f} "
+            f"| {r['server_cpu_ms_per_request']:.2f} | {r['loadavg_1min_end']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

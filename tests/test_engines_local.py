@@ -152,6 +152,40 @@ def test_half_steps_solve_the_regularised_normal_equations(
         np.testing.assert_allclose(got, expected, rtol=2e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("rank", [3, 10, 30])
+def test_every_solve_path_matches_numpy(rank: int) -> None:
+    """Rows of every length the kernel treats differently (empty, the n×n dual path for
+    n ≤ min(7, k), rank-1 updates for 7 ≥ n > k, one or several gathered tile passes) and
+    ranks on both sides of the lane-parallel Cholesky limit give numpy's solution of
+    (YᵀY + reg·n·I) x = Yᵀv."""
+    from movierec.engines import _local_kernels as K
+
+    rng = np.random.default_rng(rank)
+    lengths = np.array([0, 1, 2, 3, 5, 7, 8, 9, 31, 255, 256, 257, 600, 4, 1, 0, 11])
+    n_src, reg = 700, 0.1
+    src = (rng.standard_normal((n_src, rank)) / np.sqrt(rank)).astype(np.float32)
+    indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    indices = np.concatenate([rng.choice(n_src, n, replace=False) for n in lengths])
+    indices = indices.astype(np.int32)
+    values = (rng.integers(1, 11, len(indices)) / 2).astype(np.float32)
+    dst = np.full((len(lengths), rank), -7.0, dtype=np.float32)
+    assert K.solve_half(indptr, indices, values, src, reg, False, dst) == 0
+    for r, n in enumerate(lengths):
+        if n == 0:
+            np.testing.assert_array_equal(dst[r], 0.0)
+            continue
+        sl = slice(indptr[r], indptr[r + 1])
+        y = src[indices[sl]].astype(np.float64)
+        v = values[sl].astype(np.float64)
+        expected = np.linalg.solve(y.T @ y + reg * n * np.eye(rank), y.T @ v)
+        np.testing.assert_allclose(dst[r], expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+    # FLOP accounting of the benchmark: rank 10 pads to 12 = 3 tiles wide, 6 tiles of 16
+    # multiply-adds per rating; per row Cholesky k³/3 and two triangular solves 2k².
+    flops = K.solve_half_flops(np.array([8, 20]), 10)
+    assert flops["executed"] == pytest.approx(2 * 28 * 96 + 2 * (1000 / 3 + 200 + 10))
+    assert flops["useful"] == pytest.approx(2 * 28 * 65 + 2 * (1000 / 3 + 200 + 10))
+
+
 def test_nonnegative_half_step_meets_the_kkt_conditions(
     models: dict[str, LocalALSModel], handle: LocalData
 ) -> None:

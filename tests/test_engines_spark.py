@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from movierec.engines.base import ALSParams
 from movierec.engines.spark_als import SparkALSModel, SparkData, SparkEngine
-from movierec.errors import ModelError
+from movierec.errors import EngineError, ModelError
 from movierec.model_io import align_test_ids, fingerprint, load_model_dir, save_model
 from movierec.schema import ITEM, RANK, RATING, SCORE, USER
 from movierec.split import random_split
@@ -283,3 +284,58 @@ def test_long_fit_survives_thanks_to_checkpoints(
     assert np.isfinite(pred).all()
     rmse = float(np.sqrt(np.mean((pred - small[RATING].to_numpy()[:500]) ** 2)))
     assert rmse < 0.8  # training-set fit after 100 iterations
+
+
+def test_blocked_top_n_matches_brute_force_with_ties_across_many_blocks(
+    tmp_path: Path, engine: SparkEngine, fitted: tuple[SparkALSModel, SparkData, pd.DataFrame]
+) -> None:
+    """Every user's list from the blocked top-N (3 user x 39 movie blocks) equals a numpy
+    brute force over the full score matrix, including the movie-id tie-break: factors are
+    rounded to quarters so every dot product is exact and many scores tie."""
+    from pyspark.ml.recommendation import ALSModel
+
+    model, handle, _ = fitted
+    model.model.write().save((tmp_path / "als").as_uri())
+    spark = engine.spark
+    shutil.copytree(tmp_path / "als" / "metadata", tmp_path / "rounded" / "metadata")
+    for side in ("userFactors", "itemFactors"):
+        pdf = spark.read.parquet((tmp_path / "als" / side).as_uri()).toPandas()
+        pdf["features"] = [list(np.round(np.asarray(f) * 4) / 4) for f in pdf["features"]]
+        out = spark.createDataFrame(pdf, "id int, features array<float>")
+        out.write.parquet((tmp_path / "rounded" / side).as_uri())
+    loaded = ALSModel.load((tmp_path / "rounded").as_uri())
+    rounded = SparkALSModel(spark, loaded, PARAMS, block_size=250)
+    recs = rounded.recommend(None, 7, exclude=handle)
+
+    f = rounded.factors()
+    scores = f.user_factors.astype(np.float64) @ f.item_factors.astype(np.float64).T
+    train = handle.ratings
+    rows = np.searchsorted(f.user_ids, train[USER].to_numpy())
+    cols = np.searchsorted(f.item_ids, train[ITEM].to_numpy())
+    scores[rows, cols] = -np.inf
+    expected_items, expected_scores = [], []
+    for r in range(len(f.user_ids)):
+        order = np.lexsort((f.item_ids, -scores[r]))[:7]  # score desc, then movie id asc
+        expected_items.append(f.item_ids[order])
+        expected_scores.append(scores[r, order])
+    assert recs[USER].tolist() == np.repeat(f.user_ids, 7).tolist()
+    assert recs[RANK].tolist() == list(range(1, 8)) * len(f.user_ids)
+    assert recs[ITEM].tolist() == np.concatenate(expected_items).tolist()
+    np.testing.assert_array_equal(recs[SCORE].to_numpy(), np.concatenate(expected_scores))
+    # The rounding made ties, and some fell at the cut of a top-7 list.
+    top = np.concatenate(expected_scores).reshape(-1, 7)
+    assert (np.diff(top, axis=1) == 0).any()
+
+
+def test_top_n_block_size_does_not_change_results(
+    fitted: tuple[SparkALSModel, SparkData, pd.DataFrame],
+) -> None:
+    model, handle, _ = fitted
+    users = np.array([3, 68, 200, 414, 599], dtype=np.int32)
+    one_block = SparkALSModel(model._spark, model.model, PARAMS, block_size=100_000)
+    many = SparkALSModel(model._spark, model.model, PARAMS, block_size=2)
+    pd.testing.assert_frame_equal(
+        one_block.recommend(users, 5, exclude=handle), many.recommend(users, 5, exclude=handle)
+    )
+    with pytest.raises(EngineError, match="block size must be at least 1"):
+        SparkALSModel(model._spark, model.model, PARAMS, block_size=0)

@@ -177,10 +177,15 @@ def test_report_content_matches_summary(run_dir: Path, page: str, summary: dict[
     cells = best_rows[0]
     assert "★" in cells[0]
     assert best["model"] in cells[1]
-    assert cells[2:7] == [
+    # biased-als rows carry their bias damping, so the table has a biasReg column
+    has_bias = any("biasReg" in r for r in tuning["results"])
+    extra = [f"{best['biasReg']:g}" if "biasReg" in best else "—"] if has_bias else []
+    n = 5 + len(extra)
+    assert cells[2 : 2 + n] == [
         str(best["rank"]),
         str(best["regParam"]),
         str(best["maxIter"]),
+        *extra,
         f"{best['rmse_mean']:.4f}",
         f"{best['rmse_std']:.4f}",
     ]
@@ -188,7 +193,7 @@ def test_report_content_matches_summary(run_dir: Path, page: str, summary: dict[
     tuning_rows = [c for _, c in doc.rows if len(c) > 6 and c[0].rstrip(" ★").isdigit()]
     assert len(tuning_rows) == len(tuning["results"])
     for r, c in zip(tuning["results"], tuning_rows):
-        assert c[5] == f"{r['rmse_mean']:.4f}"
+        assert c[5 + len(extra)] == f"{r['rmse_mean']:.4f}"
 
     # test metrics beside every baseline, each with its definition
     test, baselines = summary["test"], summary["baselines"]
@@ -434,3 +439,41 @@ _PAGE_STATE = """({
                    .map(w => w.querySelector("caption").textContent),
   title: document.title,
 })"""
+
+
+def test_random_search_with_ranking_objective(ml_small: Path, tmp_path: Path) -> None:
+    """A random search tuned for NDCG@10: the page names the search and objective, shows the
+    trials plot instead of RMSE heatmaps, and lists every trial with its NDCG and status."""
+    cfg = build_config(
+        overrides={
+            "engine": "local",
+            "data": {"path": str(ml_small / "ratings.csv"), "movies": str(ml_small / "movies.csv")},
+            "tuning": {
+                "models": ["implicit-als", "als"],
+                "search": "random",
+                "trials": 3,
+                "objective": "ndcg@10",
+                "rank_range": [4, 8],
+                "max_iters": [3],
+                "folds": 2,
+            },
+            "split": {"train_fractions": [0.8]},
+            "recommend": {"recommender": "most-popular"},
+        }
+    )
+    out = tmp_path / "run"
+    summary = run(cfg, out)
+    text = html.unescape(re.sub(r"<[^>]+>", " ", (out / "report.html").read_text("utf-8")))
+    tuning = summary["tuning"]
+    assert "Random search over 3 trials" in text
+    assert "mean validation NDCG@10, higher is better" in text
+    assert (out / "plots" / "tuning_trials.png").exists()
+    assert not list((out / "plots").glob("tuning_heatmap*.png"))
+    assert "NDCG@10 by trial" in text
+    for row in tuning["results"]:
+        assert f"{row['ndcg_mean']:.4f}" in text
+    best = tuning["best"]
+    assert f"mean NDCG@10 {best['objective_mean']:.4f}" in re.sub(r"\s+", " ", text)
+    assert len(parse((out / "report.html").read_text("utf-8")).images) == len(
+        list((out / "plots").glob("*.png"))
+    )

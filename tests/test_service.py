@@ -715,19 +715,29 @@ def test_scorer_refuses_inconsistent_folders(models: dict[str, Any], tmp_path: P
     np.savez(mixed / "factors.npz", **z)
     with pytest.raises(ModelError, match="rank 10"):
         Scorer.load(mixed)
+    torn = tmp_path / "torn"
+    shutil.copytree(models["m1"], torn)
+    items = np.load(torn / "serving" / "seen_items.npy")
+    np.save(torn / "serving" / "seen_items.npy", items[:-1])
+    with pytest.raises(ModelError, match="serving index does not match"):
+        Scorer.load(torn)
     with pytest.raises(ModelError, match="not a movierec model folder"):
         Scorer.load(tmp_path)
 
 
 def test_scorer_unsorted_training_file_same_answers(models: dict[str, Any], tmp_path: Path) -> None:
-    """A training table not sorted by user (radix-grouped at load) gives the same scorer."""
+    """A training table not sorted by user (radix-grouped at load) gives the same scorer as
+    the memory-mapped serving index (``serving/``) does."""
     shuffled = tmp_path / "shuffled"
     shutil.copytree(models["m1"], shuffled)
+    shutil.rmtree(shuffled / "serving")  # read the Parquet file instead of the index
     train = pd.read_parquet(shuffled / "train_ratings.parquet")
     train.sample(frac=1.0, random_state=3).to_parquet(
         shuffled / "train_ratings.parquet", index=False
     )
     a, b = Scorer.load(models["m1"]), Scorer.load(shuffled)
+    assert (models["m1"] / "serving" / "movies.json").is_file()
+    assert a.titles == b.titles and a.genres == b.genres and any(a.titles)
     assert np.array_equal(a.seen_indptr, b.seen_indptr)
     assert np.array_equal(a.item_counts, b.item_counts)
     for u in (0, 5, 300, 609):
@@ -812,3 +822,162 @@ def test_threaded_scoring_same_answers(client: httpx.Client, models: dict[str, A
     finally:
         srv.should_exit = True
         thread.join(15)
+
+
+# ---------------------------------------------------------------------- implicit, run's recommender
+
+
+@pytest.fixture(scope="module")
+def implicit_model(models: dict[str, Any]) -> tuple[Path, Any]:
+    ratings, movies = models["ratings"], models["movies"]
+    return _train(
+        ratings,
+        movies,
+        models["root"] / "imp",
+        rank=10,
+        reg_param=0.05,
+        max_iter=8,
+        model="implicit-als",
+        alpha=2.0,
+    )
+
+
+def test_implicit_fold_in_reproduces_trained_user_factors(
+    implicit_model: tuple[Path, Any], models: dict[str, Any]
+) -> None:
+    """Fold-in solves Spark's implicit system (confidence 1 + alpha·r, regParam·n) with the
+    precomputed YᵀY: every user's own ratings give back their trained factors; explain
+    decomposes the preference score exactly; scores are x_u·y_i as the engine predicts."""
+    path, model = implicit_model
+    s = Scorer.load(path)
+    assert s.implicit and s.alpha == 2.0 and s.info()["scores"].startswith("preference")
+    worst = 0.0
+    for u in range(s.n_users):
+        rows, r = s.seen(u)
+        fold = s.fold_in(rows, r)
+        trained = s.user_factors[u].astype(np.float64)
+        worst = max(worst, float(np.abs(fold.x - trained).max() / np.abs(trained).max()))
+        assert fold.user_bias == 0.0
+    assert worst <= FOLD_IN_RTOL, worst
+    # An independent dense computation of the implicit objective's minimiser for one user:
+    # minimise Σ_i c_i (p_i − x·y_i)² + λ n‖x‖² over *every* movie (c = 1, p = 0 unrated).
+    u = 17
+    y = s.item_factors.astype(np.float64)
+    c = np.ones(s.n_items)
+    p = np.zeros(s.n_items)
+    rows, r = s.seen(u)
+    c[rows] = 1.0 + 2.0 * r.astype(np.float32).astype(np.float64)
+    p[rows] = 1.0
+    dense = np.linalg.solve(
+        (y * c[:, None]).T @ y + 0.05 * len(rows) * np.eye(s.rank),
+        (y * (c * p)[:, None]).T @ np.ones(s.n_items),
+    )
+    np.testing.assert_allclose(s.fold_in(rows, r).x, dense, rtol=1e-9, atol=1e-12)
+    e = s.explain(u, 0, 5)
+    assert e.baseline == 0.0 and e.score == pytest.approx(e.factor_score, abs=1e-12)
+    assert e.contributions_sum == pytest.approx(e.factor_score, abs=1e-6)
+    movie = int(s.item_ids[0])
+    engine_score = model.predict(pd.DataFrame({USER: [int(s.user_ids[u])], ITEM: [movie]}))[0]
+    assert e.score == pytest.approx(float(engine_score), abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory, ml_small: Path) -> Path:
+    """`movierec run --engine local` on ml-latest-small with a one-point grid (≈15 s)."""
+    from click.testing import CliRunner
+
+    from movierec.cli import cli
+
+    out = tmp_path_factory.mktemp("run") / "out"
+    args = [
+        "run", "--engine", "local", "--data", str(ml_small / "ratings.csv"), "--movies",
+        str(ml_small / "movies.csv"), "--out", str(out), "-q", "--models", "biased-als",
+        "--ranks", "10", "--reg-params", "0.15", "--max-iters", "10", "--folds", "2",
+        "--train-fractions", "0.8",
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_run_saves_and_serves_its_recommender(
+    run_dir: Path, tmp_path_factory: pytest.TempPathFactory, models: dict[str, Any]
+) -> None:
+    """`run` saves the ranking model beside the rating model; the service answers top-k
+    lists (known users and fold-in) from it and explanations from the rating model."""
+    summary = json.loads((run_dir / "summary.json").read_text())
+    chosen = summary["recommendations"]["recommender"]
+    meta = json.loads((run_dir / "model" / "model.json").read_text())
+    assert meta["recommender"]["name"] == chosen
+    assert meta["params"]["model"] == "biased-als"
+    if chosen not in ("rating-model", "most-popular"):
+        sub = json.loads((run_dir / "model" / "recommender" / "model.json").read_text())
+        assert sub["params"]["model"] == chosen and meta["recommender"]["path"] == "recommender"
+        assert sub["training_data"]["fingerprint"] == meta["training_data"]["fingerprint"]
+    srv = Server(run_dir / "model", run_dir, tmp_path_factory.mktemp("log") / "run.log")
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30) as c:
+            health = c.get("/health").json()
+            assert health["recommender"]["name"] == chosen
+            assert health["serving"]["explain"].startswith("biased-als")
+            recs = pd.read_parquet(run_dir / "recommendations.parquet")
+            ratings = models["ratings"]
+            for u in (1, 414):
+                got = c.get(f"/users/{u}/recommendations", params={"k": 10}).json()
+                want = recs[recs["user_id"] == u].sort_values("rank")
+                # The service's list is the one `run` wrote for this user, scores too.
+                assert [i["movie_id"] for i in got["items"]] == want["movie_id"].tolist()
+                np.testing.assert_allclose(
+                    [i["score"] for i in got["items"]], want["score"], rtol=1e-6, atol=1e-9
+                )
+                mine = ratings[ratings[USER] == u]
+                body = {
+                    "ratings": [
+                        {"movie_id": int(m), "rating": float(v)}
+                        for m, v in zip(mine[ITEM], mine[RATING])
+                    ]
+                }
+                folded = c.post("/recommendations", params={"k": 10}, json=body).json()
+                assert [i["movie_id"] for i in folded["items"]] == want["movie_id"].tolist()
+            e = c.get("/users/1/recommendations/318/explain").json()
+            assert e["baseline"] != 0.0  # the biased rating model, not the ranker
+            assert e["score"] == pytest.approx(e["baseline"] + e["factor_score"], abs=1e-12)
+    finally:
+        srv.stop()
+
+
+def test_most_popular_recommender_is_served(
+    models: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A model folder whose recommender is most-popular answers top-k lists with the most
+    rated unseen movies, marked "source": "popular"."""
+    root = tmp_path_factory.mktemp("popular")
+    save_model(
+        models["model1"],
+        root / "m",
+        engine="local",
+        train=models["ratings"],
+        movies=models["movies"],
+        recommender={"recommender": "most-popular", "why": "test"},
+    )
+    ratings = models["ratings"]
+    counts = ratings.groupby(ITEM).size()
+    order = sorted(counts.index, key=lambda m: (-counts[m], m))
+    srv = Server(root / "m", root, tmp_path_factory.mktemp("log") / "pop.log")
+    try:
+        with httpx.Client(base_url=srv.url, timeout=30) as c:
+            assert c.get("/health").json()["serving"]["recommendations"].startswith("most-popular")
+            seen = set(ratings.loc[ratings[USER] == 1, ITEM])
+            got = c.get("/users/1/recommendations", params={"k": 5}).json()
+            assert got["source"] == "popular"
+            assert [i["movie_id"] for i in got["items"]] == [m for m in order if m not in seen][:5]
+            assert [i["score"] for i in got["items"]] == [
+                float(counts[i["movie_id"]]) for i in got["items"]
+            ]
+            posted = order[:3]
+            body = {"ratings": [{"movie_id": int(m), "rating": 4.0} for m in posted]}
+            f = c.post("/recommendations", params={"k": 3}, json=body).json()
+            assert f["source"] == "popular" and f["rated"] == 3
+            assert [i["movie_id"] for i in f["items"]] == order[3:6]
+    finally:
+        srv.stop()

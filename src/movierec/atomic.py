@@ -54,6 +54,35 @@ def atomic_dir(target: Path, *, replace_if: str | None = None) -> Iterator[Path]
         raise
 
 
+def check_writable(target: Path, *, replace_if: str | None = None) -> None:
+    """Check, before any long work, that ``target`` can be written later.
+
+    The same checks as :func:`atomic_dir` makes when it starts (an existing ``target`` must
+    hold the marker ``replace_if``; ``replace_if`` None skips that check, for files), plus a
+    real write of a temporary file into the parent folder, which is created if missing.
+    Nothing is left behind but that parent folder.
+
+    Raises:
+        MovierecError: ``target`` exists and is not replaceable, or its folder is not writable.
+    """
+    target = Path(target)
+    if replace_if is not None and target.exists() and not (target / replace_if).is_file():
+        raise MovierecError(
+            f"{target} already exists and is not a movierec output; choose another folder"
+        )
+    parent = target.parent
+    blocking = next((p for p in (parent, *parent.parents) if p.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        raise MovierecError(f"cannot write to {parent}: {blocking} is a file, not a folder")
+    probe = parent / f".{target.name}.probe-{uuid.uuid4().hex[:8]}"
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise MovierecError(f"cannot write to {parent}: {exc.strerror or exc}") from exc
+
+
 @contextlib.contextmanager
 def atomic_files(*targets: Path) -> Iterator[list[Path]]:
     """Yield temporary sibling paths for ``targets``; rename them all into place on success.

@@ -2,7 +2,7 @@
 
 A TOML file (``--config FILE``) maps onto :class:`RunConfig` section by section
 (``[data]``, ``[spark]``, ``[als]``, ``[split]``, ``[tuning]``, ``[evaluation]``,
-``[recommend]``); CLI flags override values from the file.
+``[recommend]``, ``[interactions]``); CLI flags override values from the file.
 """
 
 from __future__ import annotations
@@ -84,10 +84,30 @@ class SparkConfig(_Section):
     log_level: str = "ERROR"
     conf: dict[str, str] = Field(default_factory=dict)
     """Extra ``spark.*`` settings passed through verbatim (``--conf key=value``)."""
+    topn_block_size: int = Field(default=2048, ge=1)
+    """Users (and movies) per block of the Spark engine's distributed top-N: one task scores
+    one user block against one movie block, holding a few ``topn_block_size``² float64
+    matrices (32 MB each at 2048). Results do not depend on it."""
+
+
+BIASED_ALS_DEFAULTS: dict[str, Any] = {"rank": 40, "reg_param": 0.15, "max_iter": 25}
+"""Defaults of ``model = "biased-als"`` where they differ from plain ALS's: the best of a
+5-fold study on ml-latest-small (benchmarks/results/biased_defaults.md)."""
 
 
 class ALSConfig(_Section):
-    """Hyper-parameters of one ALS fit (Spark MLlib semantics)."""
+    """Hyper-parameters of one ALS fit (Spark MLlib semantics).
+
+    ``biased-als`` has its own defaults for rank, reg_param and max_iter
+    (:data:`BIASED_ALS_DEFAULTS`); a value given in the file or on the command line wins.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("model") == "biased-als":
+            return {**BIASED_ALS_DEFAULTS, **data}
+        return data
 
     model: ModelKind = "als"
     """``als`` (Spark MLlib ALS on the ratings), ``biased-als`` (mean + user and movie
@@ -105,6 +125,19 @@ class ALSConfig(_Section):
     alpha: float = Field(default=1.0, ge=0.0)
     """Confidence scale of ``implicit-als`` (Spark's ``alpha``): a rating r > 0 is an
     interaction with confidence 1 + alpha·r; ignored by the explicit models."""
+    clip_predictions: bool = True
+    """Clip predicted ratings to the rating scale wherever they are scored (RMSE/MAE in
+    tuning, evaluation, the split comparison, ``evaluate-protocol``); top-N ranks by the
+    unclipped scores. Not applied to ``implicit-als`` (its scores are not ratings)."""
+    rating_scale: tuple[float, float] | None = None
+    """``[lo, hi]`` to clip to; None = the training data's lowest and highest rating."""
+
+    @field_validator("rating_scale")
+    @classmethod
+    def _scale(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None and not v[0] < v[1]:
+            raise ValueError(f"rating_scale must be [lo, hi] with lo < hi, got {list(v)}")
+        return v
 
 
 class SplitConfig(_Section):
@@ -135,20 +168,68 @@ class SplitConfig(_Section):
 
 
 class TuningConfig(_Section):
-    """k-fold cross-validated grid search over ALS hyper-parameters."""
+    """k-fold cross-validated search over ALS hyper-parameters (grid, random or Optuna)."""
 
     models: list[ModelKind] = Field(default_factory=lambda: _all_models())
-    """Model kinds searched; the best (model, rank, regParam, maxIter) wins."""
+    """Model kinds searched; the best (model, rank, regParam, maxIter) wins. ``implicit-als``
+    needs a ranking objective (its scores are not ratings)."""
     ranks: list[int] = Field(default_factory=lambda: [8, 10, 12])
     reg_params: list[float] = Field(default_factory=lambda: [0.05, 0.1, 0.15])
     max_iters: list[int] = Field(default_factory=lambda: [10, 15])
+    """Grid values; ``random`` and ``optuna`` also draw maxIter from this list."""
     folds: int = Field(default=3, ge=2)
     parallelism: int = Field(default=2, ge=1)
     """How many fits run at once (threads submitting Spark jobs)."""
+    search: Literal["grid", "random", "optuna"] = "grid"
+    """``grid``: every combination of the lists above; ``random``: ``trials`` seeded samples
+    from the ranges below; ``optuna``: ``trials`` trials of Optuna's seeded TPE sampler
+    (``pip install 'movierec[tune]'``)."""
+    trials: int = Field(default=20, ge=1)
+    """Configurations tried by ``random`` and ``optuna``."""
+    objective: str = "rmse"
+    """``rmse`` (lower wins), or ``ndcg@K`` / ``recall@K`` (higher wins): catalogue-wide top-K
+    lists on each validation fold, that fold's training movies excluded, relevance = rating
+    >= the evaluation threshold."""
+    rank_range: list[int] = Field(default_factory=lambda: [4, 64])
+    """[low, high] of the rank drawn by random/optuna (integers, uniform, inclusive)."""
+    reg_range: list[float] = Field(default_factory=lambda: [0.01, 1.0])
+    """[low, high] of regParam for random/optuna (log-uniform)."""
+    bias_reg_range: list[float] = Field(default_factory=lambda: [1.0, 30.0])
+    """[low, high] of biased-als's bias damping for random/optuna (log-uniform)."""
+    alpha_range: list[float] = Field(default_factory=lambda: [0.1, 20.0])
+    """[low, high] of implicit-als's alpha for random/optuna (log-uniform)."""
+    prune: bool = True
+    """Stop hopeless configurations after a fold (see ``prune_margin``)."""
+    prune_margin: float | None = Field(default=None, gt=0.0)
+    """Relative margin of the pruning rule; None = 0.02 for rmse, 0.10 for ranking metrics."""
 
     def configurations(self) -> list[tuple[ModelKind, int, float, int]]:
         """Every (model, rank, regParam, maxIter) of the grid, in a fixed order."""
         return list(itertools.product(self.models, self.ranks, self.reg_params, self.max_iters))
+
+    def planned_fits(self) -> int:
+        """Upper bound on the fits of the search (pruning only makes it smaller)."""
+        n = len(self.configurations()) if self.search == "grid" else self.trials
+        return n * self.folds
+
+    @property
+    def ranking(self) -> tuple[str, int] | None:
+        """(metric, k) of a ranking objective, e.g. ("ndcg", 10); None for rmse."""
+        if self.objective == "rmse":
+            return None
+        name, k = self.objective.split("@")
+        return name, int(k)
+
+    @field_validator("objective")
+    @classmethod
+    def _objective(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v == "rmse":
+            return v
+        name, _, k = v.partition("@")
+        if name not in ("ndcg", "recall") or not k.isdigit() or int(k) < 1:
+            raise ValueError(f"objective {v!r} is not rmse, ndcg@K or recall@K (K >= 1)")
+        return f"{name}@{int(k)}"
 
     @model_validator(mode="after")
     def _non_empty(self) -> TuningConfig:
@@ -160,6 +241,14 @@ class TuningConfig(_Section):
             raise ValueError("ranks and max_iters must be positive")
         if any(r < 0 for r in self.reg_params):
             raise ValueError("reg_params must be non-negative")
+        for name in ("rank_range", "reg_range", "bias_reg_range", "alpha_range"):
+            lo_hi = getattr(self, name)
+            if len(lo_hi) != 2 or not 0 < lo_hi[0] <= lo_hi[1]:
+                raise ValueError(f"{name} must be [low, high] with 0 < low <= high")
+        if self.objective == "rmse" and "implicit-als" in self.models:
+            raise ValueError(
+                "implicit-als scores are not ratings: tune it with objective ndcg@K or recall@K"
+            )
         return self
 
 
@@ -188,6 +277,17 @@ class RecommendConfig(_Section):
     alpha 1: the best of a small search on ml-latest-small, see the README)."""
 
 
+class InteractionsConfig(_Section):
+    """What implicit-als is fitted on (see :mod:`movierec.interactions`)."""
+
+    mode: Literal["rating", "all", "threshold"] = "rating"
+    """``rating``: the raw rating (confidence 1 + alpha·r, Spark's behaviour); ``all``: every
+    rating is one interaction; ``threshold``: only ratings >= ``threshold`` are interactions.
+    Movies rated below the threshold are still never recommended to that user."""
+    threshold: float | None = None
+    """Cut-off of ``threshold`` mode (rating units); None = the evaluation threshold."""
+
+
 class RunConfig(_Section):
     """Everything one ``movierec`` invocation needs; the whole object is saved with every run."""
 
@@ -203,6 +303,13 @@ class RunConfig(_Section):
     tuning: TuningConfig = Field(default_factory=TuningConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     recommend: RecommendConfig = Field(default_factory=RecommendConfig)
+    interactions: InteractionsConfig = Field(default_factory=InteractionsConfig)
+
+    @property
+    def interaction_threshold(self) -> float:
+        """The cut-off of ``[interactions] mode = "threshold"`` (rating units)."""
+        t = self.interactions.threshold
+        return self.evaluation.threshold if t is None else t
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -144,26 +144,49 @@ def print_split_comparison(rows: list[dict[str, Any]]) -> None:
 
 
 def print_tuning(tuning: dict[str, Any]) -> None:
-    table = Table(title=f"Grid search, {tuning['folds']}-fold cross-validation (RMSE)")
-    for col in ("model", "rank", "regParam", "maxIter", "mean RMSE", "std"):
-        table.add_column(col, justify="left" if col == "model" else "right")
+    objective = str(tuning.get("objective", "rmse"))
+    search = str(tuning.get("search", "grid"))
+    metric = None if objective == "rmse" else objective.split("@")[0]
+    shown = "RMSE" if metric is None else objective
+    title = f"{search.capitalize()} search, {tuning['folds']}-fold cross-validation ({shown})"
+    table = Table(title=title)
+    cols = ["model", "rank", "regParam", "maxIter", "mean RMSE", "std"]
+    if metric is not None:
+        cols += [f"mean {objective}", f"{metric} std"]
+    pruned = any(r.get("status") == "pruned" for r in tuning["results"])
+    if pruned:
+        cols.append("status")
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("model", "status") else "right")
     best = tuning["best"]
-    keys = ("model", "rank", "regParam", "maxIter")
+    keys = ("model", "rank", "regParam", "maxIter", "biasReg", "alpha")
     for r in tuning["results"]:
         is_best = all(r.get(k) == best.get(k) for k in keys)
-        table.add_row(
-            str(r.get("model", "als")) + (" ★" if is_best else ""),
+        extra = [f" biasReg={r['biasReg']}" if "biasReg" in r else ""]
+        extra += [f" alpha={r['alpha']}" if "alpha" in r else ""]
+        row = [
+            str(r.get("model", "als")) + "".join(extra) + (" ★" if is_best else ""),
             str(r["rank"]),
             str(r["regParam"]),
             str(r["maxIter"]),
-            _fmt(r["rmse_mean"]),
-            _fmt(r["rmse_std"]),
-            style="bold" if is_best else None,
-        )
+            _fmt(r.get("rmse_mean")),
+            _fmt(r.get("rmse_std")),
+        ]
+        if metric is not None:
+            row += [_fmt(r.get(f"{metric}_mean")), _fmt(r.get(f"{metric}_std"))]
+        status = str(r.get("status", "complete"))
+        if status == "pruned":
+            status += f" after {r.get('folds_run')} fold(s)"
+        if pruned:
+            row.append(status)
+        table.add_row(*row, style="bold" if is_best else None)
     out.print(table)
+    score = f"{objective} {best['objective_mean']:.4f}" if "objective_mean" in best else ""
+    if metric is None:
+        score = f"RMSE {best['rmse_mean']:.4f} ± {best['rmse_std']:.4f}"
     out.print(
         f"best: {best.get('model', 'als')} rank={best['rank']} regParam={best['regParam']} "
-        f"maxIter={best['maxIter']} (RMSE {best['rmse_mean']:.4f} ± {best['rmse_std']:.4f})"
+        f"maxIter={best['maxIter']} ({score})"
     )
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from movierec.baselines import BiasBaseline, GlobalMean, MostPopular
-from movierec.engines.base import EngineData, TrainedModel
+from movierec.engines.base import EngineData, TrainedModel, with_clipping
 from movierec.errors import DataError
 from movierec.metrics import (
     beyond_accuracy,
@@ -72,7 +72,8 @@ def evaluate(
     data (ALS cannot score the others); how many rows that leaves out is reported under
     ``coverage``, and the baselines are scored on exactly the same rows. The catalogue
     top-k reading covers every test user with at least one relevant movie (rating >=
-    ``threshold``): a user the model cannot score counts with zero hits.
+    ``threshold``): a user the model cannot score counts with zero hits. Predicted ratings
+    are clipped to the rating scale as ``model.params`` say (:func:`with_clipping`).
 
     Returns a dict with the keys of ``summary.json``'s ``test`` section, plus ``baselines``
     when requested.
@@ -83,6 +84,7 @@ def evaluate(
     if len(test) == 0:
         raise DataError("the test set is empty")
     train_ratings = train.ratings
+    model = with_clipping(model, train_ratings)  # as its params say; no-op if already clipped
     coverage = cold_start_counts(train_ratings, test)
     predicted = model.predict(test)
     known = ~np.isnan(predicted)

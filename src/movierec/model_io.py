@@ -10,6 +10,23 @@ Layout of a model folder (format version 1)::
     train_ratings.parquet the training ratings (user_id, movie_id, rating): seen-item exclusion
     movies.parquet        titles and genres, when a movies file was given
     user_ids.npy / item_ids.npy   original ids by dense index, when ids were remapped
+    serving/              the training ratings indexed for the HTTP service, loaded with
+                          ``np.load(mmap_mode="r")`` (no Parquet decoding at start-up):
+                          seen_indptr.npy (int64, users + 1: CSR offsets by user row),
+                          seen_items.npy (int32: item rows, i.e. positions in the id-sorted
+                          item_ids, grouped by user row, ascending within a user),
+                          seen_ratings.npy (the ratings in that order: float32 when that is
+                          lossless, else float64), item_counts.npy (int64 ratings per item row),
+                          movies.json ({"titles": [...], "genres": [...]} by item row: the
+                          movies.parquet text for the service, without Parquet)
+    recommender/          (``movierec run`` only, when top-N lists come from another model)
+                          the ranking model, itself a complete model folder of this format
+
+``model.json`` may have a ``recommender`` section saying which model ranks (``movierec
+run`` picks it; readers that ignore the section still read the rating model correctly):
+``{"name": "rating-model"}`` (this model), ``{"name": "implicit-als", "path":
+"recommender", …}`` (the sub-folder) or ``{"name": "most-popular"}`` (no model: the most
+rated unseen movies), with ``why`` and ``validation_ndcg`` from the choice.
 
 The factors load with plain numpy (``np.load(..., allow_pickle=False)``), so later
 components can score without Spark.
@@ -32,13 +49,19 @@ from movierec.atomic import atomic_dir
 from movierec.engines.base import ALSParams, Factors, TrainedModel
 from movierec.errors import ModelError
 from movierec.ids import fresh_ids, lookup_ids
-from movierec.schema import ITEM, RATING, USER
+from movierec.schema import GENRES, ITEM, RATING, TITLE, USER
 
 log = logging.getLogger(__name__)
 
 MODEL_FORMAT = "movierec-model"
 MODEL_FORMAT_VERSION = 1
 MODEL_JSON = "model.json"
+REQUIRED_FILES = ("factors.npz", "train_ratings.parquet", "engine")
+"""What every model folder has beside model.json (checked by :func:`load_model_dir`)."""
+SERVING_DIR = "serving"
+"""Sub-folder of a model folder with the service's training-data index (module docstring)."""
+RECOMMENDER_DIR = "recommender"
+"""Sub-folder of a model folder holding the ranking model (see the module docstring)."""
 
 
 def fingerprint(ratings: pd.DataFrame) -> str:
@@ -98,11 +121,17 @@ def save_model(
     config: dict[str, Any] | None = None,
     versions: dict[str, str] | None = None,
     rejects: pd.DataFrame | None = None,
+    recommender: dict[str, Any] | None = None,
+    recommender_model: TrainedModel | None = None,
 ) -> Path:
     """Write ``model`` and its context to the folder ``target`` atomically; return ``target``.
 
     An existing model folder at ``target`` is replaced; any other existing path is an error.
     ``rejects`` (input rows rejected at load time), when given, is kept as ``rejects.csv``.
+    ``recommender`` (``{"recommender": name, "why": …, …}`` as ``movierec run`` chooses
+    it) becomes ``model.json``'s ``recommender`` section; ``recommender_model``, the ranking
+    model when it is not ``model``, is saved as the complete model folder ``recommender/``
+    (same training data, ids and titles) inside ``target``.
     """
     factors = model.factors()
     meta = {
@@ -125,6 +154,14 @@ def save_model(
         "versions": versions or {},
         "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+    if recommender is not None:
+        info = dict(recommender)
+        name = info.pop("recommender", info.pop("name", None))
+        meta["recommender"] = {
+            "name": name,
+            **({"path": RECOMMENDER_DIR} if recommender_model is not None else {}),
+            **info,
+        }
     with atomic_dir(Path(target), replace_if=MODEL_JSON) as tmp:
         model.save(tmp / "engine")
         zero_u = np.zeros(len(factors.user_ids))
@@ -140,6 +177,7 @@ def save_model(
             item_bias=factors.item_bias if factors.item_bias is not None else zero_i,
         )
         train[[USER, ITEM, RATING]].to_parquet(tmp / "train_ratings.parquet", index=False)
+        _write_serving_index(tmp / SERVING_DIR, train, factors, movies)
         if movies is not None:
             movies.to_parquet(tmp / "movies.parquet", index=False)
         if user_ids is not None:
@@ -150,9 +188,69 @@ def save_model(
             from movierec.data import save_rejects
 
             save_rejects(rejects, tmp / "rejects.csv")
+        if recommender_model is not None:
+            save_model(
+                recommender_model,
+                tmp / RECOMMENDER_DIR,
+                engine=engine,
+                train=train,
+                movies=movies,
+                user_ids=user_ids,
+                item_ids=item_ids,
+                config=config,
+                versions=versions,
+            )
         (tmp / MODEL_JSON).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
     log.info("model saved to %s", target)
     return Path(target)
+
+
+def _write_serving_index(
+    folder: Path, train: pd.DataFrame, factors: Factors, movies: pd.DataFrame | None
+) -> None:
+    """The ``serving/`` arrays of the module docstring (skipped, with a log line, when some
+    training user or movie has no factors: the service then reads the Parquet file)."""
+    user_ids = np.asarray(factors.user_ids, dtype=np.int64)
+    item_ids = np.asarray(factors.item_ids, dtype=np.int64)
+    u = train[USER].to_numpy(dtype=np.int64)
+    i = train[ITEM].to_numpy(dtype=np.int64)
+    urows = np.searchsorted(user_ids, u)
+    irows = np.searchsorted(item_ids, i)
+    ok_u = (urows < len(user_ids)) & (user_ids[np.minimum(urows, len(user_ids) - 1)] == u)
+    ok_i = (irows < len(item_ids)) & (item_ids[np.minimum(irows, len(item_ids) - 1)] == i)
+    if (np.diff(user_ids) <= 0).any() or (np.diff(item_ids) <= 0).any():
+        log.info("no serving index: factor ids are not sorted")
+        return
+    if len(train) and (not len(user_ids) or not len(item_ids) or not (ok_u.all() and ok_i.all())):
+        log.info("no serving index: some training users or movies have no factors")
+        return
+    order = np.lexsort((irows, urows))
+    ratings = train[RATING].to_numpy(dtype=np.float64)[order]
+    narrow = ratings.astype(np.float32)
+    folder.mkdir()
+    indptr = np.zeros(len(user_ids) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(urows, minlength=len(user_ids)), out=indptr[1:])
+    np.save(folder / "seen_indptr.npy", indptr)
+    np.save(folder / "seen_items.npy", irows[order].astype(np.int32))
+    lossless = np.array_equal(narrow.astype(np.float64), ratings)
+    np.save(folder / "seen_ratings.npy", narrow if lossless else ratings)
+    np.save(folder / "item_counts.npy", np.bincount(irows, minlength=len(item_ids)))
+    if movies is not None:
+        titles = [""] * len(item_ids)
+        genres = [""] * len(item_ids)
+        m_ids = movies[ITEM].to_numpy(dtype=np.int64)
+        pos = np.minimum(np.searchsorted(item_ids, m_ids), max(len(item_ids) - 1, 0))
+        found = (item_ids[pos] == m_ids) if len(item_ids) else np.zeros(len(m_ids), dtype=bool)
+        t_col = movies[TITLE] if TITLE in movies else pd.Series([None] * len(movies))
+        g_col = movies[GENRES] if GENRES in movies else pd.Series([None] * len(movies))
+        taken = np.zeros(len(item_ids), dtype=bool)
+        for r, ok, t, g in zip(pos.tolist(), found.tolist(), t_col.tolist(), g_col.tolist()):
+            if ok and not taken[r]:  # the first row of a movie wins, as the service reads
+                taken[r] = True
+                titles[r] = t if isinstance(t, str) else ""
+                genres[r] = g if isinstance(g, str) else ""
+        text = json.dumps({"titles": titles, "genres": genres}, ensure_ascii=False)
+        (folder / "movies.json").write_text(text, encoding="utf-8")
 
 
 def load_model_dir(path: Path) -> SavedModel:
@@ -173,9 +271,21 @@ def load_model_dir(path: Path) -> SavedModel:
         raise ModelError(f"{meta_file}: not a movierec model")
     version = meta.get("format_version")
     if version != MODEL_FORMAT_VERSION:
+        newer = isinstance(version, int) and version > MODEL_FORMAT_VERSION
+        hint = (
+            "it was written by a newer movierec: upgrade movierec, or retrain the model"
+            if newer
+            else "retrain the model with this version"
+        )
         raise ModelError(
             f"{path}: model format version {version} is not supported by this movierec "
-            f"(reads version {MODEL_FORMAT_VERSION}); retrain the model with this version"
+            f"(reads version {MODEL_FORMAT_VERSION}); {hint}"
+        )
+    missing = [name for name in REQUIRED_FILES if not (path / name).exists()]
+    if missing:
+        raise ModelError(
+            f"{path}: model folder is incomplete: {', '.join(missing)} missing "
+            "(copy the whole folder, or retrain the model)"
         )
     try:
         with np.load(path / "factors.npz", allow_pickle=False) as z:

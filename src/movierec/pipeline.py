@@ -15,6 +15,7 @@ import logging
 import platform
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,22 +29,25 @@ from movierec.config import RunConfig
 from movierec.data import LoadedRatings, load_ratings, save_rejects
 from movierec.eda import summarize
 from movierec.engines import ALSParams, Engine, get_engine
+from movierec.engines.base import EngineData, TrainedModel, fit_clipped
 from movierec.errors import ConfigError
 from movierec.evaluation import evaluate
+from movierec.executors import executor_report
+from movierec.interactions import fit_model
 from movierec.metrics import catalogue_top_k, rating_errors
 from movierec.model_io import save_model
 from movierec.plots import (
     plot_item_popularity,
     plot_rating_distribution,
     plot_split_comparison,
-    plot_tuning_heatmaps,
+    plot_tuning_results,
     plot_user_activity,
 )
 from movierec.recommend import decorate, save_recommendations
 from movierec.report import build_report
 from movierec.schema import RATING, USER
 from movierec.split import SALT_RECOMMENDER, holdout_split, random_split, train_fraction_splits
-from movierec.tuning import TuningResult, grid_search, holdout_rmse
+from movierec.tuning import TuningResult, holdout_rmse, tune
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +158,7 @@ def compare_splits(
     for i, (fraction, train, test) in enumerate(splits, start=1):
         handle = engine.data(train)
         try:
-            model = engine.fit(handle, params)
+            model = fit_clipped(engine, handle, params)
             try:
                 predicted = model.predict(test)
             finally:
@@ -227,18 +231,25 @@ def run(cfg: RunConfig, out: Path, reporter: Reporter | None = None) -> dict[str
             plot_split_comparison(comparison, plots / "split_comparison.png")
 
         dev, test = holdout(ratings, cfg)
-        n_fits = len(cfg.tuning.configurations()) * cfg.tuning.folds
-        with timer("tuning", reporter, total=n_fits):
-            tuning: TuningResult = grid_search(
-                engine, dev, cfg.tuning, base, cfg.seed, progress=reporter.advance
+        with timer("tuning", reporter, total=cfg.tuning.planned_fits()):
+            tuning: TuningResult = tune(
+                engine,
+                dev,
+                cfg.tuning,
+                base,
+                cfg.seed,
+                progress=reporter.advance,
+                threshold=cfg.evaluation.threshold,
+                interactions=interaction_spec(cfg),
+                start=[base, implicit_params(cfg)],  # random/optuna try the defaults first
             )
-            plot_tuning_heatmaps(tuning.results, plots, best=tuning.best)
-        best = tuning.best_params(base)
+            plot_tuning_results(tuning.to_dict(), plots)
+        best = rating_params(tuning, base)
 
         with timer("evaluation", reporter):
             dev_handle = engine.data(dev)
             try:
-                model = engine.fit(dev_handle, best)
+                model = fit_clipped(engine, dev_handle, best)
                 try:
                     test_metrics = evaluate(
                         model,
@@ -255,26 +266,25 @@ def run(cfg: RunConfig, out: Path, reporter: Reporter | None = None) -> dict[str
         baselines = test_metrics.pop("baselines")
 
         with timer("choose_recommender", reporter):
-            choice = choose_recommender(engine, dev, best, cfg)
+            choice = choose_recommender(engine, dev, best, cfg, tuning)
         with contextlib.ExitStack() as resources:
             with timer("final_fit", reporter):
                 all_handle = engine.data(ratings)
                 resources.callback(all_handle.release)
-                final = engine.fit(all_handle, best)
+                final = fit_clipped(engine, all_handle, best)
                 resources.callback(final.release)
             with timer("recommend", reporter):
                 n = cfg.recommend.n
+                ranker = None  # the ranking model when it is not the rating model (saved too)
                 if choice["recommender"] == "rating-model":
                     recs = final.recommend(None, n, exclude=all_handle)
                 elif choice["recommender"] == "most-popular":
                     users = np.unique(ratings[USER].to_numpy())
                     recs = MostPopular().fit(ratings).recommend(users, n=n, exclude=ratings)
                 else:
-                    ranker = engine.fit(all_handle, implicit_params(cfg))
-                    try:
-                        recs = ranker.recommend(None, n, exclude=all_handle)
-                    finally:
-                        ranker.release()
+                    ranker = fit_recommender(engine, all_handle, choice, cfg)
+                    resources.callback(ranker.release)
+                    recs = ranker.recommend(None, n, exclude=all_handle)
                 table = decorate(recs, loaded.movies, loaded.user_ids, loaded.item_ids)
                 save_recommendations(table, tmp / "recommendations")
             summary = _summary(cfg, loaded, eda, comparison, tuning, dev, test, best)
@@ -300,9 +310,13 @@ def run(cfg: RunConfig, out: Path, reporter: Reporter | None = None) -> dict[str
                     metrics={"holdout_test": test_metrics, "trained_on": "all ratings"},
                     config=summary["config"],
                     versions=summary["versions"],
+                    recommender=choice,
+                    recommender_model=ranker,
                 )
         summary["timings"] = timer.seconds
         summary["timings"]["total"] = round(sum(timer.seconds.values()), 3)
+        # Where the work ran (Spark's status store): executors alive and lost; None without a JVM.
+        summary["executors"] = executor_report(getattr(engine, "spark", None))
         _write_json(tmp / SUMMARY_JSON, summary)
         build_report(tmp)  # reads summary.json; a second or so, not in the timings
     log.info("run finished: %s", out)
@@ -322,7 +336,7 @@ def _summary(
     return {
         "data": data_section(loaded, eda),
         "split_comparison": comparison,
-        "tuning": tuning.to_dict(),
+        "tuning": {**tuning.to_dict(), "refit": refit_note(tuning, best)},
         "holdout": {
             "method": cfg.split.method,
             "test_fraction": cfg.split.test_fraction,
@@ -342,13 +356,51 @@ def holdout(ratings: pd.DataFrame, cfg: RunConfig) -> tuple[pd.DataFrame, pd.Dat
     )
 
 
-RECOMMENDERS = ("rating-model", "implicit-als", "most-popular")
+RECOMMENDERS = ("rating-model", "als", "biased-als", "implicit-als", "most-popular")
+"""Candidates of :func:`choose_recommender`, in tie-break order. ``rating-model`` is the
+tuned rating model (als or biased-als); the other explicit kind competes under its own name."""
+EXPLICIT = ("als", "biased-als")
 
 
-def implicit_params(cfg: RunConfig) -> ALSParams:
-    """The ``implicit-als`` candidate's parameters (``[recommend]`` section)."""
+def interaction_spec(cfg: RunConfig) -> tuple[str, float]:
+    """(mode, threshold) of :func:`movierec.interactions.to_interactions` for this run."""
+    return cfg.interactions.mode, cfg.interaction_threshold
+
+
+def rating_params(tuning: TuningResult, base: ALSParams) -> ALSParams:
+    """The rating model: the tuned best for the rmse objective; with a ranking objective the
+    completed explicit configuration with the lowest mean RMSE (``base`` if none was tried)."""
+    if tuning.objective == "rmse":
+        return tuning.best_params(base)
+    return tuning.best_rating_params(base) or base
+
+
+def refit_note(tuning: TuningResult, best: ALSParams) -> dict[str, Any]:
+    """What was refitted after tuning, and whether it is the tuning's best configuration."""
+    same = best == tuning.best_params(best)
+    label = ", ".join(
+        f"{k}={v}" for k, v in tuning.best.items() if not k.endswith(("_mean", "_std"))
+    )
+    note = (
+        f"the tuning's best configuration ({label}) is the rating model"
+        if same
+        else f"the tuning's best configuration ({label}) is the {tuning.best['model']} "
+        "recommender candidate; the rating model is the lowest-RMSE explicit configuration"
+    )
+    return {
+        "rating_model": {k: v for k, v in best.to_dict().items() if k != "seed"},
+        "is_tuning_best": same,
+        "note": note,
+        "evaluation_fit": "all development ratings (the hold-out test set scores it)",
+        "final_fit": "all ratings (the saved model)",
+    }
+
+
+def implicit_params(cfg: RunConfig, tuning: TuningResult | None = None) -> ALSParams:
+    """The ``implicit-als`` candidate's parameters: the best tuned implicit-als configuration
+    when the search tried it (ranking objective), else the ``[recommend]`` section's."""
     r = cfg.recommend
-    return ALSParams(
+    params = ALSParams(
         rank=r.implicit_rank,
         reg_param=r.implicit_reg_param,
         max_iter=r.implicit_max_iter,
@@ -358,34 +410,85 @@ def implicit_params(cfg: RunConfig) -> ALSParams:
         num_blocks=cfg.als.num_blocks,
         checkpoint_interval=cfg.als.checkpoint_interval,
     )
+    tuned = tuning.best_of_model("implicit-als", params) if tuning is not None else None
+    return tuned or params
+
+
+def recommender_candidates(
+    rating: ALSParams, cfg: RunConfig, tuning: TuningResult | None = None
+) -> dict[str, ALSParams | None]:
+    """Name -> parameters of every candidate (most-popular: None), in :data:`RECOMMENDERS`
+    order. The explicit kind that is not the rating model uses its best tuned configuration,
+    or the rating model's values with the other kind."""
+    out: dict[str, ALSParams | None] = {"rating-model": rating}
+    for kind in EXPLICIT:
+        if kind == rating.model:
+            continue
+        tuned = tuning.best_of_model(kind, rating) if tuning is not None else None
+        out[kind] = tuned or replace(rating, model=kind)
+    out["implicit-als"] = implicit_params(cfg, tuning)
+    out["most-popular"] = None
+    return out
+
+
+def fit_recommender(
+    engine: Engine, handle: EngineData, choice: dict[str, Any], cfg: RunConfig
+) -> TrainedModel:
+    """Fit the chosen recommender's parameters (``choice["params"]``) on ``handle``; an
+    implicit model is fitted on the configured interactions. Recommend with
+    ``exclude=handle`` so every rated movie stays excluded.
+
+    Raises:
+        ConfigError: the choice is most-popular (no model to fit).
+    """
+    if choice.get("params") is None:
+        raise ConfigError(f"recommender {choice['recommender']!r} has no ALS model to fit")
+    params = ALSParams(**choice["params"])
+    return fit_model(engine, handle, params, *interaction_spec(cfg))
 
 
 def choose_recommender(
-    engine: Engine, dev: pd.DataFrame, rating_params: ALSParams, cfg: RunConfig
+    engine: Engine,
+    dev: pd.DataFrame,
+    rating_params: ALSParams,
+    cfg: RunConfig,
+    tuning: TuningResult | None = None,
 ) -> dict[str, Any]:
     """Pick the model whose top-k lists rank best, measured, not assumed.
 
     Rating prediction and ranking are different jobs: the lowest-RMSE model is often a poor
-    ranker. With ``recommender = "auto"`` each candidate (the tuned rating model, implicit
-    ALS, most popular) is fitted on 80% of the development data and its catalogue-wide
-    top-k lists (seen movies excluded) are scored against the other 20% by NDCG@k at the
-    evaluation threshold; the highest wins (ties: the order above). The test set is not used.
-    Returns ``{"recommender", "why", "validation_ndcg"}``.
+    ranker. With ``recommender = "auto"`` each candidate (the tuned rating model, the other
+    explicit kind, implicit ALS, most popular; see :func:`recommender_candidates`) is fitted
+    on 80% of the development data and its catalogue-wide top-k lists (seen movies excluded;
+    implicit ALS fitted on the configured interactions) are scored against the other 20% by
+    NDCG@k at the evaluation threshold; the highest wins (ties: the order above). The test
+    set is not used. Returns ``{"recommender", "why", "validation_ndcg", "params",
+    "candidates"}``; ``params`` are the winner's ALS parameters (None for most-popular).
     """
+    candidates = recommender_candidates(rating_params, cfg, tuning)
+    described = {
+        name: (None if p is None else {k: v for k, v in p.to_dict().items()})
+        for name, p in candidates.items()
+    }
     forced = cfg.recommend.recommender
     if forced != "auto":
-        return {"recommender": forced, "why": "chosen with --recommender", "validation_ndcg": {}}
+        return {
+            "recommender": forced,
+            "why": "chosen with --recommender",
+            "validation_ndcg": {},
+            "params": described[forced],
+            "candidates": {forced: described[forced]},
+        }
     k, t = cfg.evaluation.k, cfg.evaluation.threshold
     train, valid = random_split(dev, 0.2, cfg.seed, SALT_RECOMMENDER)
     users = np.unique(valid[USER].to_numpy())
     scores: dict[str, float] = {}
     handle = engine.data(train)
     try:
-        for name, params in (
-            ("rating-model", rating_params),
-            ("implicit-als", implicit_params(cfg)),
-        ):
-            model = engine.fit(handle, params)
+        for name, params in candidates.items():
+            if params is None:
+                continue
+            model = fit_model(engine, handle, params, *interaction_spec(cfg))
             try:
                 recs = model.recommend(users, k, exclude=handle)
             finally:
@@ -395,12 +498,23 @@ def choose_recommender(
         handle.release()
     popular = MostPopular().fit(train).recommend(users, n=k, exclude=train)
     scores["most-popular"] = float(catalogue_top_k(popular, valid, k, t)["ndcg"])
-    winner = max(RECOMMENDERS, key=lambda name: (scores[name], -RECOMMENDERS.index(name)))
+    order = [name for name in RECOMMENDERS if name in scores]
+    winner = max(order, key=lambda name: (scores[name], -order.index(name)))
+
+    def label(name: str) -> str:
+        return f"rating-model ({rating_params.model})" if name == "rating-model" else name
+
     why = f"highest catalogue NDCG@{k} on a validation split of the development data: " + ", ".join(
-        f"{name} {scores[name]:.4f}" for name in RECOMMENDERS
+        f"{label(name)} {scores[name]:.4f}" for name in order
     )
     log.info("recommender: %s (%s)", winner, why)
-    return {"recommender": winner, "why": why, "validation_ndcg": scores}
+    return {
+        "recommender": winner,
+        "why": why,
+        "validation_ndcg": scores,
+        "params": described[winner],
+        "candidates": described,
+    }
 
 
 def check_threshold(ratings: pd.DataFrame, threshold: float) -> None:

@@ -24,7 +24,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import FuncFormatter, LogFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, LogFormatter, MaxNLocator, PercentFormatter
 
 from movierec.atomic import atomic_files
 from movierec.eda import CountsLike, entity_counts, gini, n_top, rating_histogram, top_share
@@ -448,3 +448,72 @@ def plot_tuning_heatmaps(
             target = folder / f"tuning_heatmap_{model}_maxiter{m}.png"
             paths.append(plot_tuning_heatmap(results, m, target, best=best, model=model))
     return paths
+
+
+def plot_tuning_trials(
+    results: Sequence[Mapping[str, Any]], path: PathLike, objective: str = "rmse"
+) -> Path:
+    """Mean cross-validated objective of each tried configuration, in trial order.
+
+    ``results`` rows: ``{"trial", "model", "objective_mean", "status"}`` (random or Optuna
+    search, or a grid with a ranking objective). Completed trials are filled markers, pruned
+    ones hollow (their mean covers only the folds they ran); the best completed trial is
+    labelled. Models differ by marker shape.
+    """
+    _require_rows(results, "tuning results", ("trial", "objective_mean"))
+    rows = sorted(results, key=lambda r: int(r["trial"]))
+    lower = objective == "rmse"
+    fig = _new_figure(4.2)
+    ax = fig.add_subplot()
+    markers = {"als": "o", "biased-als": "s", "implicit-als": "^"}
+    for model in sorted({str(r.get("model", "als")) for r in rows}):
+        for status, fill in (("complete", True), ("pruned", False)):
+            sub = [
+                r
+                for r in rows
+                if str(r.get("model", "als")) == model and r.get("status", "complete") == status
+            ]
+            if not sub:
+                continue
+            x = [int(r["trial"]) for r in sub]
+            y = [float(r["objective_mean"]) for r in sub]
+            ax.plot(
+                x,
+                y,
+                linestyle="none",
+                marker=markers.get(model, "D"),
+                markersize=7,
+                markerfacecolor=None if fill else "none",
+                color="#4C72B0" if fill else "#999999",
+                label=f"{model} ({status})",
+            )
+    done = [r for r in rows if r.get("status", "complete") == "complete"]
+    if done:
+        pick = min if lower else max
+        best = pick(done, key=lambda r: float(r["objective_mean"]))
+        ax.annotate(
+            f"best {float(best['objective_mean']):.4f}",
+            (int(best["trial"]), float(best["objective_mean"])),
+            xytext=(0, 9),
+            textcoords="offset points",
+            ha="center",
+            fontsize=8,
+        )
+    better = "lower" if lower else "higher"
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("Trial")
+    ax.set_ylabel(f"Mean validation {objective.upper() if lower else objective}")
+    ax.set_title(f"Cross-validated {objective} by trial ({better} is better; hollow = pruned)")
+    ax.grid(True, linestyle=":", linewidth=0.6)
+    ax.legend(loc="best", fontsize=7)
+    return _save(fig, path)
+
+
+def plot_tuning_results(tuning: Mapping[str, Any], out_dir: PathLike) -> list[Path]:
+    """The tuning plots of a ``TuningResult.to_dict()``: RMSE heatmaps for a grid search with
+    the rmse objective, else ``tuning_trials.png`` (:func:`plot_tuning_trials`)."""
+    results = tuning["results"]
+    objective = str(tuning.get("objective", "rmse"))
+    if tuning.get("search", "grid") == "grid" and objective == "rmse":
+        return plot_tuning_heatmaps(results, out_dir, best=tuning.get("best"))
+    return [plot_tuning_trials(results, Path(out_dir) / "tuning_trials.png", objective)]

@@ -394,7 +394,11 @@ def _key_facts(s: dict[str, Any]) -> str:
 
 def _config_label(r: Mapping[str, Any]) -> str:
     model = r.get("model", "als")
-    return f"{model} rank={r.get('rank')} regParam={r.get('regParam')} maxIter={r.get('maxIter')}"
+    label = f"{model} rank={r.get('rank')} regParam={r.get('regParam')} maxIter={r.get('maxIter')}"
+    for key in ("biasReg", "alpha"):
+        if r.get(key) is not None:
+            label += f" {key}={r[key]}"
+    return label
 
 
 # --------------------------------------------------------------------------- data
@@ -702,31 +706,75 @@ def _split_section(s: dict[str, Any], plot: Any) -> str:
 
 
 def _same_config(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    return all(a.get(k) == b.get(k) for k in ("model", "rank", "regParam", "maxIter"))
+    keys = ("model", "rank", "regParam", "maxIter", "biasReg", "alpha")
+    return all(a.get(k) == b.get(k) for k in keys)
 
 
-def _tuning_section(s: dict[str, Any], plots: list[Path], used: set[str]) -> str:
-    tuning = s.get("tuning") or {}
-    results = tuning.get("results") or []
-    if not results:
-        return _note("This run has no tuning results.")
-    best = tuning.get("best") or results[0]
+_SEARCH_NAMES = {"grid": "Grid search", "random": "Random search", "optuna": "Optuna (TPE) search"}
+
+
+def _objective_label(objective: str) -> tuple[str, bool]:
+    """(display name, lower-is-better) of a tuning objective such as ``rmse`` or ``ndcg@10``."""
+    if objective == "rmse":
+        return "RMSE", True
+    name, _, k = objective.partition("@")
+    return (f"{name.upper()}@{k}" if k else name.upper()), False
+
+
+def _tuning_intro(tuning: Mapping[str, Any], s: dict[str, Any], n_results: int) -> str:
+    search = str(tuning.get("search", "grid"))
+    obj_name, lower = _objective_label(str(tuning.get("objective", "rmse")))
     grid = tuning.get("grid") or {}
-    folds = tuning.get("folds")
-    holdout = s.get("holdout") or {}
-    grid_text = ", ".join(f"{_e(k)} ∈ {{{_e(_plain(v))}}}" for k, v in grid.items())
-    parts = [
-        _note(
-            f"Grid search over {_int(len(results))} configurations ({grid_text}), "
-            f"{_e(folds)}-fold cross-validation on the {_int(holdout.get('dev_ratings'))} "
-            "development ratings (the hold-out test set is not used). "
-            "Lower RMSE is better."
-        ),
-        f"<p>Best: <strong>★ {_e(_config_label(best))}</strong>, mean RMSE "
-        f"<strong>{_num(best.get('rmse_mean'))} ± {_num(best.get('rmse_std'))}</strong>.</p>",
-    ]
-    heatmaps = []
+    space = ", ".join(f"{_e(k)} ∈ {{{_e(_plain(v))}}}" for k, v in grid.items())
+    what = "configurations" if search == "grid" else "trials"
+    text = (
+        f"{_SEARCH_NAMES.get(search, _e(search))} over {_int(n_results)} {what}"
+        f" ({'grid' if search == 'grid' else 'space'}: {space}), "
+        f"{_e(tuning.get('folds'))}-fold cross-validation on the "
+        f"{_int((s.get('holdout') or {}).get('dev_ratings'))} development ratings (the hold-out "
+        f"test set is not used). Objective: mean validation {obj_name}, "
+        f"{'lower' if lower else 'higher'} is better."
+    )
+    pruned = int(tuning.get("pruned") or 0)
+    margin = tuning.get("prune_margin")
+    if margin is not None:
+        text += (
+            f" Early stopping: a configuration more than {_pct(margin, 0)} worse than the best "
+            "over the same folds is stopped"
+        )
+        if pruned:
+            text += f"; {_int(pruned)} were stopped (their means cover only the folds they ran)"
+        text += "."
+    return _note(text)
+
+
+def _tuning_figures(
+    tuning: Mapping[str, Any],
+    results: list[dict[str, Any]],
+    best: Mapping[str, Any],
+    plots: list[Path],
+    used: set[str],
+) -> list[str]:
+    figures = []
+    obj_name, lower = _objective_label(str(tuning.get("objective", "rmse")))
     for p in plots:
+        if p.stem == "tuning_trials":
+            used.add(p.name)
+            alt = (
+                f"Scatter plot of mean cross-validated {obj_name} (vertical axis) for each trial "
+                f"(horizontal axis, in the order tried); marker shape gives the model, hollow "
+                f"markers are stopped trials; the best is labelled with its value "
+                f"{_num(best.get('objective_mean'))}"
+            )
+            figures.append(
+                _figure(
+                    p,
+                    alt + ".",
+                    f"{_e(obj_name)} by trial ({'lower' if lower else 'higher'} is better; "
+                    "hollow = stopped early).",
+                )
+            )
+            continue
         m = _TUNING_PLOT.match(p.stem)
         if not m:
             continue
@@ -744,23 +792,60 @@ def _tuning_section(s: dict[str, Any], plots: list[Path], used: set[str]) -> str
             f"vertical axis, regParam on the horizontal axis, each cell labelled with its "
             f"mean RMSE ± std"
         )
-        if subset:
-            low = min(subset, key=lambda r: float(r.get("rmse_mean", np.inf)))
+        scored = [r for r in subset if r.get("rmse_mean") is not None]
+        if scored:
+            low = min(scored, key=lambda r: float(r["rmse_mean"]))
             alt += (
                 f"; lowest here is rank {low.get('rank')}, regParam {low.get('regParam')} "
                 f"at {_num(low.get('rmse_mean'))}"
             )
         if any(_same_config(r, best) for r in subset):
             alt += "; this cell is the overall best and is marked with a star"
-        heatmaps.append(
+        figures.append(
             _figure(
                 p, alt + ".", f"{_e(who)}maxIter = {iters}. Darker is lower RMSE; ★ marks the best."
             )
         )
-    if heatmaps:
-        parts.append("".join(heatmaps))
-    headers = ["#", "Model", "rank", "regParam", "maxIter", "Mean RMSE", "Std"]
-    n_folds = max((len(r.get("fold_rmse") or []) for r in results), default=0)
+    return figures
+
+
+def _tuning_section(s: dict[str, Any], plots: list[Path], used: set[str]) -> str:
+    tuning = s.get("tuning") or {}
+    results = tuning.get("results") or []
+    if not results:
+        return _note("This run has no tuning results.")
+    best = tuning.get("best") or results[0]
+    objective = str(tuning.get("objective", "rmse"))
+    obj_name, _ = _objective_label(objective)
+    ranking = objective != "rmse"
+    rank_key = objective.partition("@")[0]
+    best_text = (
+        f"mean RMSE <strong>{_num(best.get('rmse_mean'))} ± {_num(best.get('rmse_std'))}</strong>"
+    )
+    if ranking:
+        best_text = f"mean {_e(obj_name)} <strong>{_num(best.get('objective_mean'))}</strong>" + (
+            f" (RMSE {_num(best.get('rmse_mean'))})" if best.get("rmse_mean") is not None else ""
+        )
+    parts = [
+        _tuning_intro(tuning, s, len(results)),
+        f"<p>Best: <strong>★ {_e(_config_label(best))}</strong>, {best_text}.</p>",
+    ]
+    refit = tuning.get("refit")
+    if isinstance(refit, Mapping) and refit.get("note"):
+        parts.append(_note(str(refit["note"])))
+    figures = _tuning_figures(tuning, results, best, plots, used)
+    if figures:
+        parts.append("".join(figures))
+    extra = [k for k in ("biasReg", "alpha") if any(k in r for r in results)]
+    headers = ["#", "Model", "rank", "regParam", "maxIter", *extra]
+    if ranking:
+        headers += [f"Mean {obj_name}", "Std"]
+    headers += ["Mean RMSE", "Std"]
+    has_status = any(r.get("status", "complete") != "complete" for r in results)
+    if has_status:
+        headers.append("Status")
+    fold_key = f"fold_{rank_key}" if ranking else "fold_rmse"
+    n_folds = max((len(r.get(fold_key) or []) for r in results), default=0)
     headers += [f"Fold {i + 1}" for i in range(n_folds)]
     has_cold = any("cold_start_rows" in r for r in results)
     if has_cold:
@@ -776,26 +861,37 @@ def _tuning_section(s: dict[str, Any], plots: list[Path], used: set[str]) -> str
             _e(r.get("rank")),
             _e(r.get("regParam")),
             _e(r.get("maxIter")),
-            _num(r.get("rmse_mean")),
-            _num(r.get("rmse_std")),
+            *[_e(_plain(r.get(k, "—"))) for k in extra],
         ]
-        folds_rmse = list(r.get("fold_rmse") or [])
-        cells += [_num(v) for v in folds_rmse] + ["—"] * (n_folds - len(folds_rmse))
+        if ranking:
+            cells += [_num(r.get(f"{rank_key}_mean")), _num(r.get(f"{rank_key}_std"))]
+        cells += [_num(r.get("rmse_mean")), _num(r.get("rmse_std"))]
+        if has_status:
+            status = str(r.get("status", "complete"))
+            if status != "complete":
+                status += f" after {r.get('folds_run')} fold(s)"
+            cells.append(_e(status))
+        fold_values = list(r.get(fold_key) or [])
+        cells += [_num(v) for v in fold_values] + ["—"] * (n_folds - len(fold_values))
         if has_cold:
             cells.append(_int(r.get("cold_start_rows")))
         if is_best:
             cells = [c if c.startswith("<strong>") else f"<strong>{c}</strong>" for c in cells]
         body.append(cells)
         classes.append("best" if is_best else "")
+    caption = (
+        f"All configurations, best first (mean and per-fold validation {obj_name}; "
+        "★ and bold mark the best)"
+    )
+    n_text = len(headers) - 2
     parts.append(
         _table(
             headers,
             body,
-            caption="All configurations, best first (mean and per-fold validation RMSE, "
-            "stars; ★ and bold mark the best)",
-            numeric=[True, False] + [True] * (len(headers) - 2),
+            caption=caption,
+            numeric=[True, False] + [True] * n_text,
             row_classes=classes,
-            cell_classes=["nowrap", "nowrap"] + [""] * (len(headers) - 2),
+            cell_classes=["nowrap", "nowrap"] + [""] * n_text,
         )
     )
     return "".join(parts)

@@ -9,10 +9,13 @@ import atexit
 import logging
 import os
 import shutil
+import socket
+import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from movierec.config import SparkConfig
 from movierec.errors import EngineError
@@ -28,9 +31,23 @@ _tmp_checkpoint: str | None = None
 
 
 def _check_java() -> None:
+    """Fail with a clear message before Spark's launcher does with a cryptic one.
+
+    Spark's launcher runs ``$JAVA_HOME/bin/java`` when JAVA_HOME is set (even if that file
+    does not exist), else ``java`` from PATH.
+
+    Raises:
+        EngineError: JAVA_HOME points to no Java, or no ``java`` is on PATH.
+    """
     java_home = os.environ.get("JAVA_HOME")
-    if java_home and os.path.exists(os.path.join(java_home, "bin", "java")):
-        return
+    if java_home:
+        java = os.path.join(java_home, "bin", "java")
+        if os.path.isfile(java) and os.access(java, os.X_OK):
+            return
+        raise EngineError(
+            f"JAVA_HOME={java_home} has no bin/java: point JAVA_HOME to a Java 17 installation "
+            "(or unset it to use the java on PATH)"
+        )
     if shutil.which("java") is None:
         raise EngineError(
             "Java was not found: Spark needs Java 17 (install openjdk-17-jre-headless, "
@@ -43,6 +60,16 @@ def _cleanup_checkpoint() -> None:
     if _tmp_checkpoint is not None:
         shutil.rmtree(_tmp_checkpoint, ignore_errors=True)
         _tmp_checkpoint = None
+
+
+def _python_workers_here(master: str, cfg: SparkConfig) -> bool:
+    """True when executors run on this machine and nobody chose their Python yet."""
+    if "PYSPARK_PYTHON" in os.environ or "spark.pyspark.python" in cfg.conf:
+        return False
+    if master.startswith("local"):
+        return True
+    host = urlsplit(master).hostname if "://" in master else None
+    return host in {"127.0.0.1", "localhost", socket.gethostname()}
 
 
 def get_spark(cfg: SparkConfig | None = None) -> SparkSession:
@@ -67,9 +94,10 @@ def get_spark(cfg: SparkConfig | None = None) -> SparkSession:
         if cfg.remote:
             builder = builder.remote(cfg.remote)
         else:
-            _check_java()
             # Under spark-submit the JVM is already up with its own master and memory settings.
             submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+            if not submitted:
+                _check_java()
             master = cfg.master or (None if submitted else "local[*]")
             if master is not None:
                 if master.startswith("local"):
@@ -77,6 +105,10 @@ def get_spark(cfg: SparkConfig | None = None) -> SparkSession:
                 builder = builder.master(master)
             if not submitted:
                 builder = builder.config("spark.driver.memory", cfg.driver_memory)
+            if master is not None and _python_workers_here(master, cfg):
+                # The top-N runs numpy in Python workers: on this machine they should be this
+                # interpreter (with numpy/pandas/pyarrow), not whatever python3 is on PATH.
+                os.environ["PYSPARK_PYTHON"] = sys.executable
             builder = builder.config("spark.ui.enabled", str(cfg.ui).lower())
             builder = builder.config("spark.ui.showConsoleProgress", "false")
             # ALS builds deep lineages: a larger thread stack is a second guard beside
@@ -93,7 +125,16 @@ def get_spark(cfg: SparkConfig | None = None) -> SparkSession:
         except Exception as exc:  # the JVM failing to start surfaces as many types
             where = cfg.remote or cfg.master or "local[*]"
             raise EngineError(f"Spark could not start ({where}): {exc}") from exc
-        if not cfg.remote:
+        if cfg.remote:
+            # Spark Connect: the client has no SparkContext, so the checkpoint directory (and
+            # every other JVM-side setting) is the server's (spark.checkpoint.dir there).
+            if cfg.checkpoint_dir is not None:
+                log.warning(
+                    "Spark Connect: [spark] checkpoint_dir=%s is not applied; set "
+                    "spark.checkpoint.dir on the Connect server instead",
+                    cfg.checkpoint_dir,
+                )
+        else:
             sc = session.sparkContext
             sc.setLogLevel(cfg.log_level)
             checkpoint = cfg.checkpoint_dir
@@ -112,6 +153,26 @@ def get_spark(cfg: SparkConfig | None = None) -> SparkSession:
         log.info("Spark session started: %s", cfg.remote or session.conf.get("spark.master", "?"))
         _session = session
         return session
+
+
+def is_connect(spark: Any) -> bool:
+    """True when ``spark`` is a Spark Connect client session (no SparkContext, no py4j)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def ensure_active(spark: Any) -> None:
+    """Make ``spark`` the active session of the calling thread (Spark Connect only).
+
+    Spark Connect keeps the active session per thread, and its ML calls (``model.rank``,
+    ``userFactors``, ``write()``) look only there, so from a worker thread (parallel tuning)
+    they fail with a bare ``AssertionError``. Classic sessions need nothing.
+    """
+    if not is_connect(spark):
+        return
+    cls = type(spark)
+    if cls.getActiveSession() is not spark:
+        # The thread-local slot pyspark's builder fills only on the thread that created it.
+        cls._active_session.session = spark
 
 
 def stop_spark() -> None:

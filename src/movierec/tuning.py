@@ -1,8 +1,20 @@
-"""k-fold cross-validated grid search over ALS hyper-parameters, on any engine.
+"""k-fold cross-validated hyper-parameter search (grid, random or Optuna) on any engine.
 
-Folds come from :func:`movierec.split.kfold`, so they are the same for every engine and
-every run with the same seed. Each fold's training data is cached once by the engine and
-released in ``finally``; fits run ``parallelism`` at a time.
+Folds come from :func:`movierec.split.kfold`, so they are the same for every engine, every
+search method and every run with the same seed. Each fold's training data is cached once by
+the engine and released in ``finally``; fits run ``parallelism`` at a time (grid, random).
+
+Objective: RMSE on each validation fold (lower wins), or a ranking metric — NDCG@k or
+recall@k of catalogue-wide top-k lists on each validation fold, that fold's training movies
+excluded, relevance = rating >= ``threshold`` (:func:`movierec.metrics.catalogue_top_k`,
+higher wins).
+
+Pruning: after each fold but the last, a configuration whose mean over the folds run so far
+is worse than the best such mean over the *same* folds by more than a relative margin
+(:func:`movierec.search.is_hopeless`) is stopped. Grid and random search run fold by fold
+(every surviving configuration on fold 1, then on fold 2, ...), so the reference is the best
+survivor; Optuna runs trial by trial and compares with completed trials (its pruner). Pruned
+configurations stay in the results with the folds they ran and never become the best.
 """
 
 from __future__ import annotations
@@ -18,10 +30,21 @@ import numpy as np
 import pandas as pd
 
 from movierec.config import TuningConfig
-from movierec.engines.base import ALSParams, Engine, EngineData
+from movierec.engines.base import ALSParams, Engine, EngineData, fit_clipped
 from movierec.errors import DataError
-from movierec.metrics import rating_errors
-from movierec.schema import RATING
+from movierec.interactions import to_interactions
+from movierec.metrics import catalogue_top_k, rating_errors
+from movierec.schema import RATING, USER
+from movierec.search import (
+    Candidate,
+    enqueued,
+    grid_candidates,
+    is_hopeless,
+    make_study,
+    margin,
+    random_candidates,
+    suggest,
+)
 from movierec.split import kfold
 
 log = logging.getLogger(__name__)
@@ -29,28 +52,67 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]
 """``progress(done, total, description)`` called after every fit."""
 
+COMPLETE = "complete"
+PRUNED = "pruned"
+
 
 @dataclass
 class TuningResult:
-    """Outcome of a grid search: one row per configuration, best first by mean RMSE."""
+    """Outcome of a search: one row per configuration, completed ones first, best first."""
 
     folds: int
     grid: dict[str, list[Any]]
     results: list[dict[str, Any]] = field(default_factory=list)
     best: dict[str, Any] = field(default_factory=dict)
+    search: str = "grid"
+    objective: str = "rmse"
+    prune_margin: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"folds": self.folds, "grid": self.grid, "results": self.results, "best": self.best}
+        return {
+            "search": self.search,
+            "objective": self.objective,
+            "folds": self.folds,
+            "grid": self.grid,
+            "prune_margin": self.prune_margin,
+            "trials": len(self.results),
+            "pruned": sum(r.get("status") == PRUNED for r in self.results),
+            "results": self.results,
+            "best": self.best,
+        }
 
     def best_params(self, base: ALSParams) -> ALSParams:
-        """``base`` with rank, regParam and maxIter replaced by the best configuration's."""
-        return replace(
-            base,
-            model=str(self.best["model"]),
-            rank=int(self.best["rank"]),
-            reg_param=float(self.best["regParam"]),
-            max_iter=int(self.best["maxIter"]),
-        )
+        """``base`` with the best configuration's values (model, rank, regParam, maxIter,
+        and biasReg / alpha when the row has them)."""
+        return row_params(self.best, base)
+
+    def best_rating_params(self, base: ALSParams) -> ALSParams | None:
+        """The explicit configuration with the lowest mean RMSE: among the completed ones, or,
+        when a ranking objective pruned them all, among the pruned ones (mean over the folds
+        they ran). None when no explicit model was tried."""
+        rows = [r for r in self.results if r.get("rmse_mean") is not None]
+        done = [r for r in rows if r.get("status") == COMPLETE]
+        if not rows:
+            return None
+        return row_params(min(done or rows, key=lambda r: float(r["rmse_mean"])), base)
+
+    def best_of_model(self, model: str, base: ALSParams) -> ALSParams | None:
+        """The best completed configuration of one model kind, by the objective (None if none)."""
+        rows = [r for r in self.results if r.get("status") == COMPLETE and r["model"] == model]
+        return row_params(rows[0], base) if rows else None  # results are sorted best first
+
+
+def row_params(row: dict[str, Any], base: ALSParams) -> ALSParams:
+    """``base`` with a results row's configuration."""
+    return replace(
+        base,
+        model=str(row["model"]),
+        rank=int(row["rank"]),
+        reg_param=float(row["regParam"]),
+        max_iter=int(row["maxIter"]),
+        bias_reg=float(row.get("biasReg", base.bias_reg)),
+        alpha=float(row.get("alpha", base.alpha)),
+    )
 
 
 def holdout_rmse(model_predict: np.ndarray, actual: pd.Series) -> tuple[float, int]:
@@ -62,6 +124,313 @@ def holdout_rmse(model_predict: np.ndarray, actual: pd.Series) -> tuple[float, i
     return float(rating_errors(actual.to_numpy()[ok], pred[ok])["rmse"]), int((~ok).sum())
 
 
+class _Fold:
+    """One (train, validation) fold with its engine handle(s), created once."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        train: pd.DataFrame,
+        valid: pd.DataFrame,
+        interactions: tuple[str, float],
+    ) -> None:
+        self.engine = engine
+        self.valid = valid
+        self.users = np.unique(valid[USER].to_numpy())
+        self.interactions = interactions
+        self.handle = engine.data(train)
+        self._implicit: EngineData | None = None
+        self._lock = threading.Lock()
+
+    def fit_handle(self, params: ALSParams) -> EngineData:
+        """The handle to fit ``params`` on: the interactions table for implicit-als."""
+        mode, threshold = self.interactions
+        if not params.implicit or mode == "rating":
+            return self.handle
+        with self._lock:
+            if self._implicit is None:
+                table = to_interactions(self.handle.ratings, mode, threshold)
+                self._implicit = self.engine.data(table)
+            return self._implicit
+
+    def release(self) -> None:
+        self.handle.release()
+        if self._implicit is not None:
+            self._implicit.release()
+
+
+def _evaluate(
+    fold: _Fold, params: ALSParams, ranking: tuple[str, int] | None, threshold: float
+) -> dict[str, Any]:
+    """RMSE (explicit models; predictions clipped as ``params`` say) and the ranking metric
+    (when it is the objective) on one fold."""
+    model = fit_clipped(fold.engine, fold.fit_handle(params), params)
+    out: dict[str, Any] = {"rmse": None, "cold": 0, "ranking": None}
+    try:
+        if not params.implicit:
+            out["rmse"], out["cold"] = holdout_rmse(model.predict(fold.valid), fold.valid[RATING])
+        if ranking is not None:
+            name, k = ranking
+            recs = model.recommend(fold.users, k, exclude=fold.handle)
+            out["ranking"] = float(catalogue_top_k(recs, fold.valid, k, threshold)[name])
+    finally:
+        model.release()
+    out["objective"] = out["rmse"] if ranking is None else out["ranking"]
+    return out
+
+
+def _row(
+    cand: Candidate,
+    base: ALSParams,
+    scores: list[dict[str, Any]],
+    status: str,
+    ranking: tuple[str, int] | None,
+    trial: int,
+) -> dict[str, Any]:
+    row: dict[str, Any] = {"trial": trial, **cand.row(base), "status": status}
+    row["folds_run"] = len(scores)
+    rmse = [s["rmse"] for s in scores if s["rmse"] is not None]
+    row["rmse_mean"] = float(np.mean(rmse)) if rmse else None
+    row["rmse_std"] = float(np.std(rmse, ddof=0)) if rmse else None
+    row["fold_rmse"] = [float(v) for v in rmse]
+    row["cold_start_rows"] = int(sum(s["cold"] for s in scores))
+    if ranking is not None:
+        name = ranking[0]
+        values = [float(s["ranking"]) for s in scores]
+        row[f"{name}_mean"] = float(np.mean(values))
+        row[f"{name}_std"] = float(np.std(values, ddof=0))
+        row[f"fold_{name}"] = values
+    obj = [float(s["objective"]) for s in scores]
+    row["objective_mean"] = float(np.mean(obj))
+    return row
+
+
+def _sort_key(ranking: tuple[str, int] | None) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    sign = 1.0 if ranking is None else -1.0
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (
+            r["status"] != COMPLETE,
+            sign * r["objective_mean"],
+            r["rank"],
+            r["maxIter"],
+            r["regParam"],
+            r["trial"],
+        )
+
+    return key
+
+
+def tune(
+    engine: Engine,
+    ratings: pd.DataFrame,
+    cfg: TuningConfig,
+    base: ALSParams,
+    seed: int,
+    progress: Progress | None = None,
+    *,
+    threshold: float = 3.0,
+    interactions: tuple[str, float] = ("rating", 3.0),
+    start: list[ALSParams] | None = None,
+) -> TuningResult:
+    """Cross-validate the configurations of ``cfg.search``; the best mean objective wins.
+
+    ``start``: configurations random and Optuna search try first (e.g. the defaults, so the
+    result is never worse than them on the cross-validated objective); they count towards
+    ``trials``, and those whose model is not searched are skipped. Grid search ignores it.
+
+    For each configuration and fold: RMSE (rating units) over the validation ratings whose
+    user and movie are in that fold's training part (the rest counted as
+    ``cold_start_rows``; not computed for implicit-als), and with a ranking objective the
+    metric of catalogue top-k lists for the fold's validation users. ``*_std`` are population
+    standard deviations over folds (ddof=0). Ties go to the smaller rank, then fewer
+    iterations, then the smaller regParam. ``interactions`` = (mode, threshold) of
+    :func:`movierec.interactions.to_interactions` for implicit-als fits.
+
+    Raises:
+        DataError: too few ratings for the number of folds, or nothing to evaluate.
+        ConfigError: ``--search optuna`` without Optuna installed.
+    """
+    ranking = cfg.ranking
+    grid: dict[str, list[Any]] = {
+        "model": list(cfg.models),
+        "rank": list(cfg.ranks),
+        "regParam": list(cfg.reg_params),
+        "maxIter": list(cfg.max_iters),
+    }
+    if cfg.search != "grid":
+        grid = {
+            "model": list(cfg.models),
+            "rank": list(cfg.rank_range),
+            "regParam": list(cfg.reg_range),
+            "maxIter": list(cfg.max_iters),
+        }
+        if "biased-als" in cfg.models:
+            grid["biasReg"] = list(cfg.bias_reg_range)
+        if "implicit-als" in cfg.models:
+            grid["alpha"] = list(cfg.alpha_range)
+    rel_margin = margin(cfg) if cfg.prune else None
+    starts = [
+        Candidate(p.model, p.rank, p.reg_param, p.max_iter, p.bias_reg, p.alpha)
+        for p in (start or [])
+        if p.model in cfg.models
+    ][: cfg.trials]
+    fold_data = kfold(ratings, cfg.folds, seed)
+    folds: list[_Fold] = []
+    try:
+        if cfg.search == "optuna":
+            folds = [_Fold(engine, tr, va, interactions) for tr, va in fold_data]
+            rows = _run_optuna(folds, cfg, base, seed, ranking, threshold, progress, starts)
+        else:
+            if cfg.search == "grid":
+                cands = grid_candidates(cfg)
+            else:
+                cands = (starts + random_candidates(cfg, seed))[: cfg.trials]
+            rows = _run_fold_major(
+                engine, fold_data, cands, cfg, base, ranking, threshold, interactions, progress
+            )
+    finally:
+        for f in folds:
+            f.release()
+    rows.sort(key=_sort_key(ranking))
+    best_row = rows[0]
+    assert best_row["status"] == COMPLETE  # the reference configuration is never pruned
+    skip = {"trial", "status", "folds_run", "cold_start_rows"}
+    best = {k: v for k, v in best_row.items() if k not in skip and not k.startswith("fold_")}
+    log.info(
+        "tuning (%s, %s): best %s after %d configurations, %d pruned",
+        cfg.search,
+        cfg.objective,
+        best,
+        len(rows),
+        sum(r["status"] == PRUNED for r in rows),
+    )
+    return TuningResult(
+        folds=cfg.folds,
+        grid=grid,
+        results=rows,
+        best=best,
+        search=cfg.search,
+        objective=cfg.objective,
+        prune_margin=rel_margin,
+    )
+
+
+def _run_fold_major(
+    engine: Engine,
+    fold_data: list[tuple[pd.DataFrame, pd.DataFrame]],
+    cands: list[Candidate],
+    cfg: TuningConfig,
+    base: ALSParams,
+    ranking: tuple[str, int] | None,
+    threshold: float,
+    interactions: tuple[str, float],
+    progress: Progress | None,
+) -> list[dict[str, Any]]:
+    """Grid/random: every surviving candidate on fold 1, prune, fold 2, prune, ..."""
+    workers = min(cfg.parallelism, engine.max_concurrent_fits or cfg.parallelism)
+    total = len(cands) * len(fold_data)
+    scores: list[list[dict[str, Any]]] = [[] for _ in cands]
+    alive = list(range(len(cands)))
+    pruned: set[int] = set()
+    done = 0
+    lock = threading.Lock()
+    for f, (train, valid) in enumerate(fold_data):
+        fold = _Fold(engine, train, valid, interactions)
+        try:
+
+            def run_one(i: int, fold: _Fold = fold, f: int = f) -> None:
+                nonlocal done
+                cand = cands[i]
+                s = _evaluate(fold, cand.params(base), ranking, threshold)
+                with lock:
+                    scores[i].append(s)
+                    done += 1
+                    log.info("fold %d %s: %s %.4f", f + 1, cand, cfg.objective, s["objective"])
+                    if progress is not None:
+                        progress(
+                            done,
+                            total,
+                            f"fold {f + 1}/{cfg.folds} {cand.model} rank={cand.rank} "
+                            f"reg={cand.reg_param} it={cand.max_iter}",
+                        )
+
+            pool = ThreadPoolExecutor(max_workers=workers)
+            try:
+                for fut in [pool.submit(run_one, i) for i in alive]:
+                    fut.result()
+            except BaseException:
+                # Do not start the queued fits; wait only for the ones already running.
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            pool.shutdown(wait=True)
+        finally:
+            fold.release()
+        if cfg.prune and f < len(fold_data) - 1 and len(alive) > 1:
+            means = {i: float(np.mean([s["objective"] for s in scores[i]])) for i in alive}
+            lower = ranking is None
+            ref = min(means.values()) if lower else max(means.values())
+            hopeless = {i for i in alive if is_hopeless(means[i], ref, margin(cfg), lower)}
+            if hopeless:
+                log.info("pruned %d configurations after fold %d", len(hopeless), f + 1)
+            pruned |= hopeless
+            alive = [i for i in alive if i not in hopeless]
+    if progress is not None and done < total:
+        progress(total, total, f"{len(pruned)} configurations pruned")
+    return [
+        _row(c, base, scores[i], PRUNED if i in pruned else COMPLETE, ranking, i + 1)
+        for i, c in enumerate(cands)
+    ]
+
+
+def _run_optuna(
+    folds: list[_Fold],
+    cfg: TuningConfig,
+    base: ALSParams,
+    seed: int,
+    ranking: tuple[str, int] | None,
+    threshold: float,
+    progress: Progress | None,
+    starts: list[Candidate],
+) -> list[dict[str, Any]]:
+    """Optuna: trials one after another; each reports its running mean after every fold.
+    ``starts`` are enqueued first (Optuna evaluates them as given)."""
+    import optuna  # make_study has checked it is installed
+
+    study = make_study(cfg, seed)
+    for c in starts:
+        study.enqueue_trial(enqueued(c, cfg), skip_if_exists=True)
+    total = cfg.trials * len(folds)
+    done = 0
+    rows: list[dict[str, Any]] = []
+    for t in range(cfg.trials):
+        trial = study.ask()
+        cand = suggest(trial, cfg)
+        params = cand.params(base)
+        scores: list[dict[str, Any]] = []
+        status = COMPLETE
+        for f, fold in enumerate(folds):
+            s = _evaluate(fold, params, ranking, threshold)
+            scores.append(s)
+            done += 1
+            if progress is not None:
+                progress(done, total, f"trial {t + 1}/{cfg.trials} fold {f + 1}/{cfg.folds}")
+            trial.report(float(np.mean([x["objective"] for x in scores])), f)
+            if f < len(folds) - 1 and trial.should_prune():
+                status = PRUNED
+                break
+        mean = float(np.mean([x["objective"] for x in scores]))
+        if status == PRUNED:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, mean)
+        rows.append(_row(cand, base, scores, status, ranking, t + 1))
+        log.info("trial %d %s: %s %.4f (%s)", t + 1, cand, cfg.objective, mean, status)
+    if progress is not None and done < total:
+        progress(total, total, f"{sum(r['status'] == PRUNED for r in rows)} trials pruned")
+    return rows
+
+
 def grid_search(
     engine: Engine,
     ratings: pd.DataFrame,
@@ -70,97 +439,5 @@ def grid_search(
     seed: int,
     progress: Progress | None = None,
 ) -> TuningResult:
-    """Cross-validate every (model, rank, regParam, maxIter) in the grid; lowest mean RMSE wins.
-
-    For each configuration the RMSE (rating units) is computed on each validation fold over
-    the ratings whose user and movie appear in that fold's training part (the number left
-    out is reported as ``cold_start_rows``). ``rmse_std`` is the population standard
-    deviation over folds (ddof=0). Ties on mean RMSE go to the smaller rank, then fewer
-    iterations, then the smaller regParam.
-
-    Raises:
-        DataError: too few ratings for the number of folds.
-    """
-    grid: dict[str, list[Any]] = {
-        "model": list(cfg.models),
-        "rank": list(cfg.ranks),
-        "regParam": list(cfg.reg_params),
-        "maxIter": list(cfg.max_iters),
-    }
-    configs = cfg.configurations()
-    fold_data = kfold(ratings, cfg.folds, seed)
-    workers = min(cfg.parallelism, engine.max_concurrent_fits or cfg.parallelism)
-    total = len(configs) * len(fold_data)
-    fold_rmse: dict[tuple[str, int, float, int], list[float]] = {c: [] for c in configs}
-    cold: dict[tuple[str, int, float, int], int] = dict.fromkeys(configs, 0)
-    done = 0
-    lock = threading.Lock()
-    handles: list[EngineData] = []
-    try:
-        for f, (train, valid) in enumerate(fold_data):
-            handle = engine.data(train)
-            handles.append(handle)
-
-            def run_one(
-                conf: tuple[str, int, float, int],
-                handle: EngineData = handle,
-                valid: pd.DataFrame = valid,
-                f: int = f,
-            ) -> None:
-                nonlocal done
-                kind, rank, reg, iters = conf
-                params = replace(base, model=kind, rank=rank, reg_param=reg, max_iter=iters)
-                model = engine.fit(handle, params)
-                try:
-                    rmse, n_cold = holdout_rmse(model.predict(valid), valid[RATING])
-                finally:
-                    model.release()
-                with lock:
-                    fold_rmse[conf].append(rmse)
-                    cold[conf] += n_cold
-                    done += 1
-                    log.info(
-                        "fold %d %s rank=%d regParam=%g maxIter=%d: RMSE %.4f", f + 1, *conf, rmse
-                    )
-                    if progress is not None:
-                        progress(
-                            done,
-                            total,
-                            f"fold {f + 1}/{cfg.folds} {kind} rank={rank} reg={reg} it={iters}",
-                        )
-
-            pool = ThreadPoolExecutor(max_workers=workers)
-            try:
-                for fut in [pool.submit(run_one, c) for c in configs]:
-                    fut.result()
-            except BaseException:
-                # Do not start the queued fits; wait only for the ones already running.
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-            pool.shutdown(wait=True)
-            handles.remove(handle)
-            handle.release()
-    finally:
-        for h in handles:
-            h.release()
-
-    results = []
-    for conf in configs:
-        values = np.array(fold_rmse[conf])
-        kind, rank, reg, iters = conf
-        results.append(
-            {
-                "model": kind,
-                "rank": rank,
-                "regParam": reg,
-                "maxIter": iters,
-                "rmse_mean": float(values.mean()),
-                "rmse_std": float(values.std(ddof=0)),
-                "fold_rmse": [float(v) for v in values],
-                "cold_start_rows": cold[conf],
-            }
-        )
-    results.sort(key=lambda r: (r["rmse_mean"], r["rank"], r["maxIter"], r["regParam"]))
-    keys = ("model", "rank", "regParam", "maxIter", "rmse_mean", "rmse_std")
-    best = {k: results[0][k] for k in keys}
-    return TuningResult(folds=cfg.folds, grid=grid, results=results, best=best)
+    """:func:`tune` with the configured search (``grid`` by default) and default options."""
+    return tune(engine, ratings, cfg, base, seed, progress)

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
+from movierec.atomic import check_writable
 from movierec.config import RunConfig, build_config
 from movierec.errors import ConfigError, MovierecError
 
@@ -151,6 +152,40 @@ def common_options(f: F) -> F:
     return f
 
 
+def mlflow_options(f: F) -> F:
+    """--mlflow URI and --mlflow-experiment NAME (optional extra movierec[mlflow])."""
+    f = click.option(
+        "--mlflow-experiment",
+        default="movierec",
+        show_default=True,
+        help="MLflow experiment (created when missing).",
+    )(f)
+    f = click.option(
+        "--mlflow",
+        "mlflow_uri",
+        metavar="URI",
+        help="Log params, metrics, plots, report and model to MLflow, e.g. "
+        "sqlite:///mlruns/mlflow.db (needs pip install 'movierec[mlflow]').",
+    )(f)
+    return f
+
+
+def _tracker(kw: dict[str, Any]) -> Any:
+    """A connected tracking.Tracker when --mlflow was given (checked before the work), else None."""
+    if not kw.get("mlflow_uri"):
+        return None
+    from movierec.tracking import Tracker
+
+    return Tracker(kw["mlflow_uri"], kw.get("mlflow_experiment") or "movierec")
+
+
+def verbosity_options(f: F) -> F:
+    """-v/--verbose and -q/--quiet alone, for verbs without the engine options."""
+    f = click.option("-q", "--quiet", is_flag=True, help="Only errors; no progress bars.")(f)
+    f = click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")(f)
+    return f
+
+
 def eval_options(f: F) -> F:
     f = click.option(
         "--threshold", type=float, help="Rating >= threshold is relevant (default 3.0)."
@@ -160,6 +195,16 @@ def eval_options(f: F) -> F:
 
 
 def als_options(f: F) -> F:
+    f = click.option(
+        "--rating-scale",
+        help="LO,HI that predicted ratings are clipped to (default: the training data's range).",
+    )(f)
+    f = click.option(
+        "--clip/--no-clip",
+        "clip_predictions",
+        default=None,
+        help="Clip predicted ratings to the rating scale where they are scored (default on).",
+    )(f)
     f = click.option("--bias-reg", type=float, help="Bias damping of biased-als (default 5).")(f)
     f = click.option(
         "--model",
@@ -167,9 +212,13 @@ def als_options(f: F) -> F:
         type=click.Choice(["als", "biased-als"]),
         help="als (Spark MLlib ALS) or biased-als (mean + biases + ALS on residuals).",
     )(f)
-    f = click.option("--max-iter", type=int, help="ALS iterations (default 15).")(f)
-    f = click.option("--reg-param", type=float, help="ALS regularisation (default 0.1).")(f)
-    f = click.option("--rank", type=int, help="Number of latent factors (default 10).")(f)
+    f = click.option("--max-iter", type=int, help="ALS iterations (default 15; biased-als: 25).")(f)
+    f = click.option(
+        "--reg-param", type=float, help="ALS regularisation (default 0.1; biased-als: 0.15)."
+    )(f)
+    f = click.option(
+        "--rank", type=int, help="Number of latent factors (default 10; biased-als: 40)."
+    )(f)
     return f
 
 
@@ -200,6 +249,48 @@ def grid_options(f: F) -> F:
     f = click.option("--reg-params", help="Grid of regParam values, e.g. 0.05,0.1,0.15.")(f)
     f = click.option("--ranks", help="Grid of ranks, e.g. 8,10,12.")(f)
     f = click.option("--models", help="Model kinds to tune (default als,biased-als).")(f)
+    return search_options(f)
+
+
+def search_options(f: F) -> F:
+    """Search method, objective, pruning and the ranges of random/optuna search."""
+    f = click.option("--alpha-range", help="LO,HI of implicit-als alpha (default 0.1,20).")(f)
+    f = click.option("--bias-reg-range", help="LO,HI of biased-als biasReg (default 1,30).")(f)
+    f = click.option("--reg-range", help="LO,HI of regParam, log-uniform (default 0.01,1).")(f)
+    f = click.option("--rank-range", help="LO,HI of the rank for random/optuna (default 4,64).")(f)
+    f = click.option(
+        "--prune-margin",
+        type=float,
+        help="Relative margin of pruning (default 0.02 for rmse, 0.10 for ranking metrics).",
+    )(f)
+    f = click.option(
+        "--prune/--no-prune",
+        default=None,
+        help="Stop hopeless configurations after a fold (default on).",
+    )(f)
+    f = click.option(
+        "--objective",
+        help="rmse (default), ndcg@K or recall@K (catalogue top-K on each validation fold).",
+    )(f)
+    f = click.option(
+        "--trials", type=int, help="Configurations tried by random/optuna (default 20)."
+    )(f)
+    f = click.option(
+        "--search",
+        type=click.Choice(["grid", "random", "optuna"]),
+        help="grid (default), seeded random samples, or Optuna TPE (pip install 'movierec[tune]').",
+    )(f)
+    f = click.option(
+        "--interaction-threshold",
+        type=float,
+        help="Cut-off of --interactions threshold (default: the evaluation threshold).",
+    )(f)
+    f = click.option(
+        "--interactions",
+        type=click.Choice(["rating", "all", "threshold"]),
+        help="What implicit-als is fitted on: the raw rating (default), every rating as 1, "
+        "or only ratings >= --interaction-threshold.",
+    )(f)
     return f
 
 
@@ -232,6 +323,8 @@ def make_config(kw: dict[str, Any]) -> RunConfig:
             "reg_param": kw.get("reg_param"),
             "max_iter": kw.get("max_iter"),
             "bias_reg": kw.get("bias_reg"),
+            "clip_predictions": kw.get("clip_predictions"),
+            "rating_scale": _floats(kw.get("rating_scale")),
         },
         "split": {
             "method": kw.get("split_method"),
@@ -247,6 +340,19 @@ def make_config(kw: dict[str, Any]) -> RunConfig:
             "max_iters": _ints(kw.get("max_iters")),
             "folds": kw.get("folds"),
             "parallelism": kw.get("parallelism"),
+            "search": kw.get("search"),
+            "trials": kw.get("trials"),
+            "objective": kw.get("objective"),
+            "prune": kw.get("prune"),
+            "prune_margin": kw.get("prune_margin"),
+            "rank_range": _ints(kw.get("rank_range")),
+            "reg_range": _floats(kw.get("reg_range")),
+            "bias_reg_range": _floats(kw.get("bias_reg_range")),
+            "alpha_range": _floats(kw.get("alpha_range")),
+        },
+        "interactions": {
+            "mode": kw.get("interactions"),
+            "threshold": kw.get("interaction_threshold"),
         },
         "evaluation": {"k": kw.get("k"), "threshold": kw.get("threshold")},
         "recommend": {"n": kw.get("n"), "recommender": kw.get("recommender")},
@@ -405,6 +511,8 @@ def compare_splits_cmd(out: Path | None, as_json: bool, **kw: Any) -> None:
     setup_logging(kw["verbose"], kw["quiet"])
     cfg = make_config(kw)
     _require_data(cfg)
+    if out is not None:
+        check_writable(out, replace_if="split_comparison.json")
     reporter = _reporter(kw["quiet"] or as_json)
     loaded = load_ratings(cfg.data)
     engine = get_engine(cfg.engine, cfg.spark)
@@ -436,41 +544,58 @@ def compare_splits_cmd(out: Path | None, as_json: bool, **kw: Any) -> None:
 @als_options
 @grid_options
 @split_options
-@click.option("--out", type=click.Path(path_type=Path), help="Folder for tuning.json and heatmaps.")
+@click.option(
+    "--threshold", type=float, help="Relevance cut-off of ranking objectives (default 3.0)."
+)
+@click.option("--out", type=click.Path(path_type=Path), help="Folder for tuning.json and plots.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @handle_errors
 def tune(out: Path | None, as_json: bool, **kw: Any) -> None:
-    """Cross-validated grid search over rank, regParam and maxIter (on the non-test part).
+    """Cross-validated search over rank, regParam, maxIter (and biasReg, alpha) on the
+    non-test part: a grid, seeded random samples or Optuna; objective RMSE, NDCG@K or recall@K.
 
     \b
-    Example:
+    Examples:
       movierec tune --data ratings.csv --ranks 8,10,12 --reg-params 0.05,0.1,0.15 \\
                     --max-iters 10,15 --folds 3 --out tuning/
+      movierec tune --dataset ml-latest-small --engine local --search optuna --trials 30 \\
+                    --models implicit-als --objective ndcg@10 --out tuning/
     """
     from movierec.atomic import atomic_dir
     from movierec.data import load_ratings
     from movierec.engines import ALSParams, get_engine
-    from movierec.pipeline import _write_json, holdout
-    from movierec.plots import plot_tuning_heatmaps
-    from movierec.tuning import grid_search
+    from movierec.pipeline import _write_json, holdout, implicit_params, interaction_spec
+    from movierec.plots import plot_tuning_results
+    from movierec.tuning import tune as run_tuning
 
     setup_logging(kw["verbose"], kw["quiet"])
     cfg = make_config(kw)
     _require_data(cfg)
+    if out is not None:
+        check_writable(out, replace_if="tuning.json")
     reporter = _reporter(kw["quiet"] or as_json)
     loaded = load_ratings(cfg.data)
     engine = get_engine(cfg.engine, cfg.spark)
     dev, _ = holdout(loaded.ratings, cfg)
     t = cfg.tuning
-    reporter.stage("tuning", len(t.configurations()) * t.folds)
-    result = grid_search(
-        engine, dev, t, ALSParams.from_config(cfg.als, cfg.seed), cfg.seed, reporter.advance
+    reporter.stage("tuning", t.planned_fits())
+    base = ALSParams.from_config(cfg.als, cfg.seed)
+    result = run_tuning(
+        engine,
+        dev,
+        t,
+        base,
+        cfg.seed,
+        reporter.advance,
+        threshold=cfg.evaluation.threshold,
+        interactions=interaction_spec(cfg),
+        start=[base, implicit_params(cfg)],  # as in `run`: random/optuna try the defaults first
     )
     reporter.end_stage()
     if out is not None:
         with atomic_dir(out, replace_if="tuning.json") as tmp:
             _write_json(tmp / "tuning.json", result.to_dict())
-            plot_tuning_heatmaps(result.results, tmp, best=result.best)
+            plot_tuning_results(result.to_dict(), tmp)
     if as_json:
         _print_json(result.to_dict())
     else:
@@ -486,6 +611,7 @@ def tune(out: Path | None, as_json: bool, **kw: Any) -> None:
 @click.option(
     "--out", type=click.Path(path_type=Path), required=True, help="Model folder to write."
 )
+@mlflow_options
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @handle_errors
 def train(out: Path, as_json: bool, **kw: Any) -> None:
@@ -497,14 +623,17 @@ def train(out: Path, as_json: bool, **kw: Any) -> None:
     """
     from movierec.data import load_ratings
     from movierec.engines import ALSParams, get_engine
+    from movierec.engines.base import fit_clipped
     from movierec.metrics import rating_errors
-    from movierec.model_io import save_model
+    from movierec.model_io import MODEL_JSON, save_model
     from movierec.pipeline import versions
     from movierec.schema import RATING
 
     setup_logging(kw["verbose"], kw["quiet"])
     cfg = make_config(kw)
     _require_data(cfg)
+    check_writable(out, replace_if=MODEL_JSON)
+    tracker = _tracker(kw)
     reporter = _reporter(kw["quiet"] or as_json)
     reporter.stage("load")
     loaded = load_ratings(cfg.data)
@@ -514,7 +643,7 @@ def train(out: Path, as_json: bool, **kw: Any) -> None:
     reporter.stage("fit")
     handle = engine.data(loaded.ratings)
     try:
-        model = engine.fit(handle, params)
+        model = fit_clipped(engine, handle, params)
         try:
             fitted = model.predict(loaded.ratings)
             reporter.end_stage()
@@ -543,6 +672,9 @@ def train(out: Path, as_json: bool, **kw: Any) -> None:
         "training_fit": train_fit,
         "load": loaded.report.to_dict(),
     }
+    if tracker is not None:
+        meta = json.loads((out / MODEL_JSON).read_text(encoding="utf-8"))
+        info["mlflow_run_id"] = tracker.log_model_dir(out, meta)
     if as_json:
         _print_json(info)
     else:
@@ -550,6 +682,8 @@ def train(out: Path, as_json: bool, **kw: Any) -> None:
             f"model written to {out}: {len(loaded.ratings):,} ratings, rank {params.rank}, "
             f"regParam {params.reg_param}, maxIter {params.max_iter}"
         )
+        if tracker is not None and not kw["quiet"]:
+            click.echo(f"MLflow run {info['mlflow_run_id']} logged to {tracker.uri}", err=True)
 
 
 @cli.command()
@@ -651,6 +785,8 @@ def recommend(
         raise ConfigError("give either --user ID (repeatable) or --all")
     cfg = make_config(kw)
     n = kw.get("n") or cfg.recommend.n
+    if out is not None:
+        check_writable(out)
     saved = load_model_dir(model_dir)
     wanted = None
     requested = [u.strip() for item in users for u in item.split(",") if u.strip()]
@@ -668,7 +804,8 @@ def recommend(
     table = decorate(recs, saved.movies, saved.user_ids, saved.item_ids)
     if out is not None:
         for path in save_recommendations(table, out):
-            click.echo(f"wrote {path}", err=True)
+            if not kw["quiet"]:
+                click.echo(f"wrote {path}", err=True)
     if as_json:
         _print_json(table.to_dict(orient="records"))
     elif out is None or users:
@@ -701,6 +838,7 @@ def recommend(
     required=True,
     help="Output folder (written atomically).",
 )
+@mlflow_options
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout.")
 @handle_errors
 def run(out: Path, as_json: bool, **kw: Any) -> None:
@@ -715,7 +853,12 @@ def run(out: Path, as_json: bool, **kw: Any) -> None:
     setup_logging(kw["verbose"], kw["quiet"])
     cfg = make_config(kw)
     _require_data(cfg)
+    tracker = _tracker(kw)
     summary = run_pipeline(cfg, out, _reporter(kw["quiet"] or as_json))
+    if tracker is not None:
+        run_id = tracker.log_pipeline_run(out, summary)
+        if not kw["quiet"]:
+            click.echo(f"MLflow run {run_id} logged to {tracker.uri}", err=True)
     if as_json:
         _print_json(summary)
     else:
@@ -726,8 +869,9 @@ def run(out: Path, as_json: bool, **kw: Any) -> None:
 
 @cli.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
+@verbosity_options
 @handle_errors
-def report(run_dir: Path) -> None:
+def report(run_dir: Path, verbose: int, quiet: bool) -> None:
     """Rebuild RUN_DIR/report.html: one self-contained page with every table and plot of a run.
 
     \b
@@ -736,6 +880,7 @@ def report(run_dir: Path) -> None:
     """
     from movierec.report import build_report
 
+    setup_logging(verbose, quiet)
     click.echo(str(build_report(run_dir)))
 
 
@@ -746,8 +891,9 @@ def datasets() -> None:
 
 @datasets.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+@verbosity_options
 @handle_errors
-def datasets_list(as_json: bool) -> None:
+def datasets_list(as_json: bool, verbose: int, quiet: bool) -> None:
     """List the known datasets and whether each is in the cache.
 
     \b
@@ -756,6 +902,7 @@ def datasets_list(as_json: bool) -> None:
     """
     from movierec.data.datasets import list_datasets
 
+    setup_logging(verbose, quiet)
     rows = list_datasets()
     if as_json:
         _print_json(rows)
@@ -772,9 +919,9 @@ def datasets_list(as_json: bool) -> None:
     type=click.Path(path_type=Path),
     help="Cache folder (default $MOVIEREC_DATA_DIR or ~/.cache/movierec).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@verbosity_options
 @handle_errors
-def datasets_fetch(name: str, cache_dir: Path | None, quiet: bool) -> None:
+def datasets_fetch(name: str, cache_dir: Path | None, verbose: int, quiet: bool) -> None:
     """Download and unpack a dataset into the cache (verified by size and MD5 where published).
 
     \b
@@ -784,6 +931,7 @@ def datasets_fetch(name: str, cache_dir: Path | None, quiet: bool) -> None:
     from movierec.console import download_progress
     from movierec.data.datasets import fetch_dataset
 
+    setup_logging(verbose, quiet)
     with download_progress(quiet) as progress:
         path = fetch_dataset(name, cache_dir=cache_dir, progress=progress)
     click.echo(str(path))
@@ -797,9 +945,16 @@ def datasets_fetch(name: str, cache_dir: Path | None, quiet: bool) -> None:
 @click.option(
     "--out", type=click.Path(path_type=Path), required=True, help="Parquet file to write."
 )
+@verbosity_options
 @handle_errors
 def datasets_synth(
-    n_ratings: str, n_users: int | None, n_items: int | None, seed: int, out: Path
+    n_ratings: str,
+    n_users: int | None,
+    n_items: int | None,
+    seed: int,
+    out: Path,
+    verbose: int,
+    quiet: bool,
 ) -> None:
     """Generate a seeded MovieLens-like ratings table (power-law activity and popularity,
     ratings from latent factors plus noise) as Parquet, for benchmarks and scale tests.
@@ -810,6 +965,8 @@ def datasets_synth(
     """
     from movierec.data.synth import parse_count, save_synthetic, synthesize
 
+    setup_logging(verbose, quiet)
+    check_writable(out)
     frame = synthesize(parse_count(n_ratings), n_users=n_users, n_items=n_items, seed=seed)
     save_synthetic(frame, out)
     click.echo(
@@ -830,8 +987,12 @@ def datasets_synth(
     default=None,
     help="Folder that POST /admin/reload may load models from (default: the model's parent).",
 )
+@click.option("-v", "--verbose", count=True, help="Debug log output (the default is info).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors (no startup or access lines).")
 @handle_errors
-def serve(model_dir: Path, host: str, port: int, model_root: Path | None) -> None:
+def serve(
+    model_dir: Path, host: str, port: int, model_root: Path | None, verbose: int, quiet: bool
+) -> None:
     """Serve recommendations over HTTP (FastAPI + uvicorn): known users, new users by
     fold-in, similar movies, explanations, metrics, hot reload (POST /admin/reload or
     SIGHUP). Admin routes need $MOVIEREC_API_KEY when it is set. API docs at /docs.
@@ -843,8 +1004,15 @@ def serve(model_dir: Path, host: str, port: int, model_root: Path | None) -> Non
     """
     from movierec.service.server import serve as run_server
 
-    setup_logging(1, False)
-    run_server(model_dir, host=host, port=port, model_root=model_root)
+    level = 0 if quiet else (1 if verbose < 1 else 2)  # the service logs at info by default
+    setup_logging(level, quiet)
+    log_level = "error" if quiet else ("debug" if verbose else "info")
+    run_server(model_dir, host=host, port=port, model_root=model_root, log_level=log_level)
+
+
+# Verbs in their own modules register themselves on `cli` when imported.
+from movierec.cli import protocol as _protocol  # noqa: E402, F401
+from movierec.cli import similar as _similar  # noqa: E402, F401
 
 
 def main(argv: list[str] | None = None) -> None:

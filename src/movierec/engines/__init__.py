@@ -26,7 +26,9 @@ def get_engine(name: str, spark_config: SparkConfig | None = None) -> Engine:
         from movierec.engines.spark_als import SparkEngine
         from movierec.spark import get_spark
 
-        return SparkEngine(get_spark(spark_config))
+        block_size = spark_config.topn_block_size if spark_config is not None else None
+        spark = get_spark(spark_config)
+        return SparkEngine(spark) if block_size is None else SparkEngine(spark, block_size)
     if name == "local":
         from movierec.engines.local_als import LocalEngine
 

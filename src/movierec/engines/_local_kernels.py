@@ -1,10 +1,17 @@
 """numba kernels of the local ALS engine (see :mod:`movierec.engines.local_als`).
 
 Every kernel is compiled with ``cache=True`` (on-disk JIT cache next to this file, or under
-``NUMBA_CACHE_DIR`` when the package folder is read-only) and ``fastmath=False``, so results
-do not depend on the compiler's freedom to reorder floating-point sums (``error_model=
-"numpy"``: a division by zero gives inf/NaN instead of raising, and costs no checks).
-Factors are passed as float32 (as Spark stores them); every product and sum is float64.
+``NUMBA_CACHE_DIR`` when the package folder is read-only) and ``error_model="numpy"`` (a
+division by zero gives inf/NaN instead of raising, and costs no checks). Kernels run with
+``fastmath=False`` except the two inner loops of the explicit solve that dominate its time:
+the Gram accumulation (:func:`_gram_tiles`, :func:`_gram_rank1`) and the Cholesky solve use
+only the ``reassoc`` and ``contract`` flags (sums may be reordered into SIMD lanes, a·b + c
+may become one fused multiply-add), never the flags that assume no NaN/inf or change
+division/sqrt. Results are still deterministic for a given machine and independent of the
+thread count (every row is computed by one thread in a fixed order); they differ from a
+strictly sequential float64 sum by rounding only (~1e-16 relative), which the float32 factors
+round away. Factors are passed as float32 (as Spark stores them); every product and sum is
+float64.
 Argument dtypes are fixed by :mod:`movierec.engines.local_als` (indptr int64, indices
 int32, values float32, factors float32 C-contiguous) so each kernel compiles once.
 
@@ -52,35 +59,155 @@ Python threads (e.g. tuning's thread pool) run parallel kernels at the same time
 _ROWS_PER_CHUNK = 64
 """Rows (users or items) one parallel task solves; amortises the per-task scratch buffers."""
 
+_MAX_TASKS = 64
+"""At most this many parallel tasks per explicit half-step (more rows per task when there
+are many rows): each task allocates ~30 KiB-100 KiB of scratch, which cost ~100 ns per row
+at 64 rows per task."""
 
-@njit(cache=True, fastmath=False, error_model="numpy")
-def counting_sort(keys: np.ndarray, n_keys: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stable counting sort of ``keys`` (int32 in [0, n_keys)).
+_GATHER = 256
+"""Ratings of one row gathered per pass of the tiled Gram update (:func:`_gram_tiles`); a
+longer row is split into equal passes of at most this many ratings. 52×256 float64 = 104 KiB
+fits the L2 cache; longer passes amortise the tiles' final horizontal sums better."""
 
-    Returns (indptr int64 of length n_keys + 1, perm int64): ``keys[perm]`` is sorted, equal
-    keys keep their input order, and key ``k`` occupies ``perm[indptr[k]:indptr[k + 1]]``.
+_PAD = 8
+"""Extra columns of the gather block: a row stride of 256 float64 (2 KiB) would map the rows
+that one tile reads together onto the same L1 cache sets; 264 does not."""
+
+_TILE_MIN = 8
+"""Rows with fewer ratings than this use rank-1 updates (:func:`_gram_rank1`) instead of the
+tiles, whose fixed cost per 4×4 tile does not pay for very short rows."""
+
+_FAST = {"reassoc", "contract"}
+"""numba fastmath flags of the hot loops (see the module docstring)."""
+
+
+def padded_rank(k: int) -> int:
+    """Rows of the extended Gram matrix the explicit solve accumulates for rank ``k``.
+
+    Row/column k carries the ratings (so the right-hand side Σ v·y comes out of the same
+    tiles as Σ y yᵀ); the size is rounded up to a multiple of the 4×4 tile.
     """
-    n = keys.shape[0]
-    indptr = np.zeros(n_keys + 1, dtype=np.int64)
-    for p in range(n):
-        indptr[keys[p] + 1] += 1
-    for k in range(n_keys):
-        indptr[k + 1] += indptr[k]
-    nxt = indptr[:-1].copy()
-    perm = np.empty(n, dtype=np.int64)
-    for p in range(n):
-        k = keys[p]
-        perm[nxt[k]] = p
-        nxt[k] += 1
-    return indptr, perm
+    return ((k + 1 + 3) // 4) * 4
+
+
+def solve_half_flops(row_counts: np.ndarray, k: int, dual: bool = True) -> dict[str, float]:
+    """Floating-point operations of one :func:`solve_half` call (2 per multiply-add).
+
+    ``row_counts`` holds the number of ratings of every row being solved; ``dual`` says
+    whether short rows take the dual path (reg_param > 0 and not nonnegative). Returns
+    ``executed``, what the kernel really computes:
+
+    - rows with at least ``_TILE_MIN`` ratings: per rating every 4×4 tile on or below the
+      diagonal of the padded (``padded_rank(k)``)² extended Gram matrix (16 multiply-adds
+      per tile, including the right-hand side and the redundant upper halves of the
+      diagonal tiles), per row a Cholesky factorisation (k³/3) and two triangular solves
+      (2k²);
+    - shorter rows with n ≤ k ratings (``dual``): the n×n Gram matrix (n(n+1)/2·k
+      multiply-adds), its Cholesky solve (n³/3 + 2n²) and x = Yᵀz (n·k);
+    - other short rows: per rating the lower triangle of the (k+1)² extended matrix, plus
+      the per-row Cholesky terms;
+
+    and ``useful``, the minimum of a symmetric primal solve (k(k+1)/2 + k multiply-adds per
+    rating plus the per-row Cholesky terms) — the dual path does less than that.
+    """
+    counts = np.asarray(row_counts, dtype=np.int64)
+    counts = counts[counts > 0]
+    nb = padded_rank(k) // 4
+    per_row = k**3 / 3 + 2 * k**2 + k
+    tiled = counts[counts >= _TILE_MIN]
+    short = counts[counts < _TILE_MIN]
+    in_dual = short[short <= k] if dual else short[:0]
+    rank1 = short[short > k] if dual else short
+    executed = 2.0 * int(tiled.sum()) * 16 * nb * (nb + 1) // 2 + len(tiled) * per_row
+    executed += 2.0 * int(rank1.sum()) * (k + 1) * (k + 2) // 2 + len(rank1) * per_row
+    nd = in_dual.astype(np.float64)
+    executed += float(np.sum(nd * (nd + 1) * k + nd**3 / 3 + 2 * nd**2 + 2 * nd * k))
+    useful = 2.0 * int(counts.sum()) * (k * (k + 1) // 2 + k) + len(counts) * per_row
+    return {"executed": executed, "useful": useful}
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
+def csr_order(
+    row_keys: np.ndarray, col_keys: np.ndarray, n_rows: int, n_cols: int, perm: np.ndarray
+) -> np.ndarray:
+    """Order of the entries by (row key, column key), stably, as an LSD counting sort.
+
+    ``row_keys``/``col_keys`` are int32 in [0, n_rows) / [0, n_cols). Fills ``perm``
+    (preallocated, int32 when there are fewer than 2^31 entries, else int64) so that entry
+    ``perm[q]`` is the q-th in (row, column, input position) order, and returns the row
+    pointer (int64, n_rows + 1). Transient memory: one array like ``perm`` plus the counts.
+    """
+    n = row_keys.shape[0]
+    by_col = np.empty_like(perm)
+    ptr = np.zeros(n_cols + 1, dtype=np.int64)
+    for p in range(n):
+        ptr[col_keys[p] + 1] += 1
+    for c in range(n_cols):
+        ptr[c + 1] += ptr[c]
+    for p in range(n):
+        c = col_keys[p]
+        by_col[ptr[c]] = p
+        ptr[c] += 1
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    for p in range(n):
+        indptr[row_keys[p] + 1] += 1
+    for r in range(n_rows):
+        indptr[r + 1] += indptr[r]
+    nxt = indptr[:-1].copy()
+    for q in range(n):
+        p = by_col[q]
+        r = row_keys[p]
+        perm[nxt[r]] = p
+        nxt[r] += 1
+    return indptr
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def gather_f32(values: np.ndarray, perm: np.ndarray) -> np.ndarray:
+    """``values[perm]`` rounded to float32, without a float64 intermediate copy."""
+    out = np.empty(perm.shape[0], dtype=np.float32)
+    for q in range(perm.shape[0]):
+        out[q] = np.float32(values[perm[q]])
+    return out
+
+
+@njit(cache=True, fastmath=False, error_model="numpy")
+def transpose_csr(
+    indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n_cols: int, from_csr: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The CSC of a CSR (rows ascending within each column), in one counting pass.
+
+    Returns (indptr int64 of n_cols + 1, row indices int32, values float32) and fills
+    ``from_csr`` (preallocated) with the CSR position of every CSC entry.
+    """
+    n_rows = indptr.shape[0] - 1
+    n = indices.shape[0]
+    ptr = np.zeros(n_cols + 1, dtype=np.int64)
+    for p in range(n):
+        ptr[indices[p] + 1] += 1
+    for c in range(n_cols):
+        ptr[c + 1] += ptr[c]
+    nxt = ptr[:-1].copy()
+    rows = np.empty(n, dtype=np.int32)
+    vals = np.empty(n, dtype=np.float32)
+    for r in range(n_rows):
+        for p in range(indptr[r], indptr[r + 1]):
+            c = indices[p]
+            q = nxt[c]
+            rows[q] = r
+            vals[q] = values[p]
+            from_csr[q] = p
+            nxt[c] = q + 1
+    return ptr, rows, vals
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
 def _cholesky_solve(a: np.ndarray, b: np.ndarray, m: int, x: np.ndarray) -> bool:
     """Solve ``a[:m, :m] x = b[:m]`` for symmetric positive definite ``a`` (lower triangle read).
 
     ``a`` is overwritten by its Cholesky factor L (lower, with 1/L_jj on the diagonal).
-    Returns False when ``a`` is not positive definite (x is then undefined).
+    Returns False when ``a`` is not positive definite (x is then undefined). The dot
+    products run in SIMD lanes (``reassoc``): 1.7x faster than a sequential sum at k = 50.
     """
     for j in range(m):
         s = a[j, j]
@@ -106,6 +233,65 @@ def _cholesky_solve(a: np.ndarray, b: np.ndarray, m: int, x: np.ndarray) -> bool
             t -= a[p, i] * x[p]
         x[i] = t * a[i, i]
     return True
+
+
+_LANES = 8
+"""Rows whose k×k systems are factorised together, one per SIMD lane
+(:func:`_cholesky_solve_lanes`)."""
+
+_LANES_MAX_RANK = 24
+"""Largest rank solved lane-parallel: measured 1.7x faster than one row at a time at rank
+10, but 1.6x slower at rank 50 (8 matrices of 50×50 no longer fit the L1 cache), where the
+per-row :func:`_cholesky_solve` is used."""
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
+def _cholesky_solve_lanes(
+    a: np.ndarray, b: np.ndarray, m: int, x: np.ndarray, ok: np.ndarray, t: np.ndarray
+) -> None:
+    """Solve ``_LANES`` independent SPD systems a[:, :, l] x[:, l] = b[:, l] at once.
+
+    The same arithmetic as :func:`_cholesky_solve` (lower triangle read, ``a`` overwritten
+    by the factors), but every operation runs across the lanes — the innermost loop is over
+    the systems, so it fills the SIMD registers without reordering any sum. ``ok[l]`` is set
+    to False for a lane whose matrix is not positive definite (its pivot is replaced by 1 so
+    the other lanes go on; its x is meaningless). ``t`` is scratch of ``_LANES`` floats.
+    """
+    n_lanes = a.shape[2]
+    for j in range(m):
+        for lane in range(n_lanes):
+            t[lane] = a[j, j, lane]
+        for p in range(j):
+            for lane in range(n_lanes):
+                t[lane] -= a[j, p, lane] * a[j, p, lane]
+        for lane in range(n_lanes):
+            good = t[lane] > 0.0
+            ok[lane] = ok[lane] and good
+            a[j, j, lane] = 1.0 / math.sqrt(t[lane] if good else 1.0)
+        for i in range(j + 1, m):
+            for lane in range(n_lanes):
+                t[lane] = a[i, j, lane]
+            for p in range(j):
+                for lane in range(n_lanes):
+                    t[lane] -= a[i, p, lane] * a[j, p, lane]
+            for lane in range(n_lanes):
+                a[i, j, lane] = t[lane] * a[j, j, lane]
+    for i in range(m):  # L y = b
+        for lane in range(n_lanes):
+            t[lane] = b[i, lane]
+        for p in range(i):
+            for lane in range(n_lanes):
+                t[lane] -= a[i, p, lane] * x[p, lane]
+        for lane in range(n_lanes):
+            x[i, lane] = t[lane] * a[i, i, lane]
+    for i in range(m - 1, -1, -1):  # L^T x = y
+        for lane in range(n_lanes):
+            t[lane] = x[i, lane]
+        for p in range(i + 1, m):
+            for lane in range(n_lanes):
+                t[lane] -= a[p, i, lane] * x[p, lane]
+        for lane in range(n_lanes):
+            x[i, lane] = t[lane] * a[i, i, lane]
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
@@ -197,6 +383,135 @@ def _nnls(
     return True
 
 
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
+def _gram_tiles(yt: np.ndarray, m: int, kp: int, a: np.ndarray) -> None:
+    """a[i, j] += Σ_{b<m} yt[i, b]·yt[j, b] for every 4×4 tile on or below the diagonal.
+
+    ``yt`` (kp × ≥m, float64) holds one gathered factor vector per column; ``kp`` is a
+    multiple of 4. Each tile keeps its 16 sums in registers over the whole pass (one SIMD
+    reduction over b per sum), so ``a`` is loaded and stored once per pass, not once per
+    rating: 8 loads per 16 multiply-adds, compute-bound. Upper halves of diagonal tiles
+    are computed too (and ignored by the caller).
+    """
+    for i0 in range(0, kp, 4):
+        for j0 in range(0, i0 + 1, 4):
+            s00 = s01 = s02 = s03 = 0.0
+            s10 = s11 = s12 = s13 = 0.0
+            s20 = s21 = s22 = s23 = 0.0
+            s30 = s31 = s32 = s33 = 0.0
+            for b in range(m):
+                x0 = yt[i0, b]
+                x1 = yt[i0 + 1, b]
+                x2 = yt[i0 + 2, b]
+                x3 = yt[i0 + 3, b]
+                z0 = yt[j0, b]
+                z1 = yt[j0 + 1, b]
+                z2 = yt[j0 + 2, b]
+                z3 = yt[j0 + 3, b]
+                s00 += x0 * z0
+                s01 += x0 * z1
+                s02 += x0 * z2
+                s03 += x0 * z3
+                s10 += x1 * z0
+                s11 += x1 * z1
+                s12 += x1 * z2
+                s13 += x1 * z3
+                s20 += x2 * z0
+                s21 += x2 * z1
+                s22 += x2 * z2
+                s23 += x2 * z3
+                s30 += x3 * z0
+                s31 += x3 * z1
+                s32 += x3 * z2
+                s33 += x3 * z3
+            a[i0, j0] += s00
+            a[i0, j0 + 1] += s01
+            a[i0, j0 + 2] += s02
+            a[i0, j0 + 3] += s03
+            a[i0 + 1, j0] += s10
+            a[i0 + 1, j0 + 1] += s11
+            a[i0 + 1, j0 + 2] += s12
+            a[i0 + 1, j0 + 3] += s13
+            a[i0 + 2, j0] += s20
+            a[i0 + 2, j0 + 1] += s21
+            a[i0 + 2, j0 + 2] += s22
+            a[i0 + 2, j0 + 3] += s23
+            a[i0 + 3, j0] += s30
+            a[i0 + 3, j0 + 1] += s31
+            a[i0 + 3, j0 + 2] += s32
+            a[i0 + 3, j0 + 3] += s33
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
+def _gram_rank1(
+    indices: np.ndarray,
+    values: np.ndarray,
+    src: np.ndarray,
+    start: int,
+    stop: int,
+    a: np.ndarray,
+    y: np.ndarray,
+) -> None:
+    """Lower triangle of a[:k+1, :k+1] += Σ_p (y_p, v_p)(y_p, v_p)ᵀ, one rank-1 update per
+    rating p in [start, stop) (y_p = ``src[indices[p]]`` in float64, v_p = ``values[p]``)."""
+    k = src.shape[1]
+    for p in range(start, stop):
+        col = indices[p]
+        for f in range(k):
+            y[f] = np.float64(src[col, f])
+        y[k] = np.float64(values[p])
+        for i in range(k + 1):
+            yi = y[i]
+            for j in range(i + 1):
+                a[i, j] += yi * y[j]
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
+def _solve_dual(
+    indices: np.ndarray,
+    values: np.ndarray,
+    src: np.ndarray,
+    start: int,
+    n: int,
+    lam: float,
+    yd: np.ndarray,
+    g: np.ndarray,
+    v: np.ndarray,
+    z: np.ndarray,
+    x: np.ndarray,
+) -> bool:
+    """x = (YᵀY + lam·I)⁻¹ Yᵀv through the n×n dual system, for a row with n ≤ k ratings.
+
+    Y (n×k) holds the row's factor vectors ``src[indices[start:start+n]]`` and v its
+    ratings; with lam > 0 the identity (YᵀY + lam·I)⁻¹Yᵀ = Yᵀ(YYᵀ + lam·I)⁻¹ gives the
+    same minimiser as the k×k normal equations from an n×n Cholesky solve (z) and x = Yᵀz:
+    O(n²k) work instead of O(nk² + k³). ``yd``, ``g``, ``v``, ``z`` are scratch of at
+    least n rows. Returns False when the system is not positive definite.
+    """
+    k = src.shape[1]
+    for t in range(n):
+        col = indices[start + t]
+        for f in range(k):
+            yd[t, f] = np.float64(src[col, f])
+        v[t] = np.float64(values[start + t])
+    for i in range(n):
+        for j in range(i + 1):
+            acc = 0.0
+            for f in range(k):
+                acc += yd[i, f] * yd[j, f]
+            g[i, j] = acc
+        g[i, i] += lam
+    if not _cholesky_solve(g, v, n, z):
+        return False
+    for f in range(k):
+        x[f] = 0.0
+    for t in range(n):
+        zt = z[t]
+        for f in range(k):
+            x[f] += zt * yd[t, f]
+    return True
+
+
 @njit(parallel=True, cache=True, fastmath=False, error_model="numpy")
 def _solve_half(
     indptr: np.ndarray,
@@ -215,17 +530,44 @@ def _solve_half(
     are the CSR of the ratings in the orientation of ``dst`` (users for a user step). Rows
     without ratings get zeros (cannot happen for rows built from ratings).
 
+    Both sums come from one extended Gram matrix Σ (y, v)(y, v)ᵀ (row k = the right-hand
+    side): a row's ratings are gathered, up to ``_GATHER`` at a time, as the columns of a
+    float64 block and accumulated tile by tile (:func:`_gram_tiles`); rows with fewer than
+    ``_TILE_MIN`` ratings use rank-1 updates, or — when they have at most k ratings,
+    reg_param > 0 and not ``nonnegative`` — the equivalent n×n dual system
+    (:func:`_solve_dual`). Up to rank ``_LANES_MAX_RANK`` the systems of
+    ``_LANES`` consecutive rows are then factorised together, one per SIMD lane
+    (:func:`_cholesky_solve_lanes`), else one by one.
+    :func:`solve_half_flops` counts the work.
+
     Returns the number of rows whose system was not positive definite (0 when reg_param > 0).
     """
     n_rows = indptr.shape[0] - 1
     k = src.shape[1]
-    n_chunks = (n_rows + _ROWS_PER_CHUNK - 1) // _ROWS_PER_CHUNK
+    kp = ((k + 1 + 3) // 4) * 4
+    lanes = k <= _LANES_MAX_RANK and not nonnegative
+    per_task = max(_ROWS_PER_CHUNK, (n_rows + _MAX_TASKS - 1) // _MAX_TASKS)
+    per_task = ((per_task + _LANES - 1) // _LANES) * _LANES
+    n_chunks = (n_rows + per_task - 1) // per_task
     failed = np.zeros(n_chunks, dtype=np.int64)
     for c in prange(n_chunks):
-        a = np.empty((k, k), dtype=np.float64)
+        a = np.empty((kp, kp), dtype=np.float64)
+        yt = np.zeros((kp, _GATHER + _PAD), dtype=np.float64)
+        y = np.empty(k + 1, dtype=np.float64)
+        la = np.empty((k, k, _LANES), dtype=np.float64)
+        lb = np.empty((k, _LANES), dtype=np.float64)
+        lx = np.empty((k, _LANES), dtype=np.float64)
+        lok = np.empty(_LANES, dtype=np.bool_)
+        lt = np.empty(_LANES, dtype=np.float64)
+        ldual = np.empty(_LANES, dtype=np.bool_)
+        lfilled = np.empty(_LANES, dtype=np.bool_)
+        dx = np.empty((k, _LANES), dtype=np.float64)
+        yd = np.empty((_TILE_MIN, k), dtype=np.float64)
+        dg = np.empty((_TILE_MIN, _TILE_MIN), dtype=np.float64)
+        dv = np.empty(_TILE_MIN, dtype=np.float64)
+        dz = np.empty(_TILE_MIN, dtype=np.float64)
         b = np.empty(k, dtype=np.float64)
         x = np.empty(k, dtype=np.float64)
-        y = np.empty(k, dtype=np.float64)
         full = np.empty((k, k), dtype=np.float64)
         sub_a = np.empty((k, k), dtype=np.float64)
         sub_b = np.empty(k, dtype=np.float64)
@@ -233,48 +575,92 @@ def _solve_half(
         passive = np.empty(k, dtype=np.bool_)
         where = np.empty(k, dtype=np.int64)
         s = np.empty(k, dtype=np.float64)
-        lo = c * _ROWS_PER_CHUNK
-        hi = min(lo + _ROWS_PER_CHUNK, n_rows)
-        for r in range(lo, hi):
-            start = indptr[r]
-            stop = indptr[r + 1]
-            if stop == start:
-                for f in range(k):
-                    dst[r, f] = 0.0
-                continue
-            for i in range(k):
-                b[i] = 0.0
-                for j in range(k):
-                    a[i, j] = 0.0
-            for p in range(start, stop):
-                col = indices[p]
-                v = np.float64(values[p])
-                for f in range(k):
-                    y[f] = np.float64(src[col, f])
-                # Full square (both triangles): the inner loop is contiguous and vectorises.
+        lo = c * per_task
+        hi = min(lo + per_task, n_rows)
+        for g0 in range(lo, hi, _LANES):
+            g1 = min(g0 + _LANES, hi)
+            n_chol = 0
+            for lane in range(_LANES):
+                lok[lane] = True
+                ldual[lane] = False
+                lfilled[lane] = False
+            for r in range(g0, g1):
+                start = indptr[r]
+                stop = indptr[r + 1]
+                n = stop - start
+                if n == 0:
+                    continue
+                lane = r - g0
+                lam = reg_param * np.float64(n)
+                if n < _TILE_MIN and n <= k and lam > 0.0 and not nonnegative:
+                    ldual[lane] = True
+                    lok[lane] = _solve_dual(indices, values, src, start, n, lam, yd, dg, dv, dz, x)
+                    for f in range(k):
+                        dx[f, lane] = x[f]
+                    continue
+                n_chol += 1
+                for i in range(kp):
+                    for j in range(kp):
+                        a[i, j] = 0.0
+                if n < _TILE_MIN:
+                    _gram_rank1(indices, values, src, start, stop, a, y)
+                else:
+                    passes = (n + _GATHER - 1) // _GATHER
+                    for q in range(passes):
+                        p0 = start + (n * q) // passes
+                        m = start + (n * (q + 1)) // passes - p0
+                        for t in range(m):
+                            col = indices[p0 + t]
+                            for f in range(k):
+                                yt[f, t] = np.float64(src[col, f])
+                            yt[k, t] = np.float64(values[p0 + t])
+                        _gram_tiles(yt, m, kp, a)
                 for i in range(k):
-                    yi = y[i]
-                    b[i] += v * yi
-                    for j in range(k):
-                        a[i, j] += yi * y[j]
-            lam = reg_param * np.float64(stop - start)
-            for i in range(k):
-                a[i, i] += lam
-            if nonnegative:
+                    a[i, i] += lam
+                if lanes:
+                    lfilled[lane] = True
+                    for i in range(k):
+                        lb[i, lane] = a[k, i]
+                        for j in range(i + 1):
+                            la[i, j, lane] = a[i, j]
+                    continue
                 for i in range(k):
-                    for j in range(i + 1):
-                        full[i, j] = a[i, j]
-                        full[j, i] = a[i, j]
-                ok = _nnls(full, b, k, x, sub_a, sub_b, sub_x, passive, where, s)
-            else:
-                ok = _cholesky_solve(a, b, k, x)
-            if not ok:
-                failed[c] += 1
+                    b[i] = a[k, i]
+                if nonnegative:
+                    for i in range(k):
+                        for j in range(i + 1):
+                            full[i, j] = a[i, j]
+                            full[j, i] = a[i, j]
+                    ok = _nnls(full, b, k, x, sub_a, sub_b, sub_x, passive, where, s)
+                else:
+                    ok = _cholesky_solve(a, b, k, x)
+                lok[lane] = ok
                 for f in range(k):
-                    dst[r, f] = np.nan
-                continue
-            for f in range(k):
-                dst[r, f] = np.float32(x[f])
+                    lx[f, lane] = x[f]
+            if lanes and n_chol > 0:
+                for lane in range(_LANES):
+                    if not lfilled[lane]:  # unused, empty or dual: solve I x = 0
+                        for i in range(k):
+                            lb[i, lane] = 0.0
+                            for j in range(i):
+                                la[i, j, lane] = 0.0
+                            la[i, i, lane] = 1.0
+                _cholesky_solve_lanes(la, lb, k, lx, lok, lt)
+            for r in range(g0, g1):
+                lane = r - g0
+                if indptr[r + 1] == indptr[r]:
+                    for f in range(k):
+                        dst[r, f] = 0.0
+                elif ldual[lane] and lok[lane]:
+                    for f in range(k):
+                        dst[r, f] = np.float32(dx[f, lane])
+                elif lok[lane]:
+                    for f in range(k):
+                        dst[r, f] = np.float32(lx[f, lane])
+                else:
+                    failed[c] += 1
+                    for f in range(k):
+                        dst[r, f] = np.nan
     return int(failed.sum())
 
 

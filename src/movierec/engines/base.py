@@ -9,7 +9,7 @@ dataset behind an opaque :class:`EngineData` handle.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -44,6 +44,15 @@ class ALSParams:
     num_blocks: int = 4
     checkpoint_interval: int = 10
     alpha: float = 1.0
+    clip_predictions: bool = True
+    rating_scale: tuple[float, float] | None = None
+    """``(lo, hi)`` that predicted ratings are clipped to; None = the training data's lowest
+    and highest rating (see :func:`prediction_scale`)."""
+
+    def __post_init__(self) -> None:
+        if self.rating_scale is not None:  # a list when read back from JSON metadata
+            lo, hi = (float(v) for v in self.rating_scale)
+            object.__setattr__(self, "rating_scale", (lo, hi))
 
     @property
     def biased(self) -> bool:
@@ -67,6 +76,8 @@ class ALSParams:
             num_blocks=cfg.num_blocks,
             checkpoint_interval=cfg.checkpoint_interval,
             alpha=cfg.alpha,
+            clip_predictions=cfg.clip_predictions,
+            rating_scale=cfg.rating_scale,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -164,3 +175,93 @@ class Engine(ABC):
     @abstractmethod
     def aggregates(self, data: EngineData) -> tuple[pd.Series, pd.Series, pd.Series]:
         """(ratings per user, per movie, per rating value), computed by the engine."""
+
+
+# --- prediction clipping -------------------------------------------------------------------
+
+
+def prediction_scale(params: ALSParams, train: pd.DataFrame) -> tuple[float, float] | None:
+    """The ``(lo, hi)`` range predicted ratings are clipped to, or None for no clipping.
+
+    None when ``params.clip_predictions`` is off or the model is ``implicit-als`` (its scores
+    are preferences, not ratings); else ``params.rating_scale`` when set, else the lowest and
+    highest rating of ``train`` (the data's rating scale as the model saw it). None too when
+    ``train`` has no ratings or only one distinct value (no scale to take).
+
+    Raises:
+        ConfigError: the configured scale is empty (lo >= hi).
+    """
+    from movierec.errors import ConfigError
+    from movierec.schema import RATING
+
+    if not params.clip_predictions or params.implicit:
+        return None
+    if params.rating_scale is None:
+        values = train[RATING].to_numpy(dtype=np.float64)
+        if len(values) == 0 or values.min() == values.max():
+            return None
+        return float(values.min()), float(values.max())
+    lo, hi = params.rating_scale
+    if not lo < hi:
+        raise ConfigError(f"rating scale must have lo < hi, got [{lo}, {hi}]")
+    return float(lo), float(hi)
+
+
+def clip_ratings(predicted: np.ndarray, scale: tuple[float, float] | None) -> np.ndarray:
+    """``predicted`` (float64) with every value limited to ``scale = (lo, hi)``.
+
+    NaN (cold start) stays NaN; ``scale`` None returns the values unchanged.
+    """
+    out = np.asarray(predicted, dtype=np.float64)
+    if scale is None:
+        return out
+    return np.clip(out, scale[0], scale[1])
+
+
+class ClippedModel(TrainedModel):
+    """A fitted model whose predicted ratings are clipped to a rating scale.
+
+    Only :meth:`predict` (the ratings that RMSE/MAE score) is clipped. :meth:`recommend`
+    ranks by the unclipped scores: clipping would turn every prediction above the top of the
+    scale into a tie and leave the order to movie ids. ``params.rating_scale`` holds the
+    scale actually applied, so a saved model records it.
+    """
+
+    def __init__(self, inner: TrainedModel, scale: tuple[float, float]) -> None:
+        self.inner = inner
+        self.scale = scale
+        self.params = replace(inner.params, rating_scale=scale)
+
+    def predict(self, pairs: pd.DataFrame) -> np.ndarray:
+        return clip_ratings(self.inner.predict(pairs), self.scale)
+
+    def recommend(
+        self, users: np.ndarray | None, n: int, exclude: EngineData | None
+    ) -> pd.DataFrame:
+        return self.inner.recommend(users, n, exclude)
+
+    def factors(self) -> Factors:
+        return self.inner.factors()
+
+    def save(self, path: Path) -> None:
+        self.inner.save(path)
+
+    def release(self) -> None:
+        self.inner.release()
+
+
+def with_clipping(model: TrainedModel, train: pd.DataFrame) -> TrainedModel:
+    """``model`` wrapped so its predictions are clipped as its params say (see
+    :func:`prediction_scale`; ``train`` is the data it was fitted on). Returned unchanged
+    when clipping is off, the model is ``implicit-als``, or it is already clipped.
+    """
+    if isinstance(model, ClippedModel):
+        return model
+    scale = prediction_scale(model.params, train)
+    return model if scale is None else ClippedModel(model, scale)
+
+
+def fit_clipped(engine: Engine, train: EngineData, params: ALSParams) -> TrainedModel:
+    """``engine.fit(train, params)`` with predictions clipped as ``params`` say: the one
+    way every scoring step (tuning, evaluation, split comparison, protocol) fits a model."""
+    return with_clipping(engine.fit(train, params), train.ratings)

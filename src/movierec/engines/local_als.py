@@ -126,19 +126,25 @@ class LocalData(EngineData):
         self.item_ids, iidx = _dense_index(ratings[ITEM].to_numpy(), "movie")
         n_users, n_items = len(self.user_ids), len(self.item_ids)
         # LSD radix sort: by item, then (stably) by user -> rows by user, items ascending.
-        _, by_item = K.counting_sort(iidx, n_items)
-        self.csr_indptr, second = K.counting_sort(uidx[by_item], n_users)
-        perm = by_item[second]
-        del by_item, second
-        ptype = np.int32 if len(perm) < 2**31 else np.int64
+        # Permutations are int32 below 2^31 ratings and written in place (no int64 copies,
+        # no float64 gather): indexing never holds more than the finished index (24 bytes
+        # per rating) beside the ratings frame.
+        ptype = np.int32 if len(uidx) < 2**31 else np.int64
+        perm = np.empty(len(uidx), dtype=ptype)
+        self.csr_indptr = K.csr_order(uidx, iidx, n_users, n_items, perm)
+        del uidx
         self.csr_indices = iidx[perm]
-        self.csr_values = ratings[RATING].to_numpy(dtype=np.float64)[perm].astype(np.float32)
-        self.csr_perm = perm.astype(ptype)
-        del perm, uidx, iidx
-        self.csc_indptr, to_csc = K.counting_sort(self.csr_indices, n_items)
-        self.csc_indices = self.csr_rows()[to_csc]
-        self.csc_values = self.csr_values[to_csc]
-        self.csc_from_csr = to_csc.astype(ptype)
+        del iidx
+        rating = ratings[RATING].to_numpy()
+        if rating.dtype != np.float32:
+            rating = rating.astype(np.float64, copy=False)
+        self.csr_values = K.gather_f32(rating, perm)
+        del rating
+        self.csr_perm = perm
+        self.csc_from_csr = np.empty(len(perm), dtype=ptype)
+        self.csc_indptr, self.csc_indices, self.csc_values = K.transpose_csr(
+            self.csr_indptr, self.csr_indices, self.csr_values, n_items, self.csc_from_csr
+        )
         log.debug(
             "local data: %d ratings, %d users, %d movies indexed in %.3f s",
             len(ratings),

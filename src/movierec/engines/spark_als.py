@@ -19,6 +19,7 @@ import pandas as pd
 from movierec.engines.base import ALSParams, Engine, EngineData, Factors, TrainedModel
 from movierec.errors import EngineError, ModelError
 from movierec.schema import ITEM, PREDICTION, RANK, RATING, SCORE, USER
+from movierec.spark import ensure_active
 
 if TYPE_CHECKING:
     from pyspark.ml.recommendation import ALSModel
@@ -27,6 +28,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _ROW = "_row"
+# Internal columns of the blocked top-N (see SparkALSModel.recommend_df).
+_UB, _IB, _KIND, _ID, _ID2, _B, _F = "_ub", "_ib", "_kind", "_id", "_id2", "_b", "_f"
+DEFAULT_TOPN_BLOCK_SIZE = 2048
+"""Users (and movies) per block of the distributed top-N; see SparkConfig.topn_block_size."""
 
 
 def _uri(path: Path) -> str:
@@ -151,16 +156,22 @@ class SparkALSModel(TrainedModel):
         model: ALSModel,
         params: ALSParams,
         biases: SparkBiases | None = None,
+        block_size: int = DEFAULT_TOPN_BLOCK_SIZE,
     ) -> None:
+        if block_size < 1:
+            raise EngineError(f"top-N block size must be at least 1, got {block_size}")
         self._spark = spark
         self.model = model
         self.params = params
         self.biases = biases
+        self.block_size = block_size
+        """Users (and movies) per block of :meth:`recommend_df`."""
 
     def predict(self, pairs: pd.DataFrame) -> np.ndarray:
         from pyspark.sql import functions as F
         from pyspark.sql.types import IntegerType, LongType, StructField, StructType
 
+        ensure_active(self._spark)
         n = len(pairs)
         out = np.full(n, np.nan, dtype=np.float64)
         if n == 0:
@@ -195,46 +206,190 @@ class SparkALSModel(TrainedModel):
     def recommend(
         self, users: np.ndarray | None, n: int, exclude: EngineData | None
     ) -> pd.DataFrame:
-        from pyspark.sql import Window
-        from pyspark.sql import functions as F
-        from pyspark.sql.types import IntegerType, StructField, StructType
-
-        if n < 1:
-            raise EngineError(f"n must be at least 1, got {n}")
-        uf = self.model.userFactors.select(F.col("id").alias(USER), F.col("features").alias("uf"))
-        itf = self.model.itemFactors.select(F.col("id").alias(ITEM), F.col("features").alias("vf"))
-        if self.biases is not None:
-            uf = uf.join(self.biases.user, USER)
-            itf = itf.join(self.biases.item, ITEM)
-        if users is not None:
-            wanted = self._spark.createDataFrame(
-                pd.DataFrame({USER: np.unique(np.asarray(users, dtype=np.int32))}),
-                schema=StructType([StructField(USER, IntegerType(), False)]),
-            )
-            uf = uf.join(wanted, USER, "inner")
-        # Score every (user, movie) pair in the JVM: dot product of the two factor arrays.
-        score = F.aggregate(
-            F.zip_with("uf", "vf", lambda x, y: x.cast("double") * y.cast("double")),
-            F.lit(0.0).cast("double"),
-            lambda acc, v: acc + v,
-        )
-        if self.biases is not None:
-            score = score + F.lit(self.biases.mean) + F.col(U_BIAS) + F.col(I_BIAS)
-        scores = uf.crossJoin(itf).select(USER, ITEM, score.alias(SCORE))
-        if exclude is not None:
-            if not isinstance(exclude, SparkData):
-                raise EngineError("the Spark engine needs SparkData to exclude seen movies")
-            seen = exclude.df.select(USER, ITEM)
-            scores = scores.join(seen, [USER, ITEM], "left_anti")
-        window = Window.partitionBy(USER).orderBy(F.desc(SCORE), F.asc(ITEM))
-        top = scores.withColumn(RANK, F.row_number().over(window)).filter(F.col(RANK) <= n)
+        """Top-``n`` lists computed by :meth:`recommend_df`; only the lists reach the driver."""
+        top = self.recommend_df(users, n, exclude)
         pdf = top.toPandas()
         pdf = pdf.sort_values([USER, RANK], kind="stable").reset_index(drop=True)
         return pdf.astype({USER: np.int32, ITEM: np.int32, SCORE: np.float64, RANK: np.int32})[
             [USER, ITEM, SCORE, RANK]
         ]
 
+    def recommend_df(
+        self, users: np.ndarray | None, n: int, exclude: EngineData | None
+    ) -> DataFrame:
+        """Top-``n`` movies per user as a Spark DataFrame (USER, ITEM, SCORE, RANK), blocked.
+
+        Users and movies are hashed into blocks of about ``block_size`` rows each
+        (``pmod(xxhash64(id), blocks)``). Every (user block, movie block) pair becomes one
+        group of a ``groupBy().applyInPandas`` that holds that block pair's factors and seen
+        (user, movie) pairs, scores it in numpy (float64 dot products summed factor by factor,
+        so a score is bitwise the same in any block; biased models add mean + b_u + b_i),
+        masks the seen pairs and keeps each user's ``n`` best movies of that block (score
+        descending, then movie id ascending). A window over the candidates
+        (``n`` per movie block per user) then keeps the overall top ``n``. Nothing but the
+        block counts reaches the driver; one task holds at most two blocks of factors and a
+        few ``block_size``² matrices (scores and temporaries: 32 MB each at 2048).
+
+        Raises:
+            EngineError: ``n`` < 1, or ``exclude`` is not SparkData.
+        """
+        from pyspark.sql import Window
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import (
+            ArrayType,
+            DoubleType,
+            FloatType,
+            IntegerType,
+            StructField,
+            StructType,
+        )
+
+        ensure_active(self._spark)
+        if n < 1:
+            raise EngineError(f"n must be at least 1, got {n}")
+        if exclude is not None and not isinstance(exclude, SparkData):
+            raise EngineError("the Spark engine needs SparkData to exclude seen movies")
+        biased = self.biases is not None
+        uf = self.model.userFactors.select(
+            F.col("id").cast("int").alias(_ID), F.col("features").alias(_F)
+        )
+        itf = self.model.itemFactors.select(
+            F.col("id").cast("int").alias(_ID), F.col("features").alias(_F)
+        )
+        if self.biases is not None:
+            ub = self.biases.user.select(F.col(USER).alias(_ID), F.col(U_BIAS).alias(_B))
+            ib = self.biases.item.select(F.col(ITEM).alias(_ID), F.col(I_BIAS).alias(_B))
+            uf, itf = uf.join(ub, _ID), itf.join(ib, _ID)
+        else:
+            uf = uf.withColumn(_B, F.lit(0.0).cast("double"))
+            itf = itf.withColumn(_B, F.lit(0.0).cast("double"))
+        wanted: DataFrame | None = None
+        if users is not None:
+            wanted = self._spark.createDataFrame(
+                pd.DataFrame({_ID: np.unique(np.asarray(users, dtype=np.int32))}),
+                schema=StructType([StructField(_ID, IntegerType(), False)]),
+            )
+            uf = uf.join(wanted, _ID, "inner")
+        n_user_blocks = max(1, -(-uf.count() // self.block_size))
+        n_item_blocks = max(1, -(-itf.count() // self.block_size))
+
+        def block(col: Any, blocks: int) -> Any:
+            return F.pmod(F.xxhash64(col), F.lit(blocks)).cast("int")
+
+        def ids(blocks: int, name: str) -> DataFrame:
+            return self._spark.range(blocks).select(F.col("id").cast("int").alias(name))
+
+        cols = [_UB, _IB, _KIND, _ID, _ID2, _B, _F]
+        no_int = F.lit(None).cast("int")
+        parts = [
+            uf.crossJoin(ids(n_item_blocks, _IB)).select(
+                block(F.col(_ID), n_user_blocks).alias(_UB), _IB, F.lit(0).alias(_KIND),
+                _ID, no_int.alias(_ID2), _B, _F,
+            ),
+            itf.crossJoin(ids(n_user_blocks, _UB)).select(
+                _UB, block(F.col(_ID), n_item_blocks).alias(_IB), F.lit(1).alias(_KIND),
+                _ID, no_int.alias(_ID2), _B, _F,
+            ),
+        ]  # fmt: skip
+        if exclude is not None:
+            assert isinstance(exclude, SparkData)
+            seen = exclude.df.select(F.col(USER).alias(_ID), F.col(ITEM).alias(_ID2))
+            if wanted is not None:
+                seen = seen.join(wanted, _ID, "left_semi")
+            parts.append(
+                seen.select(
+                    block(F.col(_ID), n_user_blocks).alias(_UB),
+                    block(F.col(_ID2), n_item_blocks).alias(_IB),
+                    F.lit(2).alias(_KIND), _ID, _ID2,
+                    F.lit(None).cast("double").alias(_B),
+                    F.lit(None).cast(ArrayType(FloatType())).alias(_F),
+                )
+            )  # fmt: skip
+        combined = parts[0].select(*cols)
+        for part in parts[1:]:
+            combined = combined.unionByName(part.select(*cols))
+
+        mean = float(self.biases.mean) if self.biases is not None else 0.0
+        out_schema = StructType(
+            [
+                StructField(USER, IntegerType(), False),
+                StructField(ITEM, IntegerType(), False),
+                StructField(SCORE, DoubleType(), False),
+            ]
+        )
+        user_col, item_col, score_col = USER, ITEM, SCORE
+
+        # A closure (pickled by value), so Python workers need numpy and pandas, not movierec.
+        def score_block(pdf: pd.DataFrame) -> pd.DataFrame:
+            kind = pdf[_KIND].to_numpy()
+            u = pdf[kind == 0]
+            it = pdf[kind == 1].sort_values(_ID, kind="stable")  # columns by movie id
+            empty = pd.DataFrame(
+                {
+                    user_col: np.zeros(0, np.int32),
+                    item_col: np.zeros(0, np.int32),
+                    score_col: np.zeros(0, np.float64),
+                }
+            )
+            if len(u) == 0 or len(it) == 0:
+                return empty
+            uids = u[_ID].to_numpy(dtype=np.int32)
+            iids = it[_ID].to_numpy(dtype=np.int32)
+            uf = np.stack(u[_F].to_numpy()).astype(np.float64)
+            vf = np.stack(it[_F].to_numpy()).astype(np.float64)
+            # Dot products summed factor by factor, not by BLAS: every (user, movie) score is
+            # then bitwise the same whatever block it lands in, so exact ties stay ties and
+            # the movie-id tie-break does not depend on the block size.
+            scores = np.zeros((len(uids), len(iids)), dtype=np.float64)
+            term = np.empty_like(scores)
+            for j in range(uf.shape[1]):
+                np.multiply(uf[:, j, None], vf[None, :, j], out=term)
+                scores += term
+            if biased:
+                scores += mean
+                scores += u[_B].to_numpy(dtype=np.float64)[:, None]
+                scores += it[_B].to_numpy(dtype=np.float64)[None, :]
+            seen = pdf[kind == 2]
+            if len(seen):
+                rows = pd.Index(uids).get_indexer(seen[_ID].to_numpy())
+                cols = pd.Index(iids).get_indexer(seen[_ID2].to_numpy())
+                ok = (rows >= 0) & (cols >= 0)
+                scores[rows[ok], cols[ok]] = -np.inf
+            width = scores.shape[1]
+            k = min(n, width)
+            if k < width:
+                # The k-th best score per user; above it all are in, at it the lowest ids.
+                part = np.argpartition(scores, width - k, axis=1)[:, width - k :]
+                threshold = np.take_along_axis(scores, part, axis=1).min(axis=1)[:, None]
+                above = scores > threshold
+                need = k - above.sum(axis=1, dtype=np.int64)
+                tied = scores == threshold
+                keep = above | (tied & (np.cumsum(tied, axis=1, dtype=np.int64) <= need[:, None]))
+            else:
+                keep = np.ones(scores.shape, dtype=bool)
+            keep &= np.isfinite(scores)  # seen movies never count
+            r, c = np.nonzero(keep)
+            if len(r) == 0:
+                return empty
+            return pd.DataFrame(
+                {
+                    user_col: uids[r],
+                    item_col: iids[c],
+                    score_col: scores[r, c],
+                }
+            )
+
+        candidates = combined.groupBy(_UB, _IB).applyInPandas(score_block, schema=out_schema)
+        window = Window.partitionBy(USER).orderBy(F.desc(SCORE), F.asc(ITEM))
+        return (
+            candidates.withColumn(RANK, F.row_number().over(window))
+            .filter(F.col(RANK) <= n)
+            .select(USER, ITEM, SCORE, RANK)
+        )
+
     def factors(self) -> Factors:
+        ensure_active(self._spark)
+
         def collect(df: DataFrame) -> tuple[np.ndarray, np.ndarray]:
             pdf = df.toPandas().sort_values("id", kind="stable")
             ids = pdf["id"].to_numpy(dtype=np.int32)
@@ -268,6 +423,7 @@ class SparkALSModel(TrainedModel):
             self.biases.item.unpersist()
 
     def save(self, path: Path) -> None:
+        ensure_active(self._spark)
         self.model.write().save(_uri(path / "als"))
         if self.biases is not None:
             self.biases.save(path / "biases")
@@ -282,8 +438,11 @@ class SparkEngine(Engine):
 
     name = "spark"
 
-    def __init__(self, spark: SparkSession) -> None:
+    def __init__(self, spark: SparkSession, topn_block_size: int = DEFAULT_TOPN_BLOCK_SIZE) -> None:
         self.spark = spark
+        self.topn_block_size = topn_block_size
+        """Users (and movies) per block of the distributed top-N
+        (:meth:`SparkALSModel.recommend_df`)."""
 
     def data(self, ratings: pd.DataFrame) -> SparkData:
         return SparkData(self.spark, ratings)
@@ -293,6 +452,7 @@ class SparkEngine(Engine):
 
         if not isinstance(train, SparkData):
             raise EngineError("the Spark engine fits SparkData only")
+        ensure_active(self.spark)
         als = ALS(
             rank=params.rank,
             maxIter=params.max_iter,
@@ -311,18 +471,19 @@ class SparkEngine(Engine):
         )
         log.debug("fitting Spark ALS %s", params)
         if not params.biased:
-            return SparkALSModel(self.spark, als.fit(train.df), params)
+            return SparkALSModel(self.spark, als.fit(train.df), params, None, self.topn_block_size)
         biases = SparkBiases.fit(train.df, params.bias_reg)
         residuals = biases.residuals(train.df).cache()
         try:
             model = als.fit(residuals)
         finally:
             residuals.unpersist()
-        return SparkALSModel(self.spark, model, params, biases)
+        return SparkALSModel(self.spark, model, params, biases, self.topn_block_size)
 
     def load(self, path: Path, params: ALSParams) -> SparkALSModel:
         from pyspark.ml.recommendation import ALSModel
 
+        ensure_active(self.spark)
         try:
             model = ALSModel.load(_uri(path / "als"))
             biases = SparkBiases.load(self.spark, path / "biases") if params.biased else None
@@ -332,7 +493,7 @@ class SparkEngine(Engine):
             raise ModelError(
                 f"{path}: Spark model has rank {model.rank}, metadata says {params.rank}"
             )
-        return SparkALSModel(self.spark, model, params, biases)
+        return SparkALSModel(self.spark, model, params, biases, self.topn_block_size)
 
     def aggregates(self, data: EngineData) -> tuple[pd.Series, pd.Series, pd.Series]:
         if not isinstance(data, SparkData):

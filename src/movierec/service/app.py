@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import functools
 import hmac
 import json
 import logging
@@ -60,6 +61,8 @@ MAX_EXCLUDE = 10_000
 MAX_BODY_BYTES = 1 << 20
 """Default request body limit (1 MiB): 10,000 ratings take about 400 kB."""
 API_KEY_ENV = "MOVIEREC_API_KEY"
+INLINE_FOLD_IN = 200
+"""Fold-ins of at most this many ratings are solved on the event loop (≈0.1 ms)."""
 HEAVY = 1_000_000
 """Catalogue size (movies × rank) from which requests are scored in worker threads."""
 T = TypeVar("T")
@@ -108,6 +111,8 @@ class Metrics:
         self.buckets: dict[tuple[str, str], list[int]] = {}
         self.sums: dict[tuple[str, str], float] = {}
         self.reloads: dict[str, int] = {"loaded": 0, "refused": 0}
+        self.active = 0
+        """HTTP requests received and not yet answered (event-loop thread only)."""
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route)
@@ -227,6 +232,7 @@ class ObserveMiddleware:
         started = time.perf_counter()
         status = 500
         response_started = False
+        self.metrics.active += 1
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status, response_started
@@ -257,6 +263,7 @@ class ObserveMiddleware:
                 if not response_started:
                     await _send_error(send_wrapper, exc)
         finally:
+            self.metrics.active -= 1
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             self.metrics.observe(
@@ -311,32 +318,71 @@ def _kind(status: int) -> str:
 # ---------------------------------------------------------------------- first-pass batching
 
 
+Finish = Callable[[np.ndarray], Any]
+
+
 class FirstPassBatcher:
     """Coalesces the float32 first scoring pass of concurrent requests into one product.
 
-    A request awaits :meth:`first_pass`; whatever requests are waiting when the worker
-    thread becomes free go together into one ``(b, rank) @ (rank, n_items)`` product, so
-    the item matrix (12 MB at 60k movies × rank 50) is streamed from memory once per batch
-    instead of once per request. An idle service computes batches of one (no added wait).
+    A request awaits :meth:`score` with its query vector and a ``finish`` function (the
+    rest of its scoring, given its first-pass row); whatever requests are waiting when the
+    worker thread becomes free go together into one ``(b, rank) @ (rank, n_items)``
+    product, so the item matrix (12 MB at 60k movies × rank 50) is streamed from memory
+    once per batch instead of once per request, and every request's ``finish`` runs in the
+    same worker job (one thread hand-off per request). An idle service computes batches of
+    one (no added wait).
     """
 
-    def __init__(self, executor: ThreadPoolExecutor, max_batch: int = 64) -> None:
+    def __init__(
+        self, executor: ThreadPoolExecutor, max_batch: int = 64, metrics: Metrics | None = None
+    ) -> None:
         self._executor = executor
+        self._metrics = metrics  # its ``active`` count: HTTP requests being served now
         self._max = max_batch
-        self._pending: list[tuple[Scorer, np.ndarray, bool, asyncio.Future[np.ndarray]]] = []
+        self._pending: list[tuple[Scorer, np.ndarray, bool, Finish, asyncio.Future[Any]]] = []
         self._draining = False
         self._task: asyncio.Task[None] | None = None
+        self._in_flight = 0
         self.batches = 0
         self.vectors = 0
 
     async def first_pass(self, scorer: Scorer, x: np.ndarray, unit: bool) -> np.ndarray:
+        """The first-pass scores of ``x`` (one row of a batched product)."""
+        out: np.ndarray = await self.score(scorer, x, unit, _identity)
+        return out
+
+    async def score(self, scorer: Scorer, x: np.ndarray, unit: bool, finish: Finish) -> Any:
+        """``finish(first pass of x)``, computed in a worker thread with the batch — or
+        right here when no other request is being scored (a lone request gains nothing
+        from a batch, and a thread hand-off costs more than its ~0.3 ms of scoring)."""
+        if self._in_flight == 0 and (self._metrics is None or self._metrics.active <= 1):
+            self.batches += 1
+            self.vectors += 1
+            return finish(scorer.first_pass(x, unit))
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[np.ndarray] = loop.create_future()
-        self._pending.append((scorer, x, unit, future))
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((scorer, x, unit, finish, future))
         if not self._draining:
             self._draining = True
             self._task = loop.create_task(self._drain())
-        return await future
+        self._in_flight += 1
+        try:
+            return await future
+        finally:
+            self._in_flight -= 1
+
+    @staticmethod
+    def _job(
+        scorer: Scorer, xs: np.ndarray, unit: bool, finishes: list[Finish]
+    ) -> list[tuple[bool, Any]]:
+        first = scorer.first_pass(xs, unit)
+        results: list[tuple[bool, Any]] = []
+        for i, finish in enumerate(finishes):
+            try:
+                results.append((True, finish(first[i])))
+            except Exception as exc:  # that request's error, not the batch's
+                results.append((False, exc))
+        return results
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
@@ -350,22 +396,31 @@ class FirstPassBatcher:
                 for items in groups.values():
                     scorer, unit = items[0][0], items[0][2]
                     xs = np.stack([item[1] for item in items])
+                    finishes = [item[3] for item in items]
                     try:
                         out = await loop.run_in_executor(
-                            self._executor, scorer.first_pass, xs, unit
+                            self._executor, self._job, scorer, xs, unit, finishes
                         )
                     except Exception as exc:
                         for item in items:
-                            if not item[3].done():
-                                item[3].set_exception(exc)
+                            if not item[4].done():
+                                item[4].set_exception(exc)
                         continue
                     self.batches += 1
                     self.vectors += len(items)
-                    for i, item in enumerate(items):
-                        if not item[3].done():  # the request may have been cancelled
-                            item[3].set_result(out[i])
+                    for (ok, value), item in zip(out, items):
+                        if item[4].done():  # the request may have been cancelled
+                            continue
+                        if ok:
+                            item[4].set_result(value)
+                        else:
+                            item[4].set_exception(value)
         finally:
             self._draining = False
+
+
+def _identity(first: np.ndarray) -> np.ndarray:
+    return first
 
 
 # ---------------------------------------------------------------------- state and reload
@@ -467,8 +522,9 @@ class Item(BaseModel):
     title: str
     genres: list[str]
     score: float = Field(
-        description="Predicted rating (model), cosine similarity (similar), number of "
-        "ratings (popular) or contribution to the score (explain)."
+        description="Predicted rating (rating models), preference x_u.y_i (implicit-als), "
+        "cosine similarity (similar), number of ratings (popular) or contribution to the "
+        "score (explain)."
     )
 
 
@@ -516,7 +572,7 @@ class Explanation(BaseModel):
     movie_id: int | str
     title: str
     genres: list[str]
-    score: float = Field(description="μ + b_u + b_m + x_u·y_m")
+    score: float = Field(description="μ + b_u + b_m + x_u·y_m (x_u·y_m for implicit-als)")
     baseline: float = Field(description="μ + b_u + b_m (0 for plain ALS)")
     factor_score: float = Field(description="x_u·y_m")
     contributions_sum: float = Field(description="Σ of every rated movie's contribution")
@@ -546,7 +602,35 @@ EXPLAIN_DEFINITION = (
 )
 
 
+IMPLICIT_EXPLAIN = (
+    "implicit-als: contribution of rated movie j = c_j * y_j' A^-1 y_m, with c_j = 1 + "
+    "alpha*r_j the confidence of the interaction (0 for r_j <= 0) and A = Y'Y + "
+    "sum_j alpha*|r_j| y_j y_j' + regParam*n*I the user's implicit normal-equation matrix; "
+    "the contributions of all rated movies sum to the preference score x_u.y_m"
+)
+
+
 # ---------------------------------------------------------------------- helpers
+
+
+Top = tuple[np.ndarray, np.ndarray]
+
+
+def _finish_user(s: Scorer, urow: int, k: int, ex: Any, mask: Any, first: np.ndarray) -> Top:
+    return s.recommend_user(urow, k, ex, mask, first)
+
+
+def _finish_fold(s: Scorer, fold: Any, k: int, ex: Any, mask: Any, first: np.ndarray) -> Top:
+    return s.recommend_vector(fold, k, ex, mask, first)
+
+
+def _finish_similar(s: Scorer, irow: int, k: int, mask: Any, first: np.ndarray) -> Top:
+    return s.similar(irow, k, mask, first)
+
+
+def _join(rows: np.ndarray, more: np.ndarray | None) -> np.ndarray:
+    """Two row lists as one (``more`` may be None)."""
+    return rows if more is None or not len(more) else np.concatenate([rows, more])
 
 
 def _json(obj: Any, status: int = 200) -> Response:
@@ -691,7 +775,7 @@ def create_app(
     # parsing and answering. Small catalogues are scored inline: hand-offs would cost more
     # than they save.
     workers = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="score")
-    batcher = FirstPassBatcher(workers)
+    batcher = FirstPassBatcher(workers, metrics=state.metrics)
     state.batcher = batcher
 
     def heavy(scorer: Scorer) -> bool:
@@ -758,10 +842,17 @@ def create_app(
     @app.get("/health", tags=["operations"], summary="Liveness and the model being served")
     async def health() -> Response:
         scorer = state.scorer
+        sub = scorer.recommender
         return _json(
             {
                 "status": "ok",
                 "model": scorer.info(),
+                "serving": scorer.serving(),
+                "recommender": {
+                    "name": scorer.recommender_name,
+                    "why": scorer.recommender_why,
+                    "model": sub.info() if sub is not None else None,
+                },
                 "model_root": str(state.model_root),
                 "reload": {"in_progress": state.reloading, "last": state.last_reload},
                 "uptime_seconds": round(time.monotonic() - state.started, 3),
@@ -792,31 +883,41 @@ def create_app(
     )
     async def user_recommendations(user_id: str, request: Request) -> Response:
         scorer = state.scorer
+        ranker = scorer.ranker  # None: the recommender is most-popular
+        lists = ranker if ranker is not None else scorer
         q = request.query_params
         try:
             k = _param_k(q)
             fallback = _param_fallback(q)
-            mask, ex = _filters(scorer, q)
+            mask, ex = _filters(lists, q)
         except BadParam as exc:
             return _bad(exc)
-        urow = scorer.user_row(user_id)
+        urow = lists.user_row(user_id)
         if urow is None:
             if fallback != "popular":
                 return _error(404, f"unknown user {user_id!r} (use fallback=popular)")
-            rows, scores = scorer.popular(k, ex, mask)
+            rows, scores = lists.popular(k, ex, mask)
+            source = "popular"
+        elif ranker is None:
+            rows, scores = lists.popular(k, _join(lists.seen_rows(urow), ex), mask)
             source = "popular"
         else:
-            first = None
-            if heavy(scorer):
-                first = await batcher.first_pass(scorer, scorer.query_user(urow), unit=False)
-            rows, scores = await compute(scorer, scorer.recommend_user, urow, k, ex, mask, first)
+            if heavy(ranker):
+                rows, scores = await batcher.score(
+                    ranker,
+                    ranker.query_user(urow),
+                    False,
+                    functools.partial(_finish_user, ranker, urow, k, ex, mask),
+                )
+            else:
+                rows, scores = ranker.recommend_user(urow, k, ex, mask)
             source = "model"
         return _json(
             {
                 "user_id": user_id,
                 "source": source,
                 "model_version": scorer.version,
-                "items": scorer.items(rows, scores),
+                "items": lists.items(rows, scores),
             }
         )
 
@@ -829,7 +930,9 @@ def create_app(
         openapi_extra=_doc("k", "genre", "exclude", "fallback"),
     )
     async def fold_in_recommendations(body: FoldInRequest, request: Request) -> Response:
-        scorer = state.scorer
+        ranker = state.scorer.ranker  # None: the recommender is most-popular
+        version = state.scorer.version
+        scorer = ranker if ranker is not None else state.scorer
         q = request.query_params
         try:
             k = _param_k(q)
@@ -838,9 +941,7 @@ def create_app(
         except BadParam as exc:
             return _bad(exc)
         seen: set[str] = set()
-        rows: list[int] = []
-        values: list[float] = []
-        unknown: list[Any] = []
+        keys: list[str] = []
         for r in body.ratings:
             key = str(r.movie_id).strip()
             if key in seen:
@@ -852,40 +953,47 @@ def create_app(
                     f"body.ratings: rating {r.rating} of movie {r.movie_id!r} is outside the "
                     f"model's scale [{scorer.rating_min}, {scorer.rating_max}]",
                 )
-            row = scorer.item_row(key)
-            if row is None:
-                unknown.append(r.movie_id)
-            else:
-                rows.append(row)
-                values.append(r.rating)
-        if not rows:
-            if fallback != "popular":
+            keys.append(key)
+        found = scorer.lookup_items(keys)  # one vectorised lookup; −1 = unknown
+        known = found >= 0
+        rows = found[known]
+        values = np.fromiter((r.rating for r in body.ratings), np.float64, len(keys))[known]
+        unknown = [r.movie_id for r, ok in zip(body.ratings, known.tolist()) if not ok]
+        if not len(rows) or ranker is None:
+            if not len(rows) and fallback != "popular":
                 return _error(
                     422,
                     "body.ratings: none of the rated movies is known to the model; post "
                     "ratings of known movies or use fallback=popular",
                 )
-            prow, pscore = scorer.popular(k, ex, mask)
+            prow, pscore = scorer.popular(k, _join(rows, ex), mask)
             return _json(
                 {
                     "source": "popular",
-                    "model_version": scorer.version,
-                    "rated": 0,
+                    "model_version": version,
+                    "rated": len(rows),
                     "unknown_movies": unknown,
                     "user_bias": 0.0,
                     "items": scorer.items(prow, pscore),
                 }
             )
-        try:
-            fold = await compute(scorer, scorer.fold_in, np.asarray(rows), np.asarray(values))
+        try:  # a k×k solve: cheaper inline than a thread hand-off unless many are posted
+            if len(rows) > INLINE_FOLD_IN:
+                fold = await compute(scorer, scorer.fold_in, rows, values)
+            else:
+                fold = scorer.fold_in(rows, values)
         except ValueError as exc:
             return _error(422, str(exc))
-        first = await batcher.first_pass(scorer, fold.x, unit=False) if heavy(scorer) else None
-        top, scores = await compute(scorer, scorer.recommend_vector, fold, k, ex, mask, first)
+        if heavy(scorer):
+            top, scores = await batcher.score(
+                scorer, fold.x, False, functools.partial(_finish_fold, scorer, fold, k, ex, mask)
+            )
+        else:
+            top, scores = scorer.recommend_vector(fold, k, ex, mask)
         return _json(
             {
                 "source": "fold-in",
-                "model_version": scorer.version,
+                "model_version": version,
                 "rated": len(rows),
                 "unknown_movies": unknown,
                 "user_bias": fold.user_bias,
@@ -902,7 +1010,8 @@ def create_app(
         openapi_extra=_doc("k", "genre"),
     )
     async def similar(movie_id: str, request: Request) -> Response:
-        scorer = state.scorer
+        version = state.scorer.version
+        scorer = state.scorer.similar_model
         q = request.query_params
         try:
             k = _param_k(q)
@@ -912,16 +1021,21 @@ def create_app(
         irow = scorer.item_row(movie_id)
         if irow is None:
             return _error(404, f"unknown movie {movie_id!r}")
-        first = None
         if heavy(scorer):
-            first = await batcher.first_pass(scorer, scorer.query_movie(irow), unit=True)
-        rows, scores = await compute(scorer, scorer.similar, irow, k, mask, first)
+            rows, scores = await batcher.score(
+                scorer,
+                scorer.query_movie(irow),
+                True,
+                functools.partial(_finish_similar, scorer, irow, k, mask),
+            )
+        else:
+            rows, scores = scorer.similar(irow, k, mask)
         return _json(
             {
                 "movie_id": scorer.item_out_ids[irow],
                 "title": scorer.titles[irow],
                 "genres": scorer.genres[irow],
-                "model_version": scorer.version,
+                "model_version": version,
                 "items": scorer.items(rows, scores),
             }
         )
@@ -967,7 +1081,7 @@ def create_app(
                 "baseline": e.baseline,
                 "factor_score": e.factor_score,
                 "contributions_sum": e.contributions_sum,
-                "definition": EXPLAIN_DEFINITION,
+                "definition": IMPLICIT_EXPLAIN if scorer.implicit else EXPLAIN_DEFINITION,
                 "model_version": scorer.version,
                 "items": items,
             }
