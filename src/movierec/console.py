@@ -272,6 +272,17 @@ def print_run_summary(summary: dict[str, Any], folder: Path) -> None:
     print_split_comparison(summary["split_comparison"])
     print_tuning(summary["tuning"])
     print_metrics(summary["test"], summary["baselines"])
+    recs = summary.get("recommendations") or {}
+    if recs.get("recommender"):
+        out.print(f"[bold]recommendations[/] by {recs['recommender']}: {recs.get('why', '')}")
+        test = recs.get("test") or {}
+        if test:
+            gain = test.get("ndcg_vs_most_popular")
+            ndcg = test["catalogue_top_k"]["ndcg"]
+            popular = test["most_popular"]["ndcg"]
+            verdict = "" if gain is None else f" ({gain:+.0%} vs most popular)"
+            k = summary.get("test", {}).get("k", "k")
+            out.print(f"  test NDCG@{k} {ndcg:.4f}, most popular {popular:.4f}{verdict}")
     timings = Table(title="Stage timings (seconds)")
     timings.add_column("stage")
     timings.add_column("seconds", justify="right")

@@ -267,6 +267,9 @@ def run(cfg: RunConfig, out: Path, reporter: Reporter | None = None) -> dict[str
 
         with timer("choose_recommender", reporter):
             choice = choose_recommender(engine, dev, best, cfg, tuning)
+            choice["test"] = recommender_test(
+                engine, dev, test, choice, cfg, test_metrics, baselines
+            )
         with contextlib.ExitStack() as resources:
             with timer("final_fit", reporter):
                 all_handle = engine.data(ratings)
@@ -445,6 +448,59 @@ def fit_recommender(
         raise ConfigError(f"recommender {choice['recommender']!r} has no ALS model to fit")
     params = ALSParams(**choice["params"])
     return fit_model(engine, handle, params, *interaction_spec(cfg))
+
+
+def recommender_test(
+    engine: Engine,
+    dev: pd.DataFrame,
+    test: pd.DataFrame,
+    choice: dict[str, Any],
+    cfg: RunConfig,
+    test_metrics: dict[str, Any],
+    baselines: dict[str, Any],
+) -> dict[str, Any]:
+    """Score the chosen recommender once on the hold-out test set, beside most-popular.
+
+    The choice itself is made on validation data only; this is the after-the-fact check on
+    the test ratings, with the same protocol as the ``test`` section's catalogue metrics
+    (fitted on the development data, each test user's top-k unseen movies from the whole
+    catalogue, relevance = test rating >= threshold). Returns the recommender's
+    ``catalogue_top_k`` metrics, most-popular's, and ``ndcg_vs_most_popular`` (the
+    relative NDCG@k gain, e.g. 0.5 = 50% higher; None when most-popular scores 0).
+    """
+    k, t = cfg.evaluation.k, cfg.evaluation.threshold
+    popular = dict(baselines["most_popular"]["catalogue_top_k"])
+    name = choice["recommender"]
+    if name == "most-popular":
+        ours = popular
+    elif name == "rating-model":
+        ours = dict(test_metrics["catalogue_top_k"])
+    else:
+        handle = engine.data(dev)
+        try:
+            model = fit_recommender(engine, handle, choice, cfg)
+            try:
+                recs = model.recommend(np.unique(test[USER].to_numpy()), k, exclude=handle)
+            finally:
+                model.release()
+        finally:
+            handle.release()
+        ours = catalogue_top_k(recs, test, k, t)
+    base = float(popular["ndcg"])
+    gain = float(ours["ndcg"]) / base - 1.0 if base > 0 else None
+    log.info(
+        "recommender %s on the test set: NDCG@%d %.4f (most popular %.4f)",
+        name,
+        k,
+        float(ours["ndcg"]),
+        base,
+    )
+    return {
+        "recommender": name,
+        "catalogue_top_k": ours,
+        "most_popular": popular,
+        "ndcg_vs_most_popular": gain,
+    }
 
 
 def choose_recommender(

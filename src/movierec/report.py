@@ -957,6 +957,50 @@ def _test_section(s: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- recommendations
 
 
+def _recommender_choice(info: Mapping[str, Any]) -> list[str]:
+    """Why this recommender: the validation NDCG of every candidate, and the test-set check."""
+    parts = []
+    if info.get("why"):
+        parts.append(f"<p>Why: {_e(info['why'])}.</p>")
+    scores = info.get("validation_ndcg") or {}
+    test = info.get("test") or {}
+    if scores:
+        rows = [
+            (
+                f"<strong>{_e(n)}</strong> (chosen)" if n == info.get("recommender") else _e(n),
+                _num(v),
+            )
+            for n, v in sorted(scores.items(), key=lambda kv: -float(kv[1]))
+        ]
+        parts.append(
+            _table(
+                ["Candidate", "Validation NDCG"],
+                rows,
+                caption="Recommender candidates: catalogue NDCG@k on a validation split of "
+                "the development data (the test set is not used for the choice)",
+                numeric=[False, True],
+            )
+        )
+    if test:
+        ours, popular = test.get("catalogue_top_k") or {}, test.get("most_popular") or {}
+        gain = test.get("ndcg_vs_most_popular")
+        verdict = (
+            "does not beat most-popular"
+            if gain is None or gain <= 0
+            else f"beats most-popular by {_pct(gain)}"
+        )
+        parts.append(
+            _note(
+                f"Checked once on the held-out test set (fitted on the development data, "
+                f"same protocol as the test metrics): {_e(test.get('recommender'))} NDCG "
+                f"{_num(ours.get('ndcg'))}, precision {_num(ours.get('precision'))}; "
+                f"most popular NDCG {_num(popular.get('ndcg'))}, precision "
+                f"{_num(popular.get('precision'))} — the recommender {verdict} on NDCG."
+            )
+        )
+    return parts
+
+
 def _recommendations_section(run_dir: Path, s: dict[str, Any]) -> str:
     recs_file = run_dir / "recommendations.parquet"
     if not recs_file.is_file():
@@ -980,16 +1024,23 @@ def _recommendations_section(run_dir: Path, s: dict[str, Any]) -> str:
 
     picks = _pick_users(recs, train, user_ids)
     info = s.get("recommendations") or {}
+    name = str(info.get("recommender", "rating-model"))
+    score_text = {
+        "implicit-als": "score is implicit ALS's preference (higher = more likely to be liked; "
+        "not a rating)",
+        "most-popular": "score is the movie's number of ratings",
+    }.get(name, "score is the predicted rating in stars (unclipped)")
     parts = [
         _note(
             f"Top-{_e(info.get('n', LIST_LENGTH))} unseen movies were written for "
             f"{_int(info.get('users', recs[USER].nunique()))} users "
-            f"(<code>recommendations.parquet</code>/<code>.csv</code>), by the "
-            f"{_e(info.get('model', 'final model'))}. Already rated movies are never "
-            "recommended. Three users are shown: the one with the fewest ratings, the median "
-            "and the most active (ties: lowest id); score is the predicted rating in stars."
+            f"(<code>recommendations.parquet</code>/<code>.csv</code>) by "
+            f"<strong>{_e(name)}</strong>. Already rated movies are never recommended. Three "
+            "users are shown: the one with the fewest ratings, the median and the most active "
+            f"(ties: lowest id); {score_text}."
         )
     ]
+    parts.extend(_recommender_choice(info))
     liked = None
     if train is not None:
         dense = np.asarray([d for _, d, _ in picks if d is not None], dtype=np.int64)
