@@ -96,3 +96,44 @@ def test_atomic_files_all_or_nothing(tmp_path: Path) -> None:
         tz.write_text("partial")
         raise RuntimeError("boom")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sub", "x.csv"]
+
+
+def test_temp_folders_of_killed_runs_are_removed_by_the_next_run(tmp_path: Path) -> None:
+    """A SIGKILLed run leaves its hidden temp folder; the next run into the same target removes
+    it, but never a folder of a live process, another host, or without an owner file."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    from movierec.atomic import OWNER_FILE
+
+    target = tmp_path / "out"
+    child = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from movierec.atomic import atomic_dir\n"
+         "with atomic_dir(Path(sys.argv[1])) as t:\n"
+         "    (t / 'half.txt').write_text('x'); print(t, flush=True); time.sleep(60)\n",
+         str(target)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert child.stdout is not None
+    dead_tmp = Path(child.stdout.readline().strip())
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    assert (dead_tmp / "half.txt").exists() and not target.exists()
+    live = tmp_path / ".out.tmp-live0000"
+    live.mkdir()
+    (live / OWNER_FILE).write_text(f"{socket.gethostname()} {os.getpid()}")
+    other_host = tmp_path / ".out.tmp-other000"
+    other_host.mkdir()
+    (other_host / OWNER_FILE).write_text(f"not-{socket.gethostname()} {child.pid}")
+    unknown = tmp_path / ".out.tmp-unknown0"
+    unknown.mkdir()
+
+    with atomic_dir(target) as tmp:
+        (tmp / "done.txt").write_text("ok")
+    assert not dead_tmp.exists()
+    assert live.exists() and other_host.exists() and unknown.exists()
+    assert sorted(p.name for p in target.iterdir()) == ["done.txt"]  # no owner file published

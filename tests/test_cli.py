@@ -419,6 +419,14 @@ def test_recommender_is_chosen_by_ranking_quality(tmp_path: Path, ml_small: Path
     assert check["catalogue_top_k"]["users"] == check["most_popular"]["users"]
     page = (out / "report.html").read_text(encoding="utf-8")
     assert f"beats most-popular by {100 * check['ndcg_vs_most_popular']:.1f}%" in page
+    # the summary says plainly which model does not beat popularity on a ranking metric
+    rating_ndcg = summary["test"]["catalogue_top_k"]["ndcg"]
+    assert summary["ranking_verdict"] == [
+        f"the rating model (biased-als) does NOT beat most-popular on catalogue NDCG@10 on the "
+        f"test set ({rating_ndcg:.4f} vs {popular:.4f})",
+        f"the recommender (implicit-als) beats most-popular on catalogue NDCG@10 on the test "
+        f"set ({ndcg:.4f} vs {popular:.4f})",
+    ]
     recs = pd.read_parquet(out / "recommendations.parquet")
     ratings = pd.read_csv(ml_small / "ratings.csv")
     seen = set(zip(ratings["userId"], ratings["movieId"]))

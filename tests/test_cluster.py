@@ -23,6 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from cluster import Cluster, cluster_env, free_port, get_json, standalone_cluster
+from movierec.atomic import remove_stale_temps
 from movierec.cli import cli
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -163,6 +164,9 @@ def test_killed_driver_leaves_no_output_folder(
     # Only the hidden temporary folder the rename would have published, never a summary.
     assert all(p.name.startswith(".out.tmp-") for p in leftovers)
     assert not list(tmp_path.rglob("summary.json"))
+    # ... which the next run into the same folder removes (its owner process is dead).
+    assert sorted(remove_stale_temps(out)) == sorted(leftovers)
+    assert not list(tmp_path.iterdir())
     # The master notices the dead driver and frees its executors for the next application.
     deadline = time.monotonic() + 120
     while cluster.state()["activeapps"]:

@@ -180,20 +180,19 @@ def test_report_content_matches_summary(run_dir: Path, page: str, summary: dict[
     # biased-als rows carry their bias damping, so the table has a biasReg column
     has_bias = any("biasReg" in r for r in tuning["results"])
     extra = [f"{best['biasReg']:g}" if "biasReg" in best else "—"] if has_bias else []
-    n = 5 + len(extra)
+    n = 4 + len(extra)
     assert cells[2 : 2 + n] == [
         str(best["rank"]),
         str(best["regParam"]),
         str(best["maxIter"]),
         *extra,
-        f"{best['rmse_mean']:.4f}",
-        f"{best['rmse_std']:.4f}",
+        f"{best['rmse_mean']:.4f} ± {best['rmse_std']:.4f}",
     ]
     assert re.search(r'<tr class="best">(?:<th[^>]*>|<td[^>]*>)<strong>', page)
     tuning_rows = [c for _, c in doc.rows if len(c) > 6 and c[0].rstrip(" ★").isdigit()]
     assert len(tuning_rows) == len(tuning["results"])
     for r, c in zip(tuning["results"], tuning_rows):
-        assert c[5 + len(extra)] == f"{r['rmse_mean']:.4f}"
+        assert c[5 + len(extra)] == f"{r['rmse_mean']:.4f} ± {r['rmse_std']:.4f}"
 
     # test metrics beside every baseline, each with its definition
     test, baselines = summary["test"], summary["baselines"]

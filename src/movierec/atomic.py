@@ -3,13 +3,53 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 from movierec.errors import MovierecError
+
+log = logging.getLogger(__name__)
+
+OWNER_FILE = ".movierec-owner"
+"""Written into every temporary output folder: ``host pid`` of the process building it, so
+a later run can tell a folder left by a killed process from one still being written."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temps(target: Path) -> list[Path]:
+    """Delete temporary siblings of ``target`` left by killed runs; return what was removed.
+
+    A folder ``.NAME.tmp-*`` is stale when its owner file names this host and a process id
+    that no longer exists. Folders of live processes, of other hosts (a shared filesystem)
+    or without an owner file are left alone.
+    """
+    removed = []
+    host = socket.gethostname()
+    for tmp in Path(target).parent.glob(f".{Path(target).name}.tmp-*"):
+        try:
+            owner_host, pid = (tmp / OWNER_FILE).read_text(encoding="utf-8").split()
+            stale = owner_host == host and not _pid_alive(int(pid))
+        except (OSError, ValueError):
+            continue
+        if stale:
+            shutil.rmtree(tmp, ignore_errors=True)
+            log.warning("removed %s, left behind by a killed run (process %s)", tmp, pid)
+            removed.append(tmp)
+    return removed
 
 
 @contextlib.contextmanager
@@ -17,7 +57,9 @@ def atomic_dir(target: Path, *, replace_if: str | None = None) -> Iterator[Path]
     """Yield a temporary sibling folder of ``target``; rename it to ``target`` on success.
 
     On any error the temporary folder is removed and ``target`` is untouched, so no
-    half-written output is ever left behind. An existing ``target`` is replaced only when it
+    half-written output is ever left behind. A process killed outright (SIGKILL) cannot clean
+    up; its hidden ``.NAME.tmp-*`` folder is removed by the next ``atomic_dir`` on ``target``
+    (see :func:`remove_stale_temps`). An existing ``target`` is replaced only when it
     contains the marker file ``replace_if`` (i.e. it is an earlier output of the same kind);
     otherwise an error is raised before anything is written.
 
@@ -32,12 +74,15 @@ def atomic_dir(target: Path, *, replace_if: str | None = None) -> Iterator[Path]
     parent = target.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(target)
         tmp = parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
+        (tmp / OWNER_FILE).write_text(f"{socket.gethostname()} {os.getpid()}", encoding="utf-8")
     except OSError as exc:
         raise MovierecError(f"cannot write to {parent}: {exc.strerror or exc}") from exc
     try:
         yield tmp
+        (tmp / OWNER_FILE).unlink(missing_ok=True)
         if target.exists():
             old = parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
             os.replace(target, old)

@@ -272,6 +272,8 @@ def print_run_summary(summary: dict[str, Any], folder: Path) -> None:
     print_split_comparison(summary["split_comparison"])
     print_tuning(summary["tuning"])
     print_metrics(summary["test"], summary["baselines"])
+    for sentence in summary.get("ranking_verdict") or []:
+        out.print(sentence)
     recs = summary.get("recommendations") or {}
     if recs.get("recommender"):
         out.print(f"[bold]recommendations[/] by {recs['recommender']}: {recs.get('why', '')}")

@@ -293,6 +293,7 @@ def run(cfg: RunConfig, out: Path, reporter: Reporter | None = None) -> dict[str
             summary = _summary(cfg, loaded, eda, comparison, tuning, dev, test, best)
             summary["test"] = test_metrics
             summary["baselines"] = baselines
+            summary["ranking_verdict"] = ranking_verdict(test_metrics, baselines, choice)
             summary["recommendations"] = {
                 "users": int(table["user_id"].nunique()),
                 "n": cfg.recommend.n,
@@ -448,6 +449,34 @@ def fit_recommender(
         raise ConfigError(f"recommender {choice['recommender']!r} has no ALS model to fit")
     params = ALSParams(**choice["params"])
     return fit_model(engine, handle, params, *interaction_spec(cfg))
+
+
+def ranking_verdict(
+    test_metrics: dict[str, Any], baselines: dict[str, Any], choice: dict[str, Any]
+) -> list[str]:
+    """Plain sentences: does each model scored on the test set beat most-popular on catalogue
+    NDCG@k? One for the rating model, one for the chosen recommender when it is a different
+    model. Each quotes both numbers."""
+    popular = float(baselines["most_popular"]["catalogue_top_k"]["ndcg"])
+    k = test_metrics["catalogue_top_k"].get("k", "k")
+
+    def say(name: str, ndcg: float) -> str:
+        verb = "beats" if ndcg > popular else "does NOT beat"
+        return (
+            f"{name} {verb} most-popular on catalogue NDCG@{k} on the test set "
+            f"({ndcg:.4f} vs {popular:.4f})"
+        )
+
+    out = [say(f"the rating model ({test_metrics.get('model', 'rating model')})",
+               float(test_metrics["catalogue_top_k"]["ndcg"]))]  # fmt: skip
+    test = choice.get("test") or {}
+    if choice.get("recommender") not in (None, "rating-model", "most-popular") and test:
+        out.append(
+            say(
+                f"the recommender ({choice['recommender']})", float(test["catalogue_top_k"]["ndcg"])
+            )
+        )
+    return out
 
 
 def recommender_test(

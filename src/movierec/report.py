@@ -743,7 +743,10 @@ def _tuning_intro(tuning: Mapping[str, Any], s: dict[str, Any], n_results: int) 
             "over the same folds is stopped"
         )
         if pruned:
-            text += f"; {_int(pruned)} were stopped (their means cover only the folds they ran)"
+            text += (
+                f'; {_int(pruned)} were stopped (Status "pruned i/n": after i of n folds; '
+                "their means cover only those folds)"
+            )
         text += "."
     return _note(text)
 
@@ -809,6 +812,11 @@ def _tuning_figures(
     return figures
 
 
+def _pm(mean: Any, std: Any) -> str:
+    """``mean ± std`` (4 decimals), or — when there is no mean."""
+    return "—" if mean is None else f"{_num(mean)} ± {_num(std)}"
+
+
 def _tuning_section(s: dict[str, Any], plots: list[Path], used: set[str]) -> str:
     tuning = s.get("tuning") or {}
     results = tuning.get("results") or []
@@ -839,8 +847,8 @@ def _tuning_section(s: dict[str, Any], plots: list[Path], used: set[str]) -> str
     extra = [k for k in ("biasReg", "alpha") if any(k in r for r in results)]
     headers = ["#", "Model", "rank", "regParam", "maxIter", *extra]
     if ranking:
-        headers += [f"Mean {obj_name}", "Std"]
-    headers += ["Mean RMSE", "Std"]
+        headers.append(f"Mean {obj_name} ± std")
+    headers.append("Mean RMSE ± std")
     has_status = any(r.get("status", "complete") != "complete" for r in results)
     if has_status:
         headers.append("Status")
@@ -849,7 +857,7 @@ def _tuning_section(s: dict[str, Any], plots: list[Path], used: set[str]) -> str
     headers += [f"Fold {i + 1}" for i in range(n_folds)]
     has_cold = any("cold_start_rows" in r for r in results)
     if has_cold:
-        headers.append("Cold-start rows")
+        headers.append("Cold rows")
     body, classes = [], []
     for i, r in enumerate(results, start=1):
         is_best = _same_config(r, best)
@@ -864,12 +872,12 @@ def _tuning_section(s: dict[str, Any], plots: list[Path], used: set[str]) -> str
             *[_e(_plain(r.get(k, "—"))) for k in extra],
         ]
         if ranking:
-            cells += [_num(r.get(f"{rank_key}_mean")), _num(r.get(f"{rank_key}_std"))]
-        cells += [_num(r.get("rmse_mean")), _num(r.get("rmse_std"))]
+            cells.append(_pm(r.get(f"{rank_key}_mean"), r.get(f"{rank_key}_std")))
+        cells.append(_pm(r.get("rmse_mean"), r.get("rmse_std")))
         if has_status:
             status = str(r.get("status", "complete"))
-            if status != "complete":
-                status += f" after {r.get('folds_run')} fold(s)"
+            if status != "complete":  # e.g. "pruned 1/3": stopped after 1 of 3 folds
+                status += f" {r.get('folds_run')}/{tuning.get('folds')}"
             cells.append(_e(status))
         fold_values = list(r.get(fold_key) or [])
         cells += [_num(v) for v in fold_values] + ["—"] * (n_folds - len(fold_values))
@@ -951,6 +959,11 @@ def _test_section(s: dict[str, Any]) -> str:
             cell_classes=["nowrap"] + [""] * len(columns) + ["def"],
         )
     )
+    verdict = s.get("ranking_verdict") or []
+    if verdict:
+        parts.append(
+            _note("Ranking against popularity: " + "; ".join(_e(v) for v in verdict) + ".")
+        )
     return "".join(parts)
 
 
