@@ -164,19 +164,21 @@ def print_tuning(tuning: dict[str, Any]) -> None:
         is_best = all(r.get(k) == best.get(k) for k in keys)
         extra = [f" biasReg={r['biasReg']}" if "biasReg" in r else ""]
         extra += [f" alpha={r['alpha']}" if "alpha" in r else ""]
+        one_fold = int(r.get("folds_run", tuning["folds"])) < 2  # no spread to show
         row = [
             str(r.get("model", "als")) + "".join(extra) + (" ★" if is_best else ""),
             str(r["rank"]),
             str(r["regParam"]),
             str(r["maxIter"]),
             _fmt(r.get("rmse_mean")),
-            _fmt(r.get("rmse_std")),
+            "—" if one_fold else _fmt(r.get("rmse_std")),
         ]
         if metric is not None:
-            row += [_fmt(r.get(f"{metric}_mean")), _fmt(r.get(f"{metric}_std"))]
+            std = "—" if one_fold else _fmt(r.get(f"{metric}_std"))
+            row += [_fmt(r.get(f"{metric}_mean")), std]
         status = str(r.get("status", "complete"))
-        if status == "pruned":
-            status += f" after {r.get('folds_run')} fold(s)"
+        if status == "pruned":  # "pruned 1/3": stopped after 1 of 3 folds
+            status += f" {r.get('folds_run')}/{tuning['folds']}"
         if pruned:
             row.append(status)
         table.add_row(*row, style="bold" if is_best else None)

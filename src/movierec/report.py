@@ -813,8 +813,10 @@ def _tuning_figures(
 
 
 def _pm(mean: Any, std: Any) -> str:
-    """``mean ± std`` (4 decimals), or — when there is no mean."""
-    return "—" if mean is None else f"{_num(mean)} ± {_num(std)}"
+    """``mean ± std`` (4 decimals); the mean alone when ``std`` is None; — without a mean."""
+    if mean is None:
+        return "—"
+    return _num(mean) if std is None else f"{_num(mean)} ± {_num(std)}"
 
 
 def _tuning_section(s: dict[str, Any], plots: list[Path], used: set[str]) -> str:
@@ -871,9 +873,11 @@ def _tuning_section(s: dict[str, Any], plots: list[Path], used: set[str]) -> str
             _e(r.get("maxIter")),
             *[_e(_plain(r.get(k, "—"))) for k in extra],
         ]
+        one_fold = int(r.get("folds_run", 2)) < 2  # a spread of one fold would read as 0
         if ranking:
-            cells.append(_pm(r.get(f"{rank_key}_mean"), r.get(f"{rank_key}_std")))
-        cells.append(_pm(r.get("rmse_mean"), r.get("rmse_std")))
+            std = None if one_fold else r.get(f"{rank_key}_std")
+            cells.append(_pm(r.get(f"{rank_key}_mean"), std))
+        cells.append(_pm(r.get("rmse_mean"), None if one_fold else r.get("rmse_std")))
         if has_status:
             status = str(r.get("status", "complete"))
             if status != "complete":  # e.g. "pruned 1/3": stopped after 1 of 3 folds
