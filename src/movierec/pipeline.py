@@ -246,9 +246,10 @@ def run(cfg: RunConfig, out: Path, reporter: Reporter | None = None) -> dict[str
             plot_tuning_results(tuning.to_dict(), plots)
         best = rating_params(tuning, base)
 
-        with timer("evaluation", reporter):
-            dev_handle = engine.data(dev)
-            try:
+        with contextlib.ExitStack() as dev_scope:  # the dev data, indexed once for both stages
+            with timer("evaluation", reporter):
+                dev_handle = engine.data(dev)
+                dev_scope.callback(dev_handle.release)
                 model = fit_clipped(engine, dev_handle, best)
                 try:
                     test_metrics = evaluate(
@@ -261,15 +262,13 @@ def run(cfg: RunConfig, out: Path, reporter: Reporter | None = None) -> dict[str
                     )
                 finally:
                     model.release()
-            finally:
-                dev_handle.release()
-        baselines = test_metrics.pop("baselines")
+            baselines = test_metrics.pop("baselines")
 
-        with timer("choose_recommender", reporter):
-            choice = choose_recommender(engine, dev, best, cfg, tuning)
-            choice["test"] = recommender_test(
-                engine, dev, test, choice, cfg, test_metrics, baselines
-            )
+            with timer("choose_recommender", reporter):
+                choice = choose_recommender(engine, dev, best, cfg, tuning)
+                choice["test"] = recommender_test(
+                    engine, dev_handle, test, choice, cfg, test_metrics, baselines
+                )
         with contextlib.ExitStack() as resources:
             with timer("final_fit", reporter):
                 all_handle = engine.data(ratings)
@@ -481,7 +480,7 @@ def ranking_verdict(
 
 def recommender_test(
     engine: Engine,
-    dev: pd.DataFrame,
+    dev: EngineData,
     test: pd.DataFrame,
     choice: dict[str, Any],
     cfg: RunConfig,
@@ -492,10 +491,11 @@ def recommender_test(
 
     The choice itself is made on validation data only; this is the after-the-fact check on
     the test ratings, with the same protocol as the ``test`` section's catalogue metrics
-    (fitted on the development data, each test user's top-k unseen movies from the whole
-    catalogue, relevance = test rating >= threshold). Returns the recommender's
-    ``catalogue_top_k`` metrics, most-popular's, and ``ndcg_vs_most_popular`` (the
-    relative NDCG@k gain, e.g. 0.5 = 50% higher; None when most-popular scores 0).
+    (fitted on the development data ``dev``, already indexed by ``engine``; each test user's
+    top-k unseen movies from the whole catalogue; relevance = test rating >= threshold).
+    Returns the recommender's ``catalogue_top_k`` metrics, most-popular's, and
+    ``ndcg_vs_most_popular`` (the relative NDCG@k gain, e.g. 0.5 = 50% higher; None when
+    most-popular scores 0).
     """
     k, t = cfg.evaluation.k, cfg.evaluation.threshold
     popular = dict(baselines["most_popular"]["catalogue_top_k"])
@@ -505,15 +505,11 @@ def recommender_test(
     elif name == "rating-model":
         ours = dict(test_metrics["catalogue_top_k"])
     else:
-        handle = engine.data(dev)
+        model = fit_recommender(engine, dev, choice, cfg)
         try:
-            model = fit_recommender(engine, handle, choice, cfg)
-            try:
-                recs = model.recommend(np.unique(test[USER].to_numpy()), k, exclude=handle)
-            finally:
-                model.release()
+            recs = model.recommend(np.unique(test[USER].to_numpy()), k, exclude=dev)
         finally:
-            handle.release()
+            model.release()
         ours = catalogue_top_k(recs, test, k, t)
     base = float(popular["ndcg"])
     gain = float(ours["ndcg"]) / base - 1.0 if base > 0 else None

@@ -791,10 +791,12 @@ def create_app(
         loop = asyncio.get_running_loop()
         hooked = False
         if hasattr(signal, "SIGHUP") and threading.current_thread() is threading.main_thread():
-            # Event loops without signal support raise here; /admin/reload still works there.
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            try:
                 loop.add_signal_handler(signal.SIGHUP, _on_sighup)
                 hooked = True
+            except (NotImplementedError, RuntimeError, ValueError) as exc:
+                # Event loops without signal support (e.g. some embedded servers) raise here.
+                log.info("SIGHUP reload not available (%s); use POST /admin/reload", exc)
         try:
             yield
         finally:
