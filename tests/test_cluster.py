@@ -46,14 +46,14 @@ TOL = 1e-3
 RUN_TIMEOUT = 900  # seconds; a loaded two-core machine runs one cluster run in 1.5-4 minutes
 
 
-def run_args(ml_small: Path, out: Path) -> list[str]:
+def run_args(ml_small: Path, out: Path | str) -> list[str]:
     return [
         "run", "--data", str(ml_small / "ratings.csv"), "--movies", str(ml_small / "movies.csv"),
         "--out", str(out), "-q", *GRID,
     ]  # fmt: skip
 
 
-def cluster_cmd(cluster: Cluster, ml_small: Path, out: Path, *conf: str) -> list[str]:
+def cluster_cmd(cluster: Cluster, ml_small: Path, out: Path | str, *conf: str) -> list[str]:
     """`python -m movierec run` against the cluster; executors get 1g of their worker's 1.5g."""
     confs = ["spark.sql.shuffle.partitions=2", "spark.executor.memory=1g", *conf]
     extra = [arg for c in confs for arg in ("--conf", c)]
@@ -83,14 +83,23 @@ def local_run(spark: Any, tmp_path_factory: pytest.TempPathFactory, ml_small: Pa
 
 
 @pytest.fixture(scope="module")
-def cluster_run(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory, ml_small: Path) -> Any:
-    out = tmp_path_factory.mktemp("on-cluster") / "out"
+def cluster_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the undisturbed cluster run's output lands, reached as viewfs://cl/lake."""
+    return tmp_path_factory.mktemp("on-cluster")
+
+
+@pytest.fixture(scope="module")
+def cluster_run(cluster: Cluster, cluster_lake: Path, ml_small: Path) -> Any:
+    # The output goes through a Hadoop filesystem (ViewFs mounted onto cluster_lake, as
+    # hdfs:// or s3a:// would): the driver uploads what it wrote, the executors on both
+    # workers write the Spark model parts there themselves.
+    mount = f"spark.hadoop.fs.viewfs.mounttable.cl.link./lake={cluster_lake.resolve().as_uri()}"
     proc = subprocess.run(
-        cluster_cmd(cluster, ml_small, out),
+        cluster_cmd(cluster, ml_small, "viewfs://cl/lake/out", mount),
         capture_output=True, text=True, timeout=RUN_TIMEOUT, env=cluster_env(),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:] + cluster.logs()
-    return summary(out)
+    return summary(cluster_lake / "out")
 
 
 def assert_same_results(got: dict[str, Any], want: dict[str, Any]) -> None:
@@ -135,6 +144,18 @@ def test_cluster_run_matches_local_and_runs_on_both_workers(
         assert report["app_id"] in apps
     # The local run had no executor besides the driver.
     assert [e["id"] for e in local_run["executors"]["executors"]] == ["driver"]
+
+
+def test_cluster_run_published_its_output_through_a_hadoop_filesystem(
+    cluster_run: Any, cluster_lake: Path
+) -> None:
+    out = cluster_lake / "out"
+    model = out / "model"
+    assert json.loads((model / "model.json").read_text())["engine"] == "spark"
+    for part in ("userFactors", "itemFactors"):
+        assert list((model / "engine" / "als" / part).glob("*.parquet")), part
+    assert (out / "report.html").is_file() and (out / "recommendations.parquet").is_file()
+    assert sorted(p.name for p in cluster_lake.iterdir()) == ["out"]  # no temporary left
 
 
 def test_killed_driver_leaves_no_output_folder(

@@ -146,3 +146,15 @@ def test_run_through_spark_connect_matches_local(
     assert len(same) >= 0.9 * len(pairs), len(same) / len(pairs)
     # The saved model folder was written by the server (same filesystem here) and loads.
     assert (remote_out / "model" / "model.json").is_file()
+
+
+def test_hadoop_uris_over_connect_are_a_clear_error(connect_server: str, tmp_path: Path) -> None:
+    # A Connect client has no JVM and so no Hadoop FileSystem: refused in one line (exit 2).
+    proc = subprocess.run(
+        [sys.executable, "-m", "movierec", "eda", "--remote", connect_server,
+         "--data", "hdfs://namenode:8020/lake/ratings.csv", "--out", str(tmp_path / "eda")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Hadoop paths (hdfs://, s3a://, …) need a classic Spark session" in proc.stderr
+    assert not (tmp_path / "eda").exists()

@@ -10,11 +10,20 @@ from __future__ import annotations
 import itertools
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from movierec.errors import ConfigError
+from movierec.hadoopfs import path_or_uri
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,6 +35,8 @@ DEFAULT_SEED = 42
 DataFormat = Literal["auto", "ml-100k", "ml-dat", "ml-csv", "delimited", "parquet"]
 DuplicatePolicy = Literal["latest", "first", "last", "mean", "error"]
 ModelKind = Literal["als", "biased-als", "implicit-als"]
+PathOrURI = Annotated[Path | str, BeforeValidator(path_or_uri)]
+"""A local path, or a Hadoop URI (``hdfs://``, ``s3a://`` …) kept as a string; see hadoopfs."""
 
 
 def _all_models() -> list[ModelKind]:
@@ -39,11 +50,12 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     """Where the ratings come from and how to read and validate them."""
 
-    path: Path | None = None
-    """Ratings file or directory (a MovieLens release folder, a delimited file, or Parquet)."""
+    path: PathOrURI | None = None
+    """Ratings file or directory (a MovieLens release folder, a delimited file, or Parquet);
+    local, or on any Hadoop-compatible filesystem (``hdfs://``, ``s3a://``; read through Spark)."""
     dataset: str | None = None
     """Name of a GroupLens release (``movierec datasets list``); used when ``path`` is not set."""
-    movies: Path | None = None
+    movies: PathOrURI | None = None
     """Optional movies file with titles and genres (found inside a MovieLens folder)."""
     format: DataFormat = "auto"
     """File layout; ``auto`` detects MovieLens layouts and the delimiter of plain files."""

@@ -113,7 +113,7 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def print_eda(section: dict[str, Any], folder: Path) -> None:
+def print_eda(section: dict[str, Any], folder: Path | str) -> None:
     eda = section["eda"]
     table = Table(title="Ratings overview")
     table.add_column("quantity")
@@ -264,7 +264,7 @@ def print_recommendations(
         out.print(f"... and {len(users) - max_users:,} more users (use --out FILE for all)")
 
 
-def print_run_summary(summary: dict[str, Any], folder: Path) -> None:
+def print_run_summary(summary: dict[str, Any], folder: Path | str) -> None:
     data = summary["data"]
     out.print(
         f"[bold]data[/]: {data['ratings']:,} ratings, {data['users']:,} users, "

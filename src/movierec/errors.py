@@ -30,6 +30,7 @@ class DataError(MovierecError):
         line: int | None = None,
         column: str | None = None,
     ) -> None:
+        self.reason = message
         self.path = path
         self.line = line
         self.column = column

@@ -14,7 +14,7 @@ import json
 import logging
 import platform
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from movierec.engines.base import EngineData, TrainedModel, fit_clipped
 from movierec.errors import ConfigError
 from movierec.evaluation import evaluate
 from movierec.executors import executor_report
+from movierec.hadoopfs import output_path
 from movierec.interactions import fit_model
 from movierec.metrics import catalogue_top_k, rating_errors
 from movierec.model_io import save_model
@@ -198,8 +199,18 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def run(cfg: RunConfig, out: Path, reporter: Reporter | None = None) -> dict[str, Any]:
+def run(
+    cfg: RunConfig,
+    out: str | Path,
+    reporter: Reporter | None = None,
+    after: Callable[[Path, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Run the whole brief and write ``out`` atomically; return the summary dict.
+
+    ``out`` is a local folder or a folder on a Hadoop filesystem (``hdfs://``, ``s3a://``;
+    built locally, then uploaded and renamed into place: :mod:`movierec.hadoopfs`). ``after``,
+    when given, is called with the finished local folder and the summary before the output
+    is published (e.g. to log it to MLflow).
 
     Steps and outputs are listed in the README (``summary.json``, ``plots/``,
     ``recommendations.parquet``/``.csv``, ``model/``, ``rejects.csv``). The same config
@@ -208,12 +219,21 @@ def run(cfg: RunConfig, out: Path, reporter: Reporter | None = None) -> dict[str
     Raises:
         MovierecError: bad data, bad configuration, or an engine failure.
     """
+    with output_path(out, replace_if=SUMMARY_JSON, spark_cfg=cfg.spark) as local_out:
+        summary = _run(cfg, local_out, reporter)
+        if after is not None:
+            after(local_out, summary)
+    log.info("run finished: %s", out)
+    return summary
+
+
+def _run(cfg: RunConfig, out: Path, reporter: Reporter | None) -> dict[str, Any]:
     timer = Timer()
     reporter = reporter or Reporter()
     with atomic_dir(Path(out), replace_if=SUMMARY_JSON) as tmp:
         plots = tmp / "plots"
         with timer("load", reporter):
-            loaded = load_ratings(cfg.data)
+            loaded = load_ratings(cfg.data, cfg.spark)
             check_threshold(loaded.ratings, cfg.evaluation.threshold)
             if len(loaded.rejects):
                 save_rejects(loaded.rejects, tmp / "rejects.csv")
@@ -322,7 +342,6 @@ def run(cfg: RunConfig, out: Path, reporter: Reporter | None = None) -> dict[str
         summary["executors"] = executor_report(getattr(engine, "spark", None))
         _write_json(tmp / SUMMARY_JSON, summary)
         build_report(tmp)  # reads summary.json; a second or so, not in the timings
-    log.info("run finished: %s", out)
     return summary
 
 

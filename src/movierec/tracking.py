@@ -176,8 +176,13 @@ class Tracker:
         log.info("MLflow run %s logged to %s (experiment %s)", run_id, self.uri, self.experiment)
         return run_id
 
-    def log_pipeline_run(self, out: Path, summary: dict[str, Any]) -> str:
-        """Log a finished ``movierec run`` output folder ``out`` with its ``summary``."""
+    def log_pipeline_run(
+        self, out: Path, summary: dict[str, Any], output: str | None = None
+    ) -> str:
+        """Log a finished ``movierec run`` output folder ``out`` with its ``summary``.
+
+        ``output`` is where the folder is published when that is not ``out`` itself (a
+        Hadoop URI whose local staging ``out`` is); it names the run and its output tag."""
         out = Path(out)
         params = params_of(summary.get("config", {}))
         best = (summary.get("holdout") or {}).get("best_params")
@@ -188,12 +193,15 @@ class Tracker:
             run_metrics(summary),
             [out / "summary.json", out / "report.html", out / "rejects.csv"],
             {"plots": out / "plots", "model": out / "model"},
-            run_name=out.resolve().name,
-            tags=_tags("run", out, summary.get("versions", {})),
+            run_name=_name(out, output),
+            tags=_tags("run", output or out, summary.get("versions", {})),
         )
 
-    def log_model_dir(self, model_dir: Path, meta: dict[str, Any]) -> str:
-        """Log a ``movierec train`` model folder: its config, metrics and the folder itself."""
+    def log_model_dir(
+        self, model_dir: Path, meta: dict[str, Any], output: str | None = None
+    ) -> str:
+        """Log a ``movierec train`` model folder: its config, metrics and the folder itself
+        (``output``: where it is published when that is not ``model_dir``, see above)."""
         model_dir = Path(model_dir)
         params = params_of(meta.get("config", {}))
         params.update(params_of({"model_params": meta.get("params", {})}))
@@ -202,13 +210,18 @@ class Tracker:
             numbers_of(meta.get("metrics", {}), "train"),
             [],
             {"model": model_dir},
-            run_name=model_dir.resolve().name,
-            tags=_tags("train", model_dir, meta.get("versions", {})),
+            run_name=_name(model_dir, output),
+            tags=_tags("train", output or model_dir, meta.get("versions", {})),
         )
 
 
-def _tags(verb: str, out: Path, versions: dict[str, Any]) -> dict[str, str]:
-    tags = {"movierec.verb": verb, "movierec.output": str(Path(out).resolve())}
+def _name(local: Path, output: str | None) -> str:
+    return output.rstrip("/").rsplit("/", 1)[-1] if output else Path(local).resolve().name
+
+
+def _tags(verb: str, out: Path | str, versions: dict[str, Any]) -> dict[str, str]:
+    where = out if isinstance(out, str) else str(Path(out).resolve())
+    tags = {"movierec.verb": verb, "movierec.output": where}
     for key, value in versions.items():
         tags[_key(f"version.{key}")] = str(value)
     return tags

@@ -75,21 +75,58 @@ def _columns(values: tuple[str, ...]) -> dict[str, str] | None:
     return out or None
 
 
+class PathOrURIType(click.ParamType):
+    """A local path, or a Hadoop URI (hdfs://, s3a:// …) kept intact (see movierec.hadoopfs).
+
+    With ``local_only`` a Hadoop URI is refused with a clear message instead of becoming a
+    mangled local path (``Path("hdfs://nn/x")`` is ``hdfs:/nn/x``)."""
+
+    name = "path"
+
+    def __init__(self, local_only: bool = False) -> None:
+        self.local_only = local_only
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        from movierec.hadoopfs import is_remote, path_or_uri
+
+        if self.local_only and is_remote(value):
+            self.fail(
+                f"{value}: this option takes a local path (Hadoop URIs work for --data, "
+                "--movies, --model of evaluate/recommend, and --out of run, train, eda, "
+                "compare-splits and tune); copy it locally first",
+                param,
+                ctx,
+            )
+        try:
+            return path_or_uri(value)
+        except MovierecError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+PATH_OR_URI = PathOrURIType()
+LOCAL_PATH = PathOrURIType(local_only=True)
+
+
+def _remote(path: Path | str) -> str | None:
+    """``path`` when it is a Hadoop URI, else None."""
+    from movierec.hadoopfs import is_remote
+
+    return str(path) if is_remote(path) else None
+
+
 def data_options(f: F) -> F:
     """--data/--dataset/--movies/--format/--sep/--header/--column/--duplicates/--rating-min/max."""
     options = [
         click.option(
             "--data",
             "data_path",
-            type=click.Path(path_type=Path),
-            help="Ratings file or MovieLens folder.",
+            type=PATH_OR_URI,
+            help="Ratings file or MovieLens folder (local, or hdfs://, s3a:// … via Spark).",
         ),
         click.option(
             "--dataset", help="A GroupLens release by name (see `movierec datasets list`)."
         ),
-        click.option(
-            "--movies", type=click.Path(path_type=Path), help="Movies file with titles and genres."
-        ),
+        click.option("--movies", type=PATH_OR_URI, help="Movies file with titles and genres."),
         click.option(
             "--format",
             "data_format",
@@ -129,7 +166,7 @@ def common_options(f: F) -> F:
         click.option(
             "--config",
             "config_file",
-            type=click.Path(path_type=Path),
+            type=LOCAL_PATH,
             help="TOML config file; flags override it.",
         ),
         click.option("--seed", type=int, help="Seed of every random step (default 42)."),
@@ -449,9 +486,9 @@ def cli() -> None:
 @common_options
 @click.option(
     "--out",
-    type=click.Path(path_type=Path),
+    type=PATH_OR_URI,
     required=True,
-    help="Output folder for eda.json and plots.",
+    help="Output folder for eda.json and plots (local, or hdfs://, s3a:// …).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @handle_errors
@@ -462,16 +499,16 @@ def eda(out: Path, as_json: bool, **kw: Any) -> None:
     Example:
       movierec eda --data ratings.csv --out eda/
     """
-    from movierec.atomic import atomic_dir
     from movierec.data import load_ratings, save_rejects
     from movierec.engines import get_engine
+    from movierec.hadoopfs import atomic_output
     from movierec.pipeline import _write_json, data_section, explore
 
     setup_logging(kw["verbose"], kw["quiet"])
     cfg = make_config(kw)
     _require_data(cfg)
-    with atomic_dir(out, replace_if="eda.json") as tmp:
-        loaded = load_ratings(cfg.data)
+    with atomic_output(out, replace_if="eda.json", spark_cfg=cfg.spark) as tmp:
+        loaded = load_ratings(cfg.data, cfg.spark)
         if len(loaded.rejects):
             save_rejects(loaded.rejects, tmp / "rejects.csv")
         engine = get_engine(cfg.engine, cfg.spark)
@@ -490,9 +527,7 @@ def eda(out: Path, as_json: bool, **kw: Any) -> None:
 @common_options
 @als_options
 @click.option("--train-fractions", help="Train shares to compare (default 0.6,0.7,0.75,0.8).")
-@click.option(
-    "--out", type=click.Path(path_type=Path), help="Folder for split_comparison.json and its plot."
-)
+@click.option("--out", type=PATH_OR_URI, help="Folder for split_comparison.json and its plot.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @handle_errors
 def compare_splits_cmd(out: Path | None, as_json: bool, **kw: Any) -> None:
@@ -502,9 +537,9 @@ def compare_splits_cmd(out: Path | None, as_json: bool, **kw: Any) -> None:
     Example:
       movierec compare-splits --data ratings.csv --train-fractions 0.6,0.7,0.75,0.8
     """
-    from movierec.atomic import atomic_dir
     from movierec.data import load_ratings
     from movierec.engines import ALSParams, get_engine
+    from movierec.hadoopfs import atomic_output, check_output
     from movierec.pipeline import _write_json, compare_splits
     from movierec.plots import plot_split_comparison
 
@@ -512,9 +547,9 @@ def compare_splits_cmd(out: Path | None, as_json: bool, **kw: Any) -> None:
     cfg = make_config(kw)
     _require_data(cfg)
     if out is not None:
-        check_writable(out, replace_if="split_comparison.json")
+        check_output(out, replace_if="split_comparison.json", spark_cfg=cfg.spark)
     reporter = _reporter(kw["quiet"] or as_json)
-    loaded = load_ratings(cfg.data)
+    loaded = load_ratings(cfg.data, cfg.spark)
     engine = get_engine(cfg.engine, cfg.spark)
     reporter.stage("split_comparison", len(cfg.split.train_fractions))
     rows = compare_splits(
@@ -527,7 +562,7 @@ def compare_splits_cmd(out: Path | None, as_json: bool, **kw: Any) -> None:
     )
     reporter.end_stage()
     if out is not None:
-        with atomic_dir(out, replace_if="split_comparison.json") as tmp:
+        with atomic_output(out, replace_if="split_comparison.json", spark_cfg=cfg.spark) as tmp:
             _write_json(tmp / "split_comparison.json", rows)
             plot_split_comparison(rows, tmp / "split_comparison.png")
     if as_json:
@@ -547,7 +582,7 @@ def compare_splits_cmd(out: Path | None, as_json: bool, **kw: Any) -> None:
 @click.option(
     "--threshold", type=float, help="Relevance cut-off of ranking objectives (default 3.0)."
 )
-@click.option("--out", type=click.Path(path_type=Path), help="Folder for tuning.json and plots.")
+@click.option("--out", type=PATH_OR_URI, help="Folder for tuning.json and plots.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @handle_errors
 def tune(out: Path | None, as_json: bool, **kw: Any) -> None:
@@ -561,9 +596,9 @@ def tune(out: Path | None, as_json: bool, **kw: Any) -> None:
       movierec tune --dataset ml-latest-small --engine local --search optuna --trials 30 \\
                     --models implicit-als --objective ndcg@10 --out tuning/
     """
-    from movierec.atomic import atomic_dir
     from movierec.data import load_ratings
     from movierec.engines import ALSParams, get_engine
+    from movierec.hadoopfs import atomic_output, check_output
     from movierec.pipeline import _write_json, holdout, implicit_params, interaction_spec
     from movierec.plots import plot_tuning_results
     from movierec.tuning import tune as run_tuning
@@ -572,9 +607,9 @@ def tune(out: Path | None, as_json: bool, **kw: Any) -> None:
     cfg = make_config(kw)
     _require_data(cfg)
     if out is not None:
-        check_writable(out, replace_if="tuning.json")
+        check_output(out, replace_if="tuning.json", spark_cfg=cfg.spark)
     reporter = _reporter(kw["quiet"] or as_json)
-    loaded = load_ratings(cfg.data)
+    loaded = load_ratings(cfg.data, cfg.spark)
     engine = get_engine(cfg.engine, cfg.spark)
     dev, _ = holdout(loaded.ratings, cfg)
     t = cfg.tuning
@@ -593,7 +628,7 @@ def tune(out: Path | None, as_json: bool, **kw: Any) -> None:
     )
     reporter.end_stage()
     if out is not None:
-        with atomic_dir(out, replace_if="tuning.json") as tmp:
+        with atomic_output(out, replace_if="tuning.json", spark_cfg=cfg.spark) as tmp:
             _write_json(tmp / "tuning.json", result.to_dict())
             plot_tuning_results(result.to_dict(), tmp)
     if as_json:
@@ -609,12 +644,15 @@ def tune(out: Path | None, as_json: bool, **kw: Any) -> None:
 @common_options
 @als_options
 @click.option(
-    "--out", type=click.Path(path_type=Path), required=True, help="Model folder to write."
+    "--out",
+    type=PATH_OR_URI,
+    required=True,
+    help="Model folder to write (local, or hdfs://, s3a:// …).",
 )
 @mlflow_options
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @handle_errors
-def train(out: Path, as_json: bool, **kw: Any) -> None:
+def train(out: Path | str, as_json: bool, **kw: Any) -> None:
     """Fit ALS on all given ratings and save the model folder (factors exported too).
 
     \b
@@ -624,6 +662,7 @@ def train(out: Path, as_json: bool, **kw: Any) -> None:
     from movierec.data import load_ratings
     from movierec.engines import ALSParams, get_engine
     from movierec.engines.base import fit_clipped
+    from movierec.hadoopfs import check_output, output_path
     from movierec.metrics import rating_errors
     from movierec.model_io import MODEL_JSON, save_model
     from movierec.pipeline import versions
@@ -632,11 +671,11 @@ def train(out: Path, as_json: bool, **kw: Any) -> None:
     setup_logging(kw["verbose"], kw["quiet"])
     cfg = make_config(kw)
     _require_data(cfg)
-    check_writable(out, replace_if=MODEL_JSON)
+    check_output(out, replace_if=MODEL_JSON, spark_cfg=cfg.spark)
     tracker = _tracker(kw)
     reporter = _reporter(kw["quiet"] or as_json)
     reporter.stage("load")
-    loaded = load_ratings(cfg.data)
+    loaded = load_ratings(cfg.data, cfg.spark)
     reporter.end_stage()
     engine = get_engine(cfg.engine, cfg.spark)
     params = ALSParams.from_config(cfg.als, cfg.seed)
@@ -649,32 +688,33 @@ def train(out: Path, as_json: bool, **kw: Any) -> None:
             reporter.end_stage()
             # How well the model reproduces its own training ratings (no held-out data here).
             train_fit = rating_errors(loaded.ratings[RATING].to_numpy(), fitted)
-            save_model(
-                model,
-                out,
-                engine=engine.name,
-                train=loaded.ratings,
-                movies=loaded.movies,
-                user_ids=loaded.user_ids,
-                item_ids=loaded.item_ids,
-                metrics={"training_fit": train_fit},
-                config=json.loads(cfg.model_dump_json()),
-                versions=versions(engine),
-                rejects=loaded.rejects if len(loaded.rejects) else None,
-            )
+            info = {
+                "model": str(out),
+                "params": params.to_dict(),
+                "training_fit": train_fit,
+                "load": loaded.report.to_dict(),
+            }
+            with output_path(out, replace_if=MODEL_JSON, spark_cfg=cfg.spark) as local:
+                save_model(
+                    model,
+                    local,
+                    engine=engine.name,
+                    train=loaded.ratings,
+                    movies=loaded.movies,
+                    user_ids=loaded.user_ids,
+                    item_ids=loaded.item_ids,
+                    metrics={"training_fit": train_fit},
+                    config=json.loads(cfg.model_dump_json()),
+                    versions=versions(engine),
+                    rejects=loaded.rejects if len(loaded.rejects) else None,
+                )
+                if tracker is not None:  # logged from the local copy, before it is published
+                    meta = json.loads((local / MODEL_JSON).read_text(encoding="utf-8"))
+                    info["mlflow_run_id"] = tracker.log_model_dir(local, meta, _remote(out))
         finally:
             model.release()
     finally:
         handle.release()
-    info = {
-        "model": str(out),
-        "params": params.to_dict(),
-        "training_fit": train_fit,
-        "load": loaded.report.to_dict(),
-    }
-    if tracker is not None:
-        meta = json.loads((out / MODEL_JSON).read_text(encoding="utf-8"))
-        info["mlflow_run_id"] = tracker.log_model_dir(out, meta)
     if as_json:
         _print_json(info)
     else:
@@ -691,7 +731,11 @@ def train(out: Path, as_json: bool, **kw: Any) -> None:
 @common_options
 @eval_options
 @click.option(
-    "--model", "model_dir", type=click.Path(path_type=Path), required=True, help="Model folder."
+    "--model",
+    "model_dir",
+    type=PATH_OR_URI,
+    required=True,
+    help="Model folder (local, or hdfs://, s3a:// …).",
 )
 @click.option(
     "--baselines", is_flag=True, help="Also score the baselines (trained on the model's data)."
@@ -703,7 +747,7 @@ def train(out: Path, as_json: bool, **kw: Any) -> None:
     help="Print the metrics as JSON (the keys of summary.json's test).",
 )
 @handle_errors
-def evaluate(model_dir: Path, baselines: bool, as_json: bool, **kw: Any) -> None:
+def evaluate(model_dir: Path | str, baselines: bool, as_json: bool, **kw: Any) -> None:
     """Evaluate a saved model on a test ratings file (movies the model was trained on are excluded).
 
     \b
@@ -713,28 +757,30 @@ def evaluate(model_dir: Path, baselines: bool, as_json: bool, **kw: Any) -> None
     from movierec.data import load_ratings
     from movierec.engines import get_engine
     from movierec.evaluation import evaluate as run_evaluate
+    from movierec.hadoopfs import staged_model
     from movierec.model_io import align_test_ids, load_model_dir
 
     setup_logging(kw["verbose"], kw["quiet"])
     cfg = make_config(kw)
     _require_data(cfg)
-    saved = load_model_dir(model_dir)
-    loaded = load_ratings(cfg.data)
-    test = align_test_ids(loaded, saved)
-    engine = get_engine(kw.get("engine") or saved.meta["engine"], cfg.spark)
-    model = engine.load(saved.engine_path, saved.params)
-    handle = engine.data(saved.train)
-    try:
-        result = run_evaluate(
-            model,
-            handle,
-            test,
-            k=cfg.evaluation.k,
-            threshold=cfg.evaluation.threshold,
-            with_baselines=baselines,
-        )
-    finally:
-        handle.release()
+    with staged_model(model_dir, cfg.spark) as local_model:
+        saved = load_model_dir(local_model)
+        loaded = load_ratings(cfg.data, cfg.spark)
+        test = align_test_ids(loaded, saved)
+        engine = get_engine(kw.get("engine") or saved.meta["engine"], cfg.spark)
+        model = engine.load(saved.engine_path, saved.params)
+        handle = engine.data(saved.train)
+        try:
+            result = run_evaluate(
+                model,
+                handle,
+                test,
+                k=cfg.evaluation.k,
+                threshold=cfg.evaluation.threshold,
+                with_baselines=baselines,
+            )
+        finally:
+            handle.release()
     if as_json:
         _print_json(result)
     else:
@@ -746,20 +792,24 @@ def evaluate(model_dir: Path, baselines: bool, as_json: bool, **kw: Any) -> None
 @cli.command()
 @common_options
 @click.option(
-    "--model", "model_dir", type=click.Path(path_type=Path), required=True, help="Model folder."
+    "--model",
+    "model_dir",
+    type=PATH_OR_URI,
+    required=True,
+    help="Model folder (local, or hdfs://, s3a:// …).",
 )
 @click.option("--user", "users", multiple=True, help="User id (repeatable, or comma-separated).")
 @click.option("--all", "all_users", is_flag=True, help="Every user in the model.")
 @click.option("--n", type=int, default=None, help="Recommendations per user (default 10).")
 @click.option(
     "--out",
-    type=click.Path(path_type=Path),
+    type=LOCAL_PATH,
     help="Write to FILE (.csv or .parquet; no suffix = both).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 @handle_errors
 def recommend(
-    model_dir: Path,
+    model_dir: Path | str,
     users: tuple[str, ...],
     all_users: bool,
     out: Path | None,
@@ -777,6 +827,7 @@ def recommend(
     import numpy as np
 
     from movierec.engines import get_engine
+    from movierec.hadoopfs import staged_model
     from movierec.model_io import load_model_dir
     from movierec.recommend import decorate, map_user_ids, save_recommendations
 
@@ -787,35 +838,40 @@ def recommend(
     n = kw.get("n") or cfg.recommend.n
     if out is not None:
         check_writable(out)
-    saved = load_model_dir(model_dir)
-    wanted = None
-    requested = [u.strip() for item in users for u in item.split(",") if u.strip()]
-    if users:
-        wanted, unknown = map_user_ids(requested, saved.user_ids, saved.factors.user_ids)
-        if unknown:
-            raise ConfigError(f"unknown user id(s) not in the model: {', '.join(unknown)}")
-    engine = get_engine(kw.get("engine") or saved.meta["engine"], cfg.spark)
-    model = engine.load(saved.engine_path, saved.params)
-    handle = engine.data(saved.train)
-    try:
-        recs = model.recommend(None if wanted is None else np.asarray(wanted), n, exclude=handle)
-    finally:
-        handle.release()
-    table = decorate(recs, saved.movies, saved.user_ids, saved.item_ids)
-    if out is not None:
-        for path in save_recommendations(table, out):
-            if not kw["quiet"]:
-                click.echo(f"wrote {path}", err=True)
-    if as_json:
-        _print_json(table.to_dict(orient="records"))
-    elif out is None or users:
-        from movierec.console import print_recommendations
-        from movierec.recommend import top_rated
+    with staged_model(model_dir, cfg.spark) as local_model:  # (a copy when remote)
+        saved = load_model_dir(local_model)
+        wanted = None
+        requested = [u.strip() for item in users for u in item.split(",") if u.strip()]
+        if users:
+            wanted, unknown = map_user_ids(requested, saved.user_ids, saved.factors.user_ids)
+            if unknown:
+                raise ConfigError(f"unknown user id(s) not in the model: {', '.join(unknown)}")
+        engine = get_engine(kw.get("engine") or saved.meta["engine"], cfg.spark)
+        model = engine.load(saved.engine_path, saved.params)
+        handle = engine.data(saved.train)
+        try:
+            recs = model.recommend(
+                None if wanted is None else np.asarray(wanted), n, exclude=handle
+            )
+        finally:
+            handle.release()
+        table = decorate(recs, saved.movies, saved.user_ids, saved.item_ids)
+        if out is not None:
+            for path in save_recommendations(table, out):
+                if not kw["quiet"]:
+                    click.echo(f"wrote {path}", err=True)
+        if as_json:
+            _print_json(table.to_dict(orient="records"))
+        elif out is None or users:
+            from movierec.console import print_recommendations
+            from movierec.recommend import top_rated
 
-        liked = None
-        if wanted is not None:
-            liked = top_rated(saved.train, wanted, 5, saved.movies, saved.user_ids, saved.item_ids)
-        print_recommendations(table, liked=liked)
+            liked = None
+            if wanted is not None:
+                liked = top_rated(
+                    saved.train, wanted, 5, saved.movies, saved.user_ids, saved.item_ids
+                )
+            print_recommendations(table, liked=liked)
 
 
 @cli.command()
@@ -834,14 +890,14 @@ def recommend(
 )
 @click.option(
     "--out",
-    type=click.Path(path_type=Path),
+    type=PATH_OR_URI,
     required=True,
-    help="Output folder (written atomically).",
+    help="Output folder, written atomically (local, or hdfs://, s3a:// … via Spark).",
 )
 @mlflow_options
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout.")
 @handle_errors
-def run(out: Path, as_json: bool, **kw: Any) -> None:
+def run(out: Path | str, as_json: bool, **kw: Any) -> None:
     """Run the whole brief: EDA, split comparison, tuning, evaluation, recommendations, model.
 
     \b
@@ -854,11 +910,15 @@ def run(out: Path, as_json: bool, **kw: Any) -> None:
     cfg = make_config(kw)
     _require_data(cfg)
     tracker = _tracker(kw)
-    summary = run_pipeline(cfg, out, _reporter(kw["quiet"] or as_json))
-    if tracker is not None:
-        run_id = tracker.log_pipeline_run(out, summary)
-        if not kw["quiet"]:
-            click.echo(f"MLflow run {run_id} logged to {tracker.uri}", err=True)
+    logged: list[str] = []
+
+    def log_to_mlflow(local: Path, summary: dict[str, Any]) -> None:
+        if tracker is not None:  # from the finished local folder, before it is published
+            logged.append(tracker.log_pipeline_run(local, summary, output=_remote(out)))
+
+    summary = run_pipeline(cfg, out, _reporter(kw["quiet"] or as_json), after=log_to_mlflow)
+    if tracker is not None and logged and not kw["quiet"]:
+        click.echo(f"MLflow run {logged[0]} logged to {tracker.uri}", err=True)
     if as_json:
         _print_json(summary)
     else:
@@ -868,7 +928,7 @@ def run(out: Path, as_json: bool, **kw: Any) -> None:
 
 
 @cli.command()
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("run_dir", type=LOCAL_PATH)
 @verbosity_options
 @handle_errors
 def report(run_dir: Path, verbose: int, quiet: bool) -> None:
@@ -916,7 +976,7 @@ def datasets_list(as_json: bool, verbose: int, quiet: bool) -> None:
 @click.argument("name")
 @click.option(
     "--cache-dir",
-    type=click.Path(path_type=Path),
+    type=LOCAL_PATH,
     help="Cache folder (default $MOVIEREC_DATA_DIR or ~/.cache/movierec).",
 )
 @verbosity_options
@@ -942,9 +1002,7 @@ def datasets_fetch(name: str, cache_dir: Path | None, verbose: int, quiet: bool)
 @click.option("--users", "n_users", type=int, help="Users (default: scaled like MovieLens).")
 @click.option("--movies", "n_items", type=int, help="Movies (default: scaled like MovieLens).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option(
-    "--out", type=click.Path(path_type=Path), required=True, help="Parquet file to write."
-)
+@click.option("--out", type=LOCAL_PATH, required=True, help="Parquet file to write.")
 @verbosity_options
 @handle_errors
 def datasets_synth(

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from movierec.cli import (
+    LOCAL_PATH,
     _print_json,
     _reporter,
     als_options,
@@ -36,7 +37,7 @@ from movierec.errors import ConfigError
     "fold_pairs",
     nargs=2,
     multiple=True,
-    type=click.Path(path_type=Path),
+    type=LOCAL_PATH,
     metavar="TRAIN TEST",
     help="One (train, test) pair of files (repeatable).",
 )
@@ -94,7 +95,7 @@ def evaluate_protocol_cmd(
             raise ConfigError("--folds K needs the ratings: --data PATH or --dataset NAME")
         from movierec.data import load_ratings
 
-        folds = random_folds(load_ratings(cfg.data).ratings, n_folds, cfg.seed)
+        folds = random_folds(load_ratings(cfg.data, cfg.spark).ratings, n_folds, cfg.seed)
         names = [f"fold {i + 1}/{n_folds}" for i in range(n_folds)]
         source = f"{n_folds} seeded folds by rating (seed {cfg.seed})"
     else:

@@ -13,7 +13,14 @@ from typing import Any
 
 import click
 
-from movierec.cli import _print_json, cli, handle_errors, setup_logging, verbosity_options
+from movierec.cli import (
+    LOCAL_PATH,
+    _print_json,
+    cli,
+    handle_errors,
+    setup_logging,
+    verbosity_options,
+)
 from movierec.errors import ConfigError
 
 MAX_CANDIDATES = 10
@@ -90,9 +97,7 @@ def resolve_movie(scorer: Any, query: str, pick: int | None, *, ask: bool) -> in
 
 
 @cli.command()
-@click.option(
-    "--model", "model_dir", type=click.Path(path_type=Path), required=True, help="Model folder."
-)
+@click.option("--model", "model_dir", type=LOCAL_PATH, required=True, help="Model folder.")
 @click.option(
     "--movie",
     "query",

@@ -7,6 +7,8 @@ validation in :mod:`movierec.data.builder` and returns canonical frames plus a r
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -19,7 +21,7 @@ import pandas as pd
 
 from movierec import schema
 from movierec.atomic import atomic_files
-from movierec.config import DataConfig
+from movierec.config import DataConfig, SparkConfig
 from movierec.data.builder import BuildResult, RatingsBuilder
 from movierec.data.detect import (
     HEADER_ALIASES,
@@ -35,6 +37,7 @@ from movierec.data.movies import load_movies, movies_format
 from movierec.data.report import LoadedRatings, LoadReport
 from movierec.data.textscan import fetch_lines, parse_text
 from movierec.errors import ConfigError, DataError, MovierecError
+from movierec.hadoopfs import is_remote
 
 logger = logging.getLogger(__name__)
 
@@ -290,14 +293,18 @@ def _source_path(cfg: DataConfig) -> Path:
     )
 
 
-def load_ratings(cfg: DataConfig) -> LoadedRatings:
+def load_ratings(cfg: DataConfig, spark: SparkConfig | None = None) -> LoadedRatings:
     """Load, validate and canonicalise the ratings described by ``cfg`` (and its movies).
 
     The source is ``cfg.path`` (a ratings file or a MovieLens folder) or else the cached
-    dataset ``cfg.dataset``. Rows that fail validation go to ``rejects`` with their line
-    number and a reason; ids that are not integers fitting int32 are remapped to dense ints
-    (originals in ``user_ids``/``item_ids``); repeated (user, movie) pairs are resolved by
-    ``cfg.duplicates``. Movies come from ``cfg.movies`` or the MovieLens folder.
+    dataset ``cfg.dataset``. A ``path`` or ``movies`` on a Hadoop filesystem (``hdfs://``,
+    ``s3a://`` …) is first copied to a private local folder through the Spark session
+    (built from ``spark`` if there is none yet; see :mod:`movierec.hadoopfs`), and errors
+    and the load report name the original URIs. Rows that fail validation go to
+    ``rejects`` with their line number and a reason; ids that are not integers fitting
+    int32 are remapped to dense ints (originals in ``user_ids``/``item_ids``); repeated
+    (user, movie) pairs are resolved by ``cfg.duplicates``. Movies come from ``cfg.movies``
+    or the MovieLens folder.
 
     Raises:
         ConfigError: no source configured, unknown ``columns`` keys, or rating_min > rating_max.
@@ -305,6 +312,8 @@ def load_ratings(cfg: DataConfig) -> LoadedRatings:
         DataError: missing file, wrong format, "no ratings", too many rejected rows,
             a duplicate under ``duplicates="error"``, or an unreadable movies file.
     """
+    if is_remote(cfg.path) or is_remote(cfg.movies):
+        return _load_remote(cfg, spark)
     t0 = time.perf_counter()
     _check_columns(cfg.columns)
     src = resolve_source(_source_path(cfg), cfg.format)
@@ -361,6 +370,33 @@ def load_ratings(cfg: DataConfig) -> LoadedRatings:
         item_ids=result.item_ids,
         movies=movies,
     )
+
+
+def _load_remote(cfg: DataConfig, spark: SparkConfig | None) -> LoadedRatings:
+    """:func:`load_ratings` for inputs on a Hadoop filesystem: stage them, load, rename."""
+    from movierec.hadoopfs import relocate_error, staged_input
+
+    with contextlib.ExitStack() as stack:
+        staged: dict[str, tuple[Path, str]] = {}
+        local_cfg = cfg
+        for field in ("path", "movies"):
+            value = getattr(cfg, field)
+            if is_remote(value):
+                local = stack.enter_context(staged_input(str(value), spark))
+                staged[field] = (local, str(value))
+                local_cfg = local_cfg.model_copy(update={field: local})
+        try:
+            loaded = load_ratings(local_cfg)
+        except DataError as exc:
+            for local, uri in staged.values():
+                exc = relocate_error(exc, local, uri)
+            raise exc from None
+        if "path" in staged:
+            local, uri = staged["path"]
+            shown = relocate_error(DataError("", path=loaded.report.path), local, uri).path
+            report = dataclasses.replace(loaded.report, path=shown or uri)
+            loaded = dataclasses.replace(loaded, report=report)
+        return loaded
 
 
 def save_rejects(rejects: pd.DataFrame, path: str | Path) -> None:

@@ -36,8 +36,12 @@ DEFAULT_TOPN_BLOCK_SIZE = 2048
 
 def _uri(path: Path) -> str:
     """A local path as an explicit ``file://`` URI, so Spark never resolves it against a
-    cluster's default filesystem (HDFS) when the model folder lives on the driver."""
-    return Path(path).resolve().as_uri()
+    cluster's default filesystem (HDFS) when the model folder lives on the driver; inside
+    the staging of a Hadoop output or model (``hdfs://``, ``s3a://`` …) the remote URI, so
+    executors read and write those parts there directly (see ``hadoopfs.spark_uri``)."""
+    from movierec.hadoopfs import spark_uri
+
+    return spark_uri(path)
 
 
 def _ratings_schema() -> Any:
