@@ -20,9 +20,15 @@ Start-up is measured ``--startups`` times (launch of ``python -m movierec serve`
 first ``/health`` answer, a fresh process each time) before the load runs. Every run
 records the 1-minute load average of the machine, since client and server share its cores.
 
+``--client wrk`` runs the closed-loop load with wrk (a C client; ``apt-get install -y
+wrk``; Lua script generated here) instead of the asyncio client, and ``--workers N``
+serves with ``movierec serve --workers N`` (server CPU and memory are then summed over its
+processes; memory as PSS). Every run also reports the client's CPU per request.
+
 Example (one command; writes the JSON and a Markdown table):
-  python benchmarks/bench_service.py --model /tmp/model --duration 30 --concurrency 1,8,32 \\
-      --out benchmarks/results/service-small.json --md benchmarks/results/service-small.md
+  python benchmarks/bench_service.py --model /tmp/model --client wrk --workers 2 \\
+      --duration 30 --concurrency 1,8,32 --out benchmarks/results/service-small.json \\
+      --md benchmarks/results/service-small.md
 """
 
 from __future__ import annotations
@@ -33,9 +39,12 @@ import contextlib
 import json
 import os
 import random
+import resource
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -53,7 +62,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def rss_mib(pid: int) -> float:
+def _one_rss(pid: int) -> float:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):
@@ -61,12 +70,55 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used so far (all its threads)."""
+def _one_pss(pid: int) -> float:
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def rss_mib(pid: int) -> float:
+    """Memory of the server in MiB: the resident set (VmRSS) of its process or, with
+    ``--workers N`` (several processes), the sum of their proportional set sizes (Pss: a
+    page shared by n processes — the forked model arrays, the memory-mapped serving index
+    — counts 1/n in each), so the figure is what the service occupies, not a multiple."""
+    pids = _descendants(pid)
+    one = _one_rss if len(pids) == 1 else _one_pss
+    total = 0.0
+    for p in pids:
+        with contextlib.suppress(OSError):
+            total += one(p)
+    return total
+
+
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and every live process below it (``movierec serve --workers N`` forks)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+    return out
+
+
+def _one_cpu(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by a process (all its threads) and its live
+    child processes (the workers of ``movierec serve --workers N``)."""
+    total = 0.0
+    for p in _descendants(pid):
+        with contextlib.suppress(OSError):
+            total += _one_cpu(p)
+    return total
 
 
 def server_cpu_ms(pid: int, before: float, res: dict[str, Any]) -> float:
@@ -79,16 +131,24 @@ def server_cpu_ms(pid: int, before: float, res: dict[str, Any]) -> float:
 class Server:
     """``movierec serve`` in a subprocess."""
 
-    def __init__(self, model: Path, port: int) -> None:
+    def __init__(self, model: Path, port: int, workers: int = 1) -> None:
         self.port = port
         started = time.perf_counter()
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-serve-{port}.log"
         self.log = self.log_path.open("w")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "movierec", "serve", "--model", str(model), "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=self.log,
-        )
+        cmd = [
+            sys.executable,
+            "-m",
+            "movierec",
+            "serve",
+            "--model",
+            str(model),
+            "--port",
+            str(port),
+        ]
+        if workers > 1:
+            cmd += ["--workers", str(workers)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -332,6 +392,127 @@ async def run_open_loop(
     }
 
 
+# ---------------------------------------------------------------------- wrk (C client)
+
+WRK_SCRIPT = r"""
+-- movierec bench_service.py: cycle through prepared requests, report JSON when done.
+-- Data file: one request a line, "METHOD<TAB>PATH<TAB>BODY" (BODY may be empty).
+local reqs, n, i = {}, 0, 0
+local counter = 0
+function setup(thread)
+  thread:set("offset", counter * 997)
+  counter = counter + 1
+end
+function init(args)
+  local f = assert(io.open(args[1], "r"))
+  for line in f:lines() do
+    local method, path, body = line:match("^(%u+)\t([^\t]*)\t(.*)$")
+    local headers = nil
+    if body == "" then
+      body = nil
+    else
+      headers = {["Content-Type"] = "application/json"}
+    end
+    n = n + 1
+    reqs[n] = wrk.format(method, path, headers, body)
+  end
+  f:close()
+  i = ((tonumber(args[2]) or 0) + (offset or 0)) % n
+end
+function request()
+  i = i % n + 1
+  return reqs[i]
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "WRKJSON {\"requests\": %d, \"duration_us\": %d, \"connect\": %d, \"read\": %d, "
+    .. "\"write\": %d, \"status\": %d, \"timeout\": %d, \"p50_us\": %d, "
+    .. "\"p95_us\": %d, \"p99_us\": %d, \"max_us\": %d, \"mean_us\": %.1f}\n",
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max,
+    latency.mean))
+end
+"""
+
+
+def wrk_files(requests: list[bytes], folder: Path, scenario: str) -> tuple[Path, Path]:
+    """(Lua script, data file) for wrk: the same requests as the Python client sends."""
+    script = folder / "bench_service.lua"
+    script.write_text(WRK_SCRIPT)
+    data = folder / f"{scenario}.tsv"
+    lines = []
+    for raw in requests:
+        head, _, body = raw.partition(b"\x00")
+        method, path = head.split(b" ", 2)[:2]
+        if b"\t" in body or b"\n" in body:
+            raise ValueError("request body with a tab or newline")
+        lines.append(method + b"\t" + path + b"\t" + body)
+    data.write_bytes(b"\n".join(lines) + b"\n")
+    return script, data
+
+
+def _wrk(
+    port: int, script: Path, data: Path, connections: int, seconds: int, threads: int, seed: int
+) -> dict[str, Any]:
+    """One wrk run; its JSON summary (printed by the script's ``done``)."""
+    cmd = [
+        "wrk",
+        f"-t{max(1, min(threads, connections))}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        f"http://127.0.0.1:{port}",
+        "--",
+        str(data),
+        str(seed),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr.strip()}")
+    for line in proc.stdout.splitlines():
+        if line.startswith("WRKJSON "):
+            summary: dict[str, Any] = json.loads(line[8:])
+            return summary
+    raise RuntimeError(f"no summary from wrk: {proc.stdout[-500:]}")
+
+
+def run_wrk(
+    port: int,
+    script: Path,
+    data: Path,
+    concurrency: int,
+    duration: float,
+    threads: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Closed loop with wrk: ``concurrency`` keep-alive connections for ``duration`` s
+    (whole seconds). Latency percentiles come from wrk's HdrHistogram; non-2xx/3xx answers
+    and socket errors count as errors; the CPU wrk used is reported per request."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    w = _wrk(port, script, data, concurrency, max(1, round(duration)), threads, seed)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    client_cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    seconds = w["duration_us"] / 1e6
+    errors = {k: w[k] for k in ("connect", "read", "write", "status", "timeout") if w[k]}
+    return {
+        "client": "wrk",
+        "requests": w["requests"],
+        "measured_requests_only": True,
+        "errors": sum(errors.values()),
+        "error_examples": [f"{k}: {v}" for k, v in errors.items()],
+        "throughput_rps": w["requests"] / seconds,
+        "p50_ms": w["p50_us"] / 1e3,
+        "p95_ms": w["p95_us"] / 1e3,
+        "p99_ms": w["p99_us"] / 1e3,
+        "max_ms": w["max_us"] / 1e3,
+        "client_cpu_ms_per_request": round(1e3 * client_cpu / max(w["requests"], 1), 3),
+    }
+
+
 def _print_run(res: dict[str, Any], label: str) -> None:
     lag = res.get("send_lag_p99_ms")
     print(
@@ -340,6 +521,7 @@ def _print_run(res: dict[str, Any], label: str) -> None:
         f"p99 {res['p99_ms']:6.2f} ms  errors {res['errors']}  "
         f"RSS {res['rss_mib_start']:.0f} -> {res['rss_mib_end']:.0f} MiB  "
         f"server CPU {res['server_cpu_ms_per_request']:.2f} ms/req  "
+        f"client CPU {res.get('client_cpu_ms_per_request', float('nan')):.2f} ms/req  "
         + (f"send lag p99 {lag:.1f} ms  " if lag is not None else "")
         + f"load {res['loadavg_1min_end']:.1f}",
         flush=True,
@@ -363,7 +545,21 @@ def main() -> None:
     ap.add_argument("--label", default="", help="Free text stored with the results.")
     ap.add_argument("--startups", type=int, default=3, help="Start-up measurements.")
     ap.add_argument("--md", type=Path, help="Write the results as a Markdown table here.")
+    ap.add_argument(
+        "--client",
+        choices=("python", "wrk"),
+        default="python",
+        help="Closed-loop load generator: the asyncio client here, or wrk (C; Debian: "
+        "apt-get install -y wrk), which needs far less CPU per request. Open-loop runs "
+        "(--rates) always use the Python client.",
+    )
+    ap.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (-t).")
+    ap.add_argument(
+        "--workers", type=int, default=1, help="Server processes (movierec serve --workers)."
+    )
     args = ap.parse_args()
+    if args.client == "wrk" and shutil.which("wrk") is None:
+        ap.error("--client wrk: wrk is not installed (Debian: apt-get install -y wrk)")
 
     with contextlib.suppress(ImportError):
         import uvloop
@@ -389,7 +585,7 @@ def main() -> None:
             f"{probe.health['model']['load_seconds']:.2f} s), load {os.getloadavg()[0]:.1f}",
             flush=True,
         )
-    server = Server(args.model, free_port())
+    server = Server(args.model, free_port(), args.workers)
     sampler = RssSampler(server.proc.pid)
     sampler.start()
     model = server.health["model"]
@@ -400,13 +596,31 @@ def main() -> None:
         flush=True,
     )
     runs = []
+    tmp = Path(tempfile.mkdtemp(prefix="bench-service-"))
     try:
         for scenario in args.scenarios.split(","):
-            reqs = [finish(r) for r in make_requests(args.model, scenario, 5000, args.seed)]
+            raw = make_requests(args.model, scenario, 5000, args.seed)
+            reqs = [finish(r) for r in raw]
+            if args.client == "wrk":
+                script, data = wrk_files(raw, tmp, scenario)
             for c in (int(x) for x in args.concurrency.split(",")):
                 rss_before = rss_mib(server.proc.pid)
-                cpu_before = cpu_seconds(server.proc.pid)
-                res = asyncio.run(run_load(server.port, reqs, c, args.duration, args.warmup))
+                if args.client == "wrk":
+                    if args.warmup > 0:  # not counted in the server CPU (as the run's own)
+                        _wrk(server.port, script, data, c, max(1, round(args.warmup)), 1, 1)
+                    cpu_before = cpu_seconds(server.proc.pid)
+                    res = run_wrk(server.port, script, data, c, args.duration, args.wrk_threads, 0)
+                else:
+                    cpu_before = cpu_seconds(server.proc.pid)
+                    client_before = time.process_time()
+                    res = asyncio.run(run_load(server.port, reqs, c, args.duration, args.warmup))
+                    res["client"] = "python"
+                    res["client_cpu_ms_per_request"] = round(
+                        1e3
+                        * (time.process_time() - client_before)
+                        / max(res["requests"] + res["warmup_requests"], 1),
+                        3,
+                    )
                 rss_after = rss_mib(server.proc.pid)
                 res.update(
                     server_cpu_ms_per_request=server_cpu_ms(server.proc.pid, cpu_before, res),
@@ -422,8 +636,13 @@ def main() -> None:
             for rate in (float(x) for x in args.rates.split(",") if x):
                 rss_before = rss_mib(server.proc.pid)
                 cpu_before = cpu_seconds(server.proc.pid)
+                client_before = time.process_time()
                 res = asyncio.run(
                     run_open_loop(server.port, reqs, rate, args.duration, args.warmup)
+                )
+                res["client"] = "python"
+                res["client_cpu_ms_per_request"] = round(
+                    1e3 * (time.process_time() - client_before) / max(res["requests"], 1), 3
                 )
                 rss_after = rss_mib(server.proc.pid)
                 res.update(
@@ -440,6 +659,7 @@ def main() -> None:
     finally:
         sampler.stop_event.set()
         server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     result = {
         "model": str(args.model),
         "model_info": model,
@@ -449,6 +669,8 @@ def main() -> None:
         "rss_mib_max": max(sampler.samples) if sampler.samples else None,
         "cpus": os.cpu_count(),
         "label": args.label,
+        "client": args.client,
+        "workers": args.workers,
         "loadavg_at_start": load_at_start,
         "runs": runs,
     }
@@ -468,7 +690,9 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"Model `{result['model']}`: {m['model']} rank {m['rank']}, {m['users']:,} users, "
         f"{m['movies']:,} movies, {m['ratings']:,} ratings. {result['cpus']} CPUs; load "
-        f"average at start {result['loadavg_at_start'][0]:.1f}. {result['label']}".rstrip(),
+        f"average at start {result['loadavg_at_start'][0]:.1f}. Closed-loop client: "
+        f"{result.get('client', 'python')}; server processes: {result.get('workers', 1)}. "
+        f"{result['label']}".rstrip(),
         "",
     ]
     ups = result.get("startups") or []
@@ -486,8 +710,9 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append("")
     lines += [
         "| scenario | load pattern | req/s | p50 ms | p95 ms | p99 ms | errors "
-        "| server RSS MiB | server CPU ms/req | load avg |",
-        "|---|---|--:|--:|--:|--:|--:|---|--:|--:|",
+        f"| server {'PSS' if result.get('workers', 1) > 1 else 'RSS'} MiB "
+        "| server CPU ms/req | client CPU ms/req | load avg |",
+        "|---|---|--:|--:|--:|--:|--:|---|--:|--:|--:|",
     ]
     for r in result["runs"]:
         pattern = (
@@ -499,7 +724,9 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {r['scenario']} | {pattern} | {r['throughput_rps']:,.0f} | {r['p50_ms']:.2f} "
             f"| {r['p95_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} of {r['requests']:,} "
             f"| {r['rss_mib_start']:.0f} → {r['rss_mib_end']:.0f} "
-            f"| {r['server_cpu_ms_per_request']:.2f} | {r['loadavg_1min_end']:.1f} |"
+            f"| {r['server_cpu_ms_per_request']:.2f} "
+            f"| {r.get('client_cpu_ms_per_request', float('nan')):.2f} "
+            f"| {r['loadavg_1min_end']:.1f} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -1034,22 +1034,34 @@ def datasets_synth(
 
 
 @cli.command()
-@click.option(
-    "--model", "model_dir", type=click.Path(path_type=Path), required=True, help="Model folder."
-)
+@click.option("--model", "model_dir", type=LOCAL_PATH, required=True, help="Model folder.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=int, default=8000, show_default=True, help="TCP port.")
 @click.option(
     "--model-root",
-    type=click.Path(path_type=Path),
+    type=LOCAL_PATH,
     default=None,
     help="Folder that POST /admin/reload may load models from (default: the model's parent).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Server processes sharing the port (SO_REUSEPORT); SIGHUP to the parent or "
+    "POST /admin/reload reloads every one; /metrics is per worker.",
 )
 @click.option("-v", "--verbose", count=True, help="Debug log output (the default is info).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors (no startup or access lines).")
 @handle_errors
 def serve(
-    model_dir: Path, host: str, port: int, model_root: Path | None, verbose: int, quiet: bool
+    model_dir: Path,
+    host: str,
+    port: int,
+    model_root: Path | None,
+    workers: int,
+    verbose: int,
+    quiet: bool,
 ) -> None:
     """Serve recommendations over HTTP (FastAPI + uvicorn): known users, new users by
     fold-in, similar movies, explanations, metrics, hot reload (POST /admin/reload or
@@ -1065,7 +1077,16 @@ def serve(
     level = 0 if quiet else (1 if verbose < 1 else 2)  # the service logs at info by default
     setup_logging(level, quiet)
     log_level = "error" if quiet else ("debug" if verbose else "info")
-    run_server(model_dir, host=host, port=port, model_root=model_root, log_level=log_level)
+    status = run_server(
+        model_dir,
+        host=host,
+        port=port,
+        model_root=model_root,
+        log_level=log_level,
+        workers=workers,
+    )
+    if status:
+        raise SystemExit(status)
 
 
 # Verbs in their own modules register themselves on `cli` when imported.

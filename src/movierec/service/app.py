@@ -133,9 +133,25 @@ class Metrics:
             self.reloads[result] = self.reloads.get(result, 0) + 1
 
     def render(
-        self, scorer: Scorer, started: float, batcher: FirstPassBatcher | None = None
+        self,
+        scorer: Scorer,
+        started: float,
+        batcher: FirstPassBatcher | None = None,
+        worker: dict[str, int] | None = None,
     ) -> str:
+        """The Prometheus text. With ``worker`` (``movierec serve --workers N``) every value
+        is this worker process's own, and ``movierec_worker_info`` says which worker it is:
+        sum the workers' series to get the service's."""
         out: list[str] = []
+        if worker is not None:
+            labels = ",".join(f'{k}="{v}"' for k, v in worker.items())
+            out += [
+                "# HELP movierec_worker_info The worker process that produced these metrics "
+                "(value 1); every metric here counts this worker only, one of "
+                f"{worker['workers']} (movierec serve --workers).",
+                "# TYPE movierec_worker_info gauge",
+                f"movierec_worker_info{{{labels}}} 1",
+            ]
         with self._lock:
             out += [
                 "# HELP movierec_http_requests_total HTTP requests by method, route and status.",
@@ -217,13 +233,76 @@ def _json_bytes(obj: Any) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
-class ObserveMiddleware:
-    """Pure ASGI: body size limit, then request/error counters and latency by route."""
+FastHandler = Callable[[str, Request], Awaitable[Response]]
+FastPost = Callable[[Scope, Receive, Send, ASGIApp], Awaitable[bool]]
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, max_body: int) -> None:
+
+class FastRoute:
+    """A GET route answered without FastAPI's routing and parameter machinery.
+
+    ``handler(path_param, request)`` is the same coroutine FastAPI calls for that route
+    (it parses its own query parameters); ``route`` is the registered FastAPI route, kept
+    for the OpenAPI page and for any request the pattern does not take (HEAD, a trailing
+    slash, …), so answers are the same either way. Measured: FastAPI's dispatch costs
+    more per request than the scoring on small models.
+    """
+
+    def __init__(self, prefix: str, suffix: str, handler: FastHandler, route: Any) -> None:
+        self.prefix = prefix
+        self.suffix = suffix
+        self.handler = handler
+        self.route = route
+
+    def param(self, path: str) -> str | None:
+        """The path parameter if ``path`` is ``prefix + one non-empty segment + suffix``."""
+        if not (path.startswith(self.prefix) and path.endswith(self.suffix)):
+            return None
+        value = path[len(self.prefix) : len(path) - len(self.suffix)]
+        return value if value and "/" not in value else None
+
+
+class ObserveMiddleware:
+    """Pure ASGI: body size limit, then request/error counters and latency by route; the
+    hot GET routes (:class:`FastRoute`) are dispatched here directly."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        max_body: int,
+        fast: list[FastRoute] | None = None,
+        fast_post: list[FastPost] | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body
+        self.fast = fast if fast is not None else []
+        self.fast_post = fast_post if fast_post is not None else []
+
+    async def _fast(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Answer a hot route directly; False when ``scope`` is not one. A fast POST
+        handler gets the app behind this middleware too, for bodies it declines."""
+        if scope["method"] == "POST":
+            for post in self.fast_post:
+                if await post(scope, receive, send, self.app):
+                    return True
+            return False
+        if scope["method"] != "GET":
+            return False
+        path = scope["path"]
+        for fast in self.fast:
+            value = fast.param(path)
+            if value is None:
+                continue
+            scope["route"] = fast.route  # for the metrics' route label
+            try:
+                response = await fast.handler(value, Request(scope, receive, send))
+            except Exception:
+                log.exception("error answering %s", path)
+                response = _error(500, "internal server error")
+            await response(scope, receive, send)
+            return True
+        return False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -258,7 +337,8 @@ class ObserveMiddleware:
                 return message
 
             try:
-                await self.app(scope, limited_receive, send_wrapper)
+                if not await self._fast(scope, limited_receive, send_wrapper):
+                    await self.app(scope, limited_receive, send_wrapper)
             except BodyTooLarge as exc:
                 if not response_started:
                     await _send_error(send_wrapper, exc)
@@ -331,12 +411,22 @@ class FirstPassBatcher:
     once per batch instead of once per request, and every request's ``finish`` runs in the
     same worker job (one thread hand-off per request). An idle service computes batches of
     one (no added wait).
+
+    ``threads=False`` computes each batch on the event loop instead (no hand-offs): the
+    batch is then whatever requests reached the scorer during one turn of the loop. That
+    suits several worker processes (``movierec serve --workers N``), where the processes,
+    not threads, keep the cores busy.
     """
 
     def __init__(
-        self, executor: ThreadPoolExecutor, max_batch: int = 64, metrics: Metrics | None = None
+        self,
+        executor: ThreadPoolExecutor,
+        max_batch: int = 64,
+        metrics: Metrics | None = None,
+        threads: bool = True,
     ) -> None:
         self._executor = executor
+        self._threads = threads
         self._metrics = metrics  # its ``active`` count: HTTP requests being served now
         self._max = max_batch
         self._pending: list[tuple[Scorer, np.ndarray, bool, Finish, asyncio.Future[Any]]] = []
@@ -398,9 +488,12 @@ class FirstPassBatcher:
                     xs = np.stack([item[1] for item in items])
                     finishes = [item[3] for item in items]
                     try:
-                        out = await loop.run_in_executor(
-                            self._executor, self._job, scorer, xs, unit, finishes
-                        )
+                        if self._threads:
+                            out = await loop.run_in_executor(
+                                self._executor, self._job, scorer, xs, unit, finishes
+                            )
+                        else:
+                            out = self._job(scorer, xs, unit, finishes)
                     except Exception as exc:
                         for item in items:
                             if not item[4].done():
@@ -441,6 +534,62 @@ class ServiceState:
         self._lock = threading.Lock()
         self._tasks: set[asyncio.Task[dict[str, Any]]] = set()  # referenced until done
         self.batcher: FirstPassBatcher | None = None
+        self.worker: dict[str, int] | None = None
+        self.tag = ""
+        """Log prefix naming the worker (empty in a single process)."""
+        """``{"index", "workers", "pid"}`` in a worker of ``movierec serve --workers N``."""
+        self._control_fd: int | None = None
+        self._notify_fd: int | None = None
+        self._control_buffer = b""
+        self._pending: Path | None = None
+
+    def attach_worker(self, index: int, workers: int, control_fd: int, notify_fd: int) -> None:
+        """Make this state one worker of several (called in the forked worker process):
+        reloads it starts are written to ``notify_fd`` for the parent to relay, and reloads
+        relayed from the other workers arrive on ``control_fd`` (see
+        :mod:`movierec.service.workers`)."""
+        self.worker = {"index": index, "workers": workers, "pid": os.getpid()}
+        self.tag = f"worker {index} (pid {os.getpid()}): "
+        self._control_fd = control_fd
+        self._notify_fd = notify_fd
+
+    def listen_control(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Start reading relayed reloads on the event loop (workers only)."""
+        if self._control_fd is None:
+            return False
+        os.set_blocking(self._control_fd, False)
+        loop.add_reader(self._control_fd, self._on_control)
+        return True
+
+    def stop_control(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._control_fd is not None:
+            loop.remove_reader(self._control_fd)
+
+    def _on_control(self) -> None:
+        assert self._control_fd is not None
+        try:
+            chunk = os.read(self._control_fd, 65536)
+        except BlockingIOError:
+            return
+        if not chunk:  # the parent is gone; it stops this worker too
+            asyncio.get_running_loop().remove_reader(self._control_fd)
+            return
+        self._control_buffer += chunk
+        *lines, self._control_buffer = self._control_buffer.split(b"\n")
+        for line in lines:
+            try:
+                path = Path(json.loads(line)["model_dir"])
+            except (ValueError, KeyError, TypeError):
+                log.warning("ignored a malformed reload message: %r", line[:200])
+                continue
+            log.info("%sreload relayed from another worker: %s", self.tag, path)
+            self.follow(path)
+
+    def follow(self, path: Path) -> None:
+        """Load ``path`` now, or right after the reload that is running (the newest
+        request wins)."""
+        if self.trigger(path) is None:
+            self._pending = path
 
     def resolve(self, requested: str | None) -> Path:
         """The model folder a reload should read: the current one, or ``requested`` under
@@ -477,7 +626,11 @@ class ServiceState:
         except Exception as exc:
             reason = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
             log.error(
-                "reload refused: %s; still serving model %s from %s", reason, old.version, old.path
+                "%sreload refused: %s; still serving model %s from %s",
+                self.tag,
+                reason,
+                old.version,
+                old.path,
             )
             self.metrics.count_reload("refused")
             result = {"status": "refused", "path": str(path), "error": reason}
@@ -485,7 +638,8 @@ class ServiceState:
             self.scorer = new  # one reference assignment: requests see the old or the new
             self.model_dir = path
             log.info(
-                "reloaded: now serving model %s from %s (was %s) after %.2f s",
+                "%sreloaded: now serving model %s from %s (was %s) after %.2f s",
+                self.tag,
                 new.version,
                 path,
                 old.version,
@@ -501,13 +655,26 @@ class ServiceState:
 
     async def reload(self, path: Path) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self.reload_blocking, path)
+        result = await loop.run_in_executor(None, self.reload_blocking, path)
+        if self._pending is not None:  # relayed while this one ran
+            pending, self._pending = self._pending, None
+            self.follow(pending)
+        return result
 
-    def trigger(self, path: Path) -> asyncio.Task[dict[str, Any]] | None:
-        """Start a background reload of ``path``; None when one is already running."""
+    def trigger(self, path: Path, relay: bool = False) -> asyncio.Task[dict[str, Any]] | None:
+        """Start a background reload of ``path``; None when one is already running.
+
+        ``relay``: in a worker of several, also have the other workers load ``path``.
+        """
         if not self.begin_reload():
             return None
-        log.info("reloading model from %s in the background", path)
+        log.info("%sreloading model from %s in the background", self.tag, path)
+        if relay and self._notify_fd is not None and self.worker is not None:
+            try:
+                line = json.dumps({"worker_pid": self.worker["pid"], "model_dir": str(path)})
+                os.write(self._notify_fd, (line + "\n").encode())
+            except OSError as exc:
+                log.error("cannot relay the reload to the other workers: %s", exc)
         task = asyncio.get_running_loop().create_task(self.reload(path))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -747,6 +914,7 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     offload_from: int = HEAVY,
     scorer: Scorer | None = None,
+    score_threads: bool = True,
 ) -> FastAPI:
     """The service for the model folder ``model_dir`` (loaded now, before returning).
 
@@ -754,7 +922,9 @@ def create_app(
     parent folder of ``model_dir``). ``api_key`` protects the admin routes; None reads
     ``$MOVIEREC_API_KEY``, and an empty key leaves them open. Requests are scored in
     worker threads when the model has at least ``offload_from`` movies × rank. ``scorer``:
-    ``model_dir`` already loaded (used when its path is ``model_dir``).
+    ``model_dir`` already loaded (used when its path is ``model_dir``). ``score_threads``:
+    batched large-catalogue scoring in worker threads (one process) or on the event loop
+    (``False``: for ``movierec serve --workers N``, see :class:`FirstPassBatcher`).
 
     Raises:
         ModelError: the model folder cannot be loaded.
@@ -775,7 +945,7 @@ def create_app(
     # parsing and answering. Small catalogues are scored inline: hand-offs would cost more
     # than they save.
     workers = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="score")
-    batcher = FirstPassBatcher(workers, metrics=state.metrics)
+    batcher = FirstPassBatcher(workers, metrics=state.metrics, threads=score_threads)
     state.batcher = batcher
 
     def heavy(scorer: Scorer) -> bool:
@@ -797,15 +967,17 @@ def create_app(
             except (NotImplementedError, RuntimeError, ValueError) as exc:
                 # Event loops without signal support (e.g. some embedded servers) raise here.
                 log.info("SIGHUP reload not available (%s); use POST /admin/reload", exc)
+        state.listen_control(loop)
         try:
             yield
         finally:
+            state.stop_control(loop)
             if hooked:
                 loop.remove_signal_handler(signal.SIGHUP)
             workers.shutdown(wait=False)
 
     def _on_sighup() -> None:
-        log.info("SIGHUP received")
+        log.info("%sSIGHUP received", state.tag)
         if state.trigger(state.model_dir) is None:
             log.warning("SIGHUP ignored: a reload is already running")
 
@@ -817,7 +989,15 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.service = state
-    app.add_middleware(ObserveMiddleware, metrics=state.metrics, max_body=max_body_bytes)
+    fast: list[FastRoute] = []  # filled below, once the handlers exist
+    fast_post: list[FastPost] = []
+    app.add_middleware(
+        ObserveMiddleware,
+        metrics=state.metrics,
+        max_body=max_body_bytes,
+        fast=fast,
+        fast_post=fast_post,
+    )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -858,6 +1038,7 @@ def create_app(
                 "model_root": str(state.model_root),
                 "reload": {"in_progress": state.reloading, "last": state.last_reload},
                 "uptime_seconds": round(time.monotonic() - state.started, 3),
+                "worker": state.worker,
             }
         )
 
@@ -869,7 +1050,7 @@ def create_app(
     )
     async def metrics() -> Response:
         return Response(
-            state.metrics.render(state.scorer, state.started, state.batcher),
+            state.metrics.render(state.scorer, state.started, state.batcher, state.worker),
             media_type="text/plain; version=0.0.4; charset=utf-8",
         )
 
@@ -1089,6 +1270,69 @@ def create_app(
             }
         )
 
+    def _route(path: str) -> Any:
+        return next(r for r in app.routes if getattr(r, "path", None) == path)
+
+    fold_in_route = _route("/recommendations")
+
+    async def fast_fold_in(scope: Scope, receive: Receive, send: Send, inner: ASGIApp) -> bool:
+        """``POST /recommendations`` whose JSON body validates: answered by the handler
+        directly. Any other body goes on to FastAPI (replayed), which answers it exactly
+        as without this path (422 with its reasons)."""
+        if scope["path"] != "/recommendations":
+            return False
+        ctype = b""
+        for name, value in scope.get("headers", ()):
+            if name == b"content-type":
+                ctype = value.split(b";", 1)[0].strip().lower()
+        if ctype not in (b"", b"application/json"):
+            return False
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return True
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        raw = b"".join(chunks)
+        try:
+            body = FoldInRequest.model_validate_json(raw) if raw else None
+        except ValueError:  # pydantic's ValidationError is a ValueError
+            body = None
+        if body is None:
+            replayed = False
+
+            async def replay() -> Message:
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": raw, "more_body": False}
+                return await receive()
+
+            await inner(scope, replay, send)
+            return True
+        scope["route"] = fold_in_route  # for the metrics' route label
+        try:
+            response = await fold_in_recommendations(body, Request(scope, receive, send))
+        except Exception:
+            log.exception("error answering POST /recommendations")
+            response = _error(500, "internal server error")
+        await response(scope, receive, send)
+        return True
+
+    fast_post.append(fast_fold_in)
+
+    fast += [
+        FastRoute(
+            "/users/",
+            "/recommendations",
+            user_recommendations,
+            _route("/users/{user_id}/recommendations"),
+        ),
+        FastRoute("/movies/", "/similar", similar, _route("/movies/{movie_id}/similar")),
+    ]
+
     # ------------------------------------------------------------------ admin
 
     @app.post(
@@ -1125,7 +1369,7 @@ def create_app(
         except PermissionError as exc:
             log.error("reload refused: %s", exc)
             return _error(403, str(exc))
-        task = state.trigger(path)
+        task = state.trigger(path, relay=True)
         if task is None:
             return _error(409, "a reload is already running")
         if not wait:

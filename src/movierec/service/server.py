@@ -3,7 +3,8 @@
 The listening socket is bound *before* the model is loaded, so a port already in use fails
 at once with a one-line :class:`~movierec.errors.MovierecError`; uvicorn then serves on
 that socket (one process, one event loop; SIGINT/SIGTERM stop it gracefully, SIGHUP
-reloads the model).
+reloads the model). ``workers=N`` (N > 1) forks N such processes after the model is loaded
+(see :mod:`movierec.service.workers`).
 """
 
 from __future__ import annotations
@@ -94,17 +95,30 @@ def serve(
     api_key: str | None = None,
     log_level: str = "info",
     access_log: bool = False,
-) -> None:
-    """Serve ``model_dir`` over HTTP until SIGINT/SIGTERM.
+    workers: int = 1,
+) -> int:
+    """Serve ``model_dir`` over HTTP until SIGINT/SIGTERM; the exit status (0, or 1 when a
+    worker of several died).
 
     ``api_key`` None reads ``$MOVIEREC_API_KEY``. Binds 127.0.0.1 unless told otherwise;
-    serving another interface without an API key logs a warning.
+    serving another interface without an API key logs a warning. ``workers`` > 1: that many
+    server processes share the port (:mod:`movierec.service.workers`); SIGHUP to this
+    process reloads the model in every worker.
 
     Raises:
-        MovierecError: the port is in use (or cannot be bound), or the model cannot be loaded.
+        MovierecError: the port is in use (or cannot be bound), the model cannot be loaded,
+            or ``workers`` < 1.
     """
+    if workers < 1:
+        raise MovierecError(f"--workers must be at least 1, got {workers}")
     _single_threaded_blas()
-    sock = bind_socket(host, port)
+    if workers > 1:
+        from movierec.service.workers import bind_reuseport
+
+        socks = bind_reuseport(host, port, workers)
+    else:
+        socks = [bind_socket(host, port)]
+    sock = socks[0]
     try:
         from movierec.service.scorer import Scorer
 
@@ -116,7 +130,16 @@ def serve(
             from movierec.service.app import API_KEY_ENV, create_app
 
             scorer = preload.result()
-        app = create_app(model_dir, model_root=model_root, api_key=api_key, scorer=scorer)
+        # One process: large-catalogue scoring runs in threads (numpy releases the GIL), so
+        # both cores work. Several processes keep the cores busy themselves: scoring then
+        # stays on each event loop (no thread hand-offs; measured lower CPU per request).
+        app = create_app(
+            model_dir,
+            model_root=model_root,
+            api_key=api_key,
+            scorer=scorer,
+            score_threads=workers == 1,
+        )
         key = os.environ.get(API_KEY_ENV, "") if api_key is None else api_key
         if not _is_loopback(host) and not key:
             log.warning(
@@ -139,6 +162,21 @@ def serve(
             timeout_graceful_shutdown=10,
             server_header=False,
         )
-        uvicorn.Server(config).run(sockets=[sock])
+        if workers == 1:
+            uvicorn.Server(config).run(sockets=[sock])
+            return 0
+        from movierec.service.workers import run_workers
+
+        # Forking with a thread running is unsafe: let a background rating read finish.
+        scorer.wait_ratings()
+        state = app.state.service
+
+        def start_worker(index: int, wsock: socket.socket, control: int, notify: int) -> None:
+            state.attach_worker(index, workers, control, notify)
+            log.info("worker %d of %d serving (pid %d)", index, workers, os.getpid())
+            uvicorn.Server(config).run(sockets=[wsock])
+
+        return run_workers(socks, start_worker)
     finally:
-        sock.close()
+        for s in socks:
+            s.close()

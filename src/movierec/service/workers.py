@@ -1,0 +1,237 @@
+"""``movierec serve --workers N``: N forked uvicorn processes behind one port.
+
+How it works:
+
+* The parent binds N listening sockets on the same address with ``SO_REUSEPORT`` (after a
+  probe bind without it, so a port held by anything else — another ``movierec serve`` too —
+  is still a clear "port in use" error). The kernel spreads new connections over the N
+  sockets by a hash of the client address, so keep-alive connections are shared evenly
+  (one shared socket would let whichever worker wakes first take them all).
+* The parent loads the model once and then forks the workers: they start serving at once
+  and share the loaded arrays copy-on-write (the memory-mapped ``serving/`` index is shared
+  through the page cache anyway). Each worker is one uvicorn event loop with its own
+  metrics.
+* Hot reload reaches every worker: SIGHUP to the parent is forwarded to each worker (each
+  re-reads its model folder), and a ``POST /admin/reload`` answered by one worker is
+  relayed through the parent to the others, which load the same folder. A worker that is
+  still loading a model queues the request and loads the newest folder asked for next.
+* SIGINT/SIGTERM to the parent stop the workers gracefully. A worker that dies otherwise
+  stops the whole service (exit status 1): a half-sized service with a possibly stale
+  model is worse than a restart by the process supervisor. Workers exit if the parent dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import json
+import logging
+import os
+import selectors
+import signal
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from movierec.errors import MovierecError
+
+log = logging.getLogger("movierec.service")
+
+PR_SET_PDEATHSIG = 1
+
+
+def bind_reuseport(host: str, port: int, n: int) -> list[socket.socket]:
+    """``n`` listening sockets on ``host:port`` sharing the port (``SO_REUSEPORT``).
+
+    Port 0 picks a free port for all of them.
+
+    Raises:
+        MovierecError: the port is in use, or the system has no ``SO_REUSEPORT``.
+    """
+    from movierec.service.server import bind_socket
+
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise MovierecError("--workers needs SO_REUSEPORT (Linux, BSD, macOS)")
+    probe = bind_socket(host, port)  # a plain bind: fails if anyone holds the port
+    family = probe.family
+    address = probe.getsockname()
+    probe.close()
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(n):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            socks.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind(address)
+            sock.listen(2048)
+            sock.set_inheritable(True)
+    except OSError as exc:
+        for sock in socks:
+            sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise MovierecError(
+                f"cannot listen on {host}:{address[1]}: the port was taken while starting "
+                "the workers; try again or choose another with --port"
+            ) from exc
+        raise MovierecError(f"cannot listen on {host}:{address[1]}: {exc.strerror or exc}") from exc
+    return socks
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to send this process SIGTERM when its parent dies (best effort)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the worker outlives a killed parent
+        pass
+
+
+def _write_line(fd: int, obj: Any) -> None:
+    """One JSON line to a pipe (atomic below PIPE_BUF; longer lines are written whole)."""
+    data = (json.dumps(obj) + "\n").encode()
+    while data:
+        n = os.write(fd, data)
+        data = data[n:]
+
+
+def run_workers(
+    socks: list[socket.socket],
+    start_worker: Callable[[int, socket.socket, int, int], None],
+) -> int:
+    """Fork one worker per socket and supervise them until they stop.
+
+    ``start_worker(index, sock, control_fd, notify_fd)`` runs in the child and serves until
+    shutdown: it reads relayed reload requests (JSON lines ``{"model_dir": …}``) from
+    ``control_fd`` and writes the reloads it starts itself to ``notify_fd``.
+
+    Returns the exit status for the parent: 0 after a requested shutdown, 1 when a worker
+    died on its own (the others are stopped then).
+    """
+    notify_r, notify_w = os.pipe()
+    children: dict[int, tuple[int, int]] = {}  # pid -> (index, control write end)
+    for index, sock in enumerate(socks):
+        control_r, control_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 0
+            try:
+                os.close(notify_r)
+                os.close(control_w)
+                for fd in (w for _, w in children.values()):
+                    os.close(fd)
+                for other in socks:
+                    if other is not sock:
+                        other.close()
+                for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+                    signal.signal(sig, signal.SIG_DFL)
+                _die_with_parent()
+                start_worker(index, sock, control_r, notify_w)
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            except BaseException:  # anything: log it, and never run the parent's code
+                log.exception("worker %d failed", index)
+                code = 1
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        os.close(control_r)
+        children[pid] = (index, control_w)
+    os.close(notify_w)
+    for sock in socks:
+        sock.close()  # the workers hold them; the parent must not accept connections
+    log.info("%d workers started (pids %s)", len(children), ", ".join(map(str, children)))
+
+    stopping = False
+
+    def forward(sig: int) -> None:
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    def on_stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        if not stopping:
+            log.info("stopping %d workers", len(children))
+        stopping = True
+        forward(signal.SIGTERM)
+
+    def on_hup(signum: int, frame: Any) -> None:
+        log.info("SIGHUP received: every worker reloads its model folder")
+        forward(signal.SIGHUP)
+
+    old = {
+        signal.SIGINT: signal.signal(signal.SIGINT, on_stop),
+        signal.SIGTERM: signal.signal(signal.SIGTERM, on_stop),
+        signal.SIGHUP: signal.signal(signal.SIGHUP, on_hup),
+    }
+    status = 0
+    buffer = b""
+    selector = selectors.DefaultSelector()
+    selector.register(notify_r, selectors.EVENT_READ)
+    try:
+        while children:
+            for _key, _ in selector.select(timeout=0.2):
+                try:
+                    chunk = os.read(notify_r, 65536)
+                except InterruptedError:
+                    continue
+                if not chunk:
+                    selector.unregister(notify_r)
+                    continue
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    _relay(line, children)
+            while children:
+                try:
+                    pid, wait_status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    children.clear()
+                    break
+                if pid == 0:
+                    break
+                index, control_w = children.pop(pid)
+                os.close(control_w)
+                if not stopping:
+                    log.error(
+                        "worker %d (pid %d) exited unexpectedly (%s); stopping the service",
+                        index,
+                        pid,
+                        _describe(wait_status),
+                    )
+                    status = 1
+                    stopping = True
+                    forward(signal.SIGTERM)
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        selector.close()
+        os.close(notify_r)
+    return status
+
+
+def _relay(line: bytes, children: dict[int, tuple[int, int]]) -> None:
+    """Pass a worker's reload to every other worker."""
+    try:
+        msg = json.loads(line)
+        origin = int(msg["worker_pid"])
+        model_dir = str(msg["model_dir"])
+    except (ValueError, KeyError, TypeError):
+        log.warning("ignored a malformed message from a worker: %r", line[:200])
+        return
+    log.info("worker pid %d reloads %s: relaying to the other workers", origin, model_dir)
+    for pid, (_, control_w) in children.items():
+        if pid == origin:
+            continue
+        try:
+            _write_line(control_w, {"model_dir": model_dir})
+        except OSError as exc:  # that worker is exiting
+            log.warning("cannot relay the reload to worker pid %d: %s", pid, exc)
+
+
+def _describe(wait_status: int) -> str:
+    if os.WIFSIGNALED(wait_status):
+        return f"killed by signal {os.WTERMSIG(wait_status)}"
+    return f"exit status {os.waitstatus_to_exitcode(wait_status)}"
