@@ -508,12 +508,13 @@ def flops_per_iteration(user_counts: Any, item_counts: Any, k: int) -> dict[str,
 
     ``user_counts``/``item_counts``: ratings per user / per movie. Delegates to
     :func:`movierec.engines._local_kernels.solve_half_flops`, which mirrors the kernel:
-    ``executed`` counts every multiply-add the kernel performs (per rating, all 4×4 tiles
-    on or below the diagonal of the padded extended Gram matrix — Gram, right-hand side and
-    the redundant halves of the diagonal tiles — or, for rows with fewer than 8 ratings, the
-    lower triangle of the (k+1)² matrix; per row Cholesky k³/3 and two triangular solves
-    2k²); ``useful`` counts the minimum a symmetric solve needs (k(k+1)/2 + k multiply-adds
-    per rating, same per-row terms). 2 FLOPs per multiply-add.
+    ``executed`` counts every multiply-add the kernel performs (per gathered column — the
+    ratings, in blocks padded to a multiple of 8 — all 4×4 tiles on or below the diagonal
+    of the padded extended Gram matrix: Gram, right-hand side and the redundant halves of
+    the diagonal tiles; per row Cholesky k³/3 and two triangular solves 2k²; rows with at
+    most ``dual_limit(k)`` ratings: the n×n dual system's Gram, Cholesky and Yᵀz instead);
+    ``useful`` counts the minimum a symmetric primal solve needs (k(k+1)/2 + k
+    multiply-adds per rating, same per-row terms). 2 FLOPs per multiply-add.
     """
     from movierec.engines._local_kernels import solve_half_flops
 
@@ -600,13 +601,14 @@ def bench_scaling(opts: argparse.Namespace) -> None:
         "phase). s/iter = fit wall time / iterations. Peak RSS = `ru_maxrss` of that process "
         "(interpreter, numba, the loaded frame, the index, factors), divided by the ratings.\n\n"
         "FLOPs per iteration: what the kernel executes, counted from the real ratings per "
-        "user and per movie by `_local_kernels.solve_half_flops` — per rating every 4×4 tile "
+        "user and per movie by `_local_kernels.solve_half_flops` — per gathered rating "
+        "(blocks of up to 256, padded to a multiple of 8) every 4×4 tile "
         "on or below the diagonal of the extended Gram matrix (k+1 rounded up to a multiple of "
         "4; the extra row is the right-hand side), i.e. 16·b(b+1)/2 multiply-adds with "
-        "b = ⌈(k+1)/4⌉ (rank 10: 96, rank 50: 1456); rows with fewer than 8 ratings solve "
-        "the n×n dual system (n ≤ k) or update the (k+1)(k+2)/2 lower triangle per rating; "
-        "per row a Cholesky factorisation (k³/3) and two "
-        "triangular solves (2k²). The minimum a symmetric solve needs (k(k+1)/2 + k "
+        "b = ⌈(k+1)/4⌉ (rank 10: 96, rank 50: 1456), and per row a Cholesky factorisation "
+        "(k³/3) and two triangular solves (2k²); rows with at most `dual_limit(k)` ratings "
+        "(rank 10: 7, rank 50: 52) solve the n×n dual system instead (its Gram, an n×n "
+        "Cholesky and Yᵀz). The minimum a symmetric primal solve needs (k(k+1)/2 + k "
         "multiply-adds per rating) is in the JSON as `gflops_solve_useful`. "
         "Roof: numpy float64 matmul 4096×4096 on "
         f"{the_roof['threads']} threads (OpenBLAS), best of {len(the_roof['runs_s'])}: "

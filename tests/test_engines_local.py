@@ -152,38 +152,165 @@ def test_half_steps_solve_the_regularised_normal_equations(
         np.testing.assert_allclose(got, expected, rtol=2e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("rank", [3, 10, 30])
-def test_every_solve_path_matches_numpy(rank: int) -> None:
-    """Rows of every length the kernel treats differently (empty, the n×n dual path for
-    n ≤ min(7, k), rank-1 updates for 7 ≥ n > k, one or several gathered tile passes) and
-    ranks on both sides of the lane-parallel Cholesky limit give numpy's solution of
-    (YᵀY + reg·n·I) x = Yᵀv."""
-    from movierec.engines import _local_kernels as K
-
-    rng = np.random.default_rng(rank)
-    lengths = np.array([0, 1, 2, 3, 5, 7, 8, 9, 31, 255, 256, 257, 600, 4, 1, 0, 11])
-    n_src, reg = 700, 0.1
+def _rows_csr(
+    lengths: list[int], rank: int, seed: int, duplicates: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A CSR with rows of the given lengths over 700 random float32 factor rows (indptr,
+    indices, half-star values, src); with ``duplicates`` a third of the factor rows are
+    copies of factor row 0, so rows gather identical vectors."""
+    rng = np.random.default_rng(seed)
+    n_src = 700
     src = (rng.standard_normal((n_src, rank)) / np.sqrt(rank)).astype(np.float32)
+    if duplicates:
+        src[rng.choice(n_src, n_src // 3, replace=False)] = src[0]
     indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     indices = np.concatenate([rng.choice(n_src, n, replace=False) for n in lengths])
-    indices = indices.astype(np.int32)
     values = (rng.integers(1, 11, len(indices)) / 2).astype(np.float32)
-    dst = np.full((len(lengths), rank), -7.0, dtype=np.float32)
-    assert K.solve_half(indptr, indices, values, src, reg, False, dst) == 0
-    for r, n in enumerate(lengths):
-        if n == 0:
-            np.testing.assert_array_equal(dst[r], 0.0)
-            continue
+    return indptr, indices.astype(np.int32), values, src
+
+
+def _numpy_solutions(
+    indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, src: np.ndarray, reg: float
+) -> list[np.ndarray | None]:
+    """np.linalg.solve of (YᵀY + reg·n·I) x = Yᵀv for every row (None for empty rows)."""
+    out: list[np.ndarray | None] = []
+    for r in range(len(indptr) - 1):
         sl = slice(indptr[r], indptr[r + 1])
         y = src[indices[sl]].astype(np.float64)
         v = values[sl].astype(np.float64)
-        expected = np.linalg.solve(y.T @ y + reg * n * np.eye(rank), y.T @ v)
-        np.testing.assert_allclose(dst[r], expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
-    # FLOP accounting of the benchmark: rank 10 pads to 12 = 3 tiles wide, 6 tiles of 16
-    # multiply-adds per rating; per row Cholesky k³/3 and two triangular solves 2k².
-    flops = K.solve_half_flops(np.array([8, 20]), 10)
-    assert flops["executed"] == pytest.approx(2 * 28 * 96 + 2 * (1000 / 3 + 200 + 10))
-    assert flops["useful"] == pytest.approx(2 * 28 * 65 + 2 * (1000 / 3 + 200 + 10))
+        n = len(v)
+        a = y.T @ y + reg * n * np.eye(src.shape[1])
+        out.append(np.linalg.solve(a, y.T @ v) if n else None)
+    return out
+
+
+@pytest.mark.parametrize("rank", [3, 10, 30, 50])
+@pytest.mark.parametrize(("reg", "duplicates"), [(0.1, False), (1e-4, True)])
+def test_every_solve_path_matches_numpy(rank: int, reg: float, duplicates: bool) -> None:
+    """Rows of every length the kernel treats differently — empty; the n×n dual system up
+    to ``dual_limit(k)`` ratings (just below, at and just above it); rank-1 updates for
+    short rows above the limit; one or several gathered tile passes — on both sides of the
+    lane-parallel Cholesky limit, with a small λ and repeated factor vectors, give numpy's
+    solution of the same normal equations (YᵀY + reg·n·I) x = Yᵀv."""
+    from movierec.engines import _local_kernels as K
+
+    lim = K.dual_limit(rank)
+    lengths = [0, 1, 2, 3, 5, 7, 8, 9, 31, 255, 256, 257, 600, 4, 1, 0, 11]
+    lengths += [lim - 1, lim, lim + 1, lim + 2, 2 * lim + 3]
+    lengths = [n for n in lengths if n >= 0]
+    indptr, indices, values, src = _rows_csr(lengths, rank, rank, duplicates)
+    expected = _numpy_solutions(indptr, indices, values, src, reg)
+    dst = np.full((len(lengths), rank), -7.0, dtype=np.float32)
+    assert K.solve_half(indptr, indices, values, src, reg, False, dst) == 0
+    for r, want in enumerate(expected):
+        if want is None:
+            np.testing.assert_array_equal(dst[r], 0.0)
+            continue
+        np.testing.assert_allclose(dst[r], want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
+    # Forcing every row through the primal path (dual_max 0), here with the prefetching
+    # gather, gives the same answers.
+    bounds = np.array([0, len(lengths)], dtype=np.int64)
+    primal = np.empty_like(dst)
+    assert K._solve_half(indptr, indices, values, src, reg, False, primal, bounds, 0, True) == 0
+    np.testing.assert_allclose(primal, dst, rtol=1e-5, atol=1e-6 * np.abs(dst).max())
+
+
+def test_solve_half_is_independent_of_the_task_split() -> None:
+    """Any cut of the rows into parallel tasks gives bit-identical factors (every row is
+    solved alone, the lanes never mix rows), and the planned cuts balance the work."""
+    from movierec.engines import _local_kernels as K
+
+    rng = np.random.default_rng(5)
+    lengths = rng.zipf(1.6, 3000).clip(0, 650).tolist()
+    for rank in (10, 50):
+        indptr, indices, values, src = _rows_csr(lengths, rank, 1)
+        results = []
+        for n_tasks in (1, 2, 3, 7):
+            bounds, dual_max = K.plan_half(indptr, rank, 0.1, False, n_tasks)
+            assert bounds[0] == 0 and bounds[-1] == len(lengths) and len(bounds) == n_tasks + 1
+            assert np.all(np.diff(bounds) >= 0)
+            work = np.diff(
+                np.concatenate(
+                    [
+                        [0.0],
+                        np.cumsum(
+                            K._row_flops(np.diff(indptr), rank, dual_max) + K._ROW_OVERHEAD_FLOPS
+                        ),
+                    ]
+                )[bounds]
+            )
+            # No task exceeds an equal share by more than the costliest single row.
+            biggest = float(np.max(K._row_flops(np.diff(indptr), rank, dual_max))) + 400.0
+            assert work.max() <= work.sum() / n_tasks + biggest
+            dst = np.empty((len(lengths), rank), dtype=np.float32)
+            K.solve_half(indptr, indices, values, src, 0.1, False, dst, (bounds, dual_max))
+            results.append(dst)
+        for other in results[1:]:
+            np.testing.assert_array_equal(other, results[0])
+
+
+@pytest.mark.parametrize("rank", [4, 12])
+def test_unregularised_and_nonnegative_short_rows(rank: int) -> None:
+    """reg_param = 0 and nonnegative never take the dual path (it needs λ > 0 and has no
+    bounds): full-rank short rows still solve the plain normal equations, and nonnegative
+    rows of every length meet the KKT conditions of their box-constrained problem."""
+    from movierec.engines import _local_kernels as K
+
+    assert K.plan_half(np.array([0, 3, 9]), rank, 0.0, False)[1] == 0
+    assert K.plan_half(np.array([0, 3, 9]), rank, 0.1, True)[1] == 0
+    lengths = [rank + 1, rank + 3, 7, 8, 40, 300]
+    lengths = [n for n in lengths if n > rank]
+    indptr, indices, values, src = _rows_csr(lengths, rank, 11)
+    dst = np.empty((len(lengths), rank), dtype=np.float32)
+    assert K.solve_half(indptr, indices, values, src, 0.0, False, dst) == 0
+    for r, want in enumerate(_numpy_solutions(indptr, indices, values, src, 0.0)):
+        assert want is not None
+        np.testing.assert_allclose(dst[r], want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
+    lengths = [1, 2, 5, 7, 8, 9, 30, 300]
+    indptr, indices, values, src = _rows_csr(lengths, rank, 12)
+    dst = np.empty((len(lengths), rank), dtype=np.float32)
+    assert K.solve_half(indptr, indices, values, src, 0.1, True, dst) == 0
+    assert np.all(dst >= 0)
+    for r in range(len(lengths)):
+        sl = slice(indptr[r], indptr[r + 1])
+        y = src[indices[sl]].astype(np.float64)
+        v = values[sl].astype(np.float64)
+        a = y.T @ y + 0.1 * len(v) * np.eye(rank)
+        b = y.T @ v
+        x = dst[r].astype(np.float64)
+        grad = a @ x - b
+        tol = 1e-5 * np.abs(b).max()
+        assert np.all(np.abs(grad[x > 0]) <= tol), grad
+        assert np.all(grad[x == 0] >= -tol), grad
+
+
+def test_flop_accounting() -> None:
+    """The benchmark's FLOP count mirrors the kernel's paths (2 FLOPs per multiply-add)."""
+    from movierec.engines import _local_kernels as K
+
+    k = 10
+    lim = K.dual_limit(k)
+    assert lim == 7
+    per_row = 1000 / 3 + 200 + 10
+    # Primal rows: rank 10 pads to 12 = 3 tiles wide, 6 tiles of 16 multiply-adds per
+    # gathered column; a pass of m ratings gathers m rounded up to 8 columns, passes hold
+    # at most 256 ratings (257 → 128 + 129 → 128 + 136 columns; 600 → 3 × 200). Per row
+    # Cholesky k³/3 and two triangular solves 2k².
+    rows = np.array([8, 19, 257, 600, 0])
+    flops = K.solve_half_flops(rows, k)
+    assert flops["executed"] == pytest.approx(2 * (8 + 24 + 264 + 600) * 96 + 4 * per_row)
+    assert flops["useful"] == pytest.approx(2 * (8 + 19 + 257 + 600) * 65 + 4 * per_row)
+    # Dual rows: n = 5 takes the 15 lower-triangle dot products of length k; at rank 50
+    # n = 9 pads to 12 = 3 tile rows → 6 tiles × 16 × 56 (k rounded up to 8); then
+    # n³/3 + 2n² and x = Yᵀz (n·k).
+    dual = K.solve_half_flops(np.array([5]), k)["executed"]
+    assert dual == pytest.approx(2 * 15 * k + 125 / 3 + 50 + 2 * 5 * k)
+    dual = K.solve_half_flops(np.array([9]), 50)["executed"]
+    assert dual == pytest.approx(2 * 6 * 16 * 56 + 729 / 3 + 162 + 2 * 9 * 50)
+    # Without the dual path (nonnegative / reg 0) a 5-rating row does rank-1 updates of
+    # the (k+1)(k+2)/2 lower triangle.
+    primal = K.solve_half_flops(np.array([5]), k, dual=False)["executed"]
+    assert primal == pytest.approx(2 * 5 * 66 + per_row)
 
 
 def test_nonnegative_half_step_meets_the_kkt_conditions(

@@ -3,15 +3,18 @@
 Every kernel is compiled with ``cache=True`` (on-disk JIT cache next to this file, or under
 ``NUMBA_CACHE_DIR`` when the package folder is read-only) and ``error_model="numpy"`` (a
 division by zero gives inf/NaN instead of raising, and costs no checks). Kernels run with
-``fastmath=False`` except the two inner loops of the explicit solve that dominate its time:
-the Gram accumulation (:func:`_gram_tiles`, :func:`_gram_rank1`) and the Cholesky solve use
-only the ``reassoc`` and ``contract`` flags (sums may be reordered into SIMD lanes, a·b + c
-may become one fused multiply-add), never the flags that assume no NaN/inf or change
-division/sqrt. Results are still deterministic for a given machine and independent of the
-thread count (every row is computed by one thread in a fixed order); they differ from a
-strictly sequential float64 sum by rounding only (~1e-16 relative), which the float32 factors
-round away. Factors are passed as float32 (as Spark stores them); every product and sum is
-float64.
+``fastmath=False`` except the explicit solve (:func:`_solve_half` and the helpers it calls:
+the Gram accumulation, the dual system, the Cholesky solves), which uses only the
+``reassoc`` and ``contract`` flags (sums may be reordered into SIMD lanes, a·b + c may
+become one fused multiply-add), never the flags that assume no NaN/inf or change
+division/sqrt. Its per-row helpers are inlined into it (``inline="always"``; their calls
+passed a dozen arrays each, and inlining measured ~60 ns less per one-rating row). Results
+are still deterministic for a given machine and independent of the thread count and of how
+the rows are split into tasks (every row is computed alone, in a fixed order); they differ
+from a strictly sequential float64 sum by rounding only (~1e-16 relative), which the
+float32 factors round away (the dual and primal paths, and the old and new Cholesky
+orderings, gave bit-identical float32 factors on ml-latest-small). Factors are passed as
+float32 (as Spark stores them); every product and sum is float64.
 Argument dtypes are fixed by :mod:`movierec.engines.local_als` (indptr int64, indices
 int32, values float32, factors float32 C-contiguous) so each kernel compiles once.
 
@@ -26,10 +29,14 @@ import logging
 import math
 import os
 import threading
+from typing import Any
 
 import numba
 import numpy as np
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +66,6 @@ Python threads (e.g. tuning's thread pool) run parallel kernels at the same time
 _ROWS_PER_CHUNK = 64
 """Rows (users or items) one parallel task solves; amortises the per-task scratch buffers."""
 
-_MAX_TASKS = 64
-"""At most this many parallel tasks per explicit half-step (more rows per task when there
-are many rows): each task allocates ~30 KiB-100 KiB of scratch, which cost ~100 ns per row
-at 64 rows per task."""
-
 _GATHER = 256
 """Ratings of one row gathered per pass of the tiled Gram update (:func:`_gram_tiles`); a
 longer row is split into equal passes of at most this many ratings. 52×256 float64 = 104 KiB
@@ -90,6 +92,41 @@ def padded_rank(k: int) -> int:
     return ((k + 1 + 3) // 4) * 4
 
 
+def dual_limit(k: int) -> int:
+    """Longest row (in ratings) that :func:`_solve_half` solves through the n×n dual system
+    at rank ``k`` (when reg_param > 0 and not nonnegative).
+
+    The measured crossover of CPU time per row, dual vs primal (2 threads, float32 factors
+    from 20k rows): rank 4 about 1, rank 10 between 7 and 8, rank 16 about 15, rank 24
+    about 28, rank 32 about 35, rank 50 about 52 — below rank 17 the primal's
+    lane-parallel Cholesky is cheap, above it the k×k Cholesky dominates short rows.
+    """
+    return max(k - 3, 0) if k <= 16 else k + (k - 16) // 16
+
+
+def _row_flops(counts: np.ndarray, k: int, dual_max: int) -> np.ndarray:
+    """Floating-point operations :func:`_solve_half` executes per row (float64 array).
+
+    ``counts`` = ratings of each row (int64). See :func:`solve_half_flops` for the terms.
+    """
+    n = counts.astype(np.float64)
+    nb = padded_rank(k) // 4
+    per_row = k**3 / 3 + 2 * k**2 + k
+    # Gathered columns per tiled row: passes of ⌊n/P⌋ or ⌈n/P⌉ ratings, each padded to 8.
+    passes = np.maximum((counts + _GATHER - 1) // _GATHER, 1)
+    lo, n_hi = counts // passes, counts % passes
+    cols = n_hi * ((lo + 1 + 7) // 8 * 8) + (passes - n_hi) * ((lo + 7) // 8 * 8)
+    tiled = 2.0 * 16 * (nb * (nb + 1) // 2) * cols.astype(np.float64) + per_row
+    rank1 = 2.0 * ((k + 1) * (k + 2) // 2) * n + per_row
+    nbd = np.ceil(n / 4)
+    k8 = (k + 7) // 8 * 8
+    dual_gram = np.where(counts >= _TILE_MIN, 16 * nbd * (nbd + 1) / 2 * k8, n * (n + 1) / 2 * k)
+    dual = 2.0 * dual_gram + n**3 / 3 + 2 * n**2 + 2 * n * k
+    out = np.where(counts >= _TILE_MIN, tiled, rank1)
+    out = np.where(counts <= dual_max, dual, out)
+    return np.where(counts > 0, out, 0.0)
+
+
 def solve_half_flops(row_counts: np.ndarray, k: int, dual: bool = True) -> dict[str, float]:
     """Floating-point operations of one :func:`solve_half` call (2 per multiply-add).
 
@@ -97,33 +134,57 @@ def solve_half_flops(row_counts: np.ndarray, k: int, dual: bool = True) -> dict[
     whether short rows take the dual path (reg_param > 0 and not nonnegative). Returns
     ``executed``, what the kernel really computes:
 
-    - rows with at least ``_TILE_MIN`` ratings: per rating every 4×4 tile on or below the
-      diagonal of the padded (``padded_rank(k)``)² extended Gram matrix (16 multiply-adds
-      per tile, including the right-hand side and the redundant upper halves of the
-      diagonal tiles), per row a Cholesky factorisation (k³/3) and two triangular solves
-      (2k²);
-    - shorter rows with n ≤ k ratings (``dual``): the n×n Gram matrix (n(n+1)/2·k
-      multiply-adds), its Cholesky solve (n³/3 + 2n²) and x = Yᵀz (n·k);
+    - rows with n ≤ :func:`dual_limit` (k) ratings (``dual``): the n×n dual Gram matrix
+      (below ``_TILE_MIN`` ratings its lower triangle, n(n+1)/2·k multiply-adds, else 4×4
+      tiles on or below the diagonal with n rounded up to 4 and k to 8, 16·b(b+1)/2·k8
+      multiply-adds with b = ⌈n/4⌉), its Cholesky solve (n³/3 + 2n²) and x = Yᵀz (n·k);
+    - other rows with at least ``_TILE_MIN`` ratings: per gathered column (the ratings,
+      split into passes of at most ``_GATHER``, each padded with zeros to a multiple of 8)
+      every 4×4 tile on or below the diagonal of the padded (``padded_rank(k)``)²
+      extended Gram matrix (16 multiply-adds per tile, including the right-hand side and
+      the redundant upper halves of the diagonal tiles), per row a Cholesky factorisation
+      (k³/3) and two triangular solves (2k²);
     - other short rows: per rating the lower triangle of the (k+1)² extended matrix, plus
       the per-row Cholesky terms;
 
     and ``useful``, the minimum of a symmetric primal solve (k(k+1)/2 + k multiply-adds per
-    rating plus the per-row Cholesky terms) — the dual path does less than that.
+    rating plus the per-row Cholesky terms) — the dual path can do less than that.
     """
     counts = np.asarray(row_counts, dtype=np.int64)
     counts = counts[counts > 0]
-    nb = padded_rank(k) // 4
     per_row = k**3 / 3 + 2 * k**2 + k
-    tiled = counts[counts >= _TILE_MIN]
-    short = counts[counts < _TILE_MIN]
-    in_dual = short[short <= k] if dual else short[:0]
-    rank1 = short[short > k] if dual else short
-    executed = 2.0 * int(tiled.sum()) * 16 * nb * (nb + 1) // 2 + len(tiled) * per_row
-    executed += 2.0 * int(rank1.sum()) * (k + 1) * (k + 2) // 2 + len(rank1) * per_row
-    nd = in_dual.astype(np.float64)
-    executed += float(np.sum(nd * (nd + 1) * k + nd**3 / 3 + 2 * nd**2 + 2 * nd * k))
+    executed = float(np.sum(_row_flops(counts, k, dual_limit(k) if dual else 0)))
     useful = 2.0 * int(counts.sum()) * (k * (k + 1) // 2 + k) + len(counts) * per_row
     return {"executed": executed, "useful": useful}
+
+
+_ROW_OVERHEAD_FLOPS = 1500.0
+"""Fixed cost of a row in FLOP-equivalents (loop set-up, gathering, writing the result),
+used only to balance the parallel tasks: with it, the slower of two tasks took 1.05x the
+mean on ml-latest-small's movies at rank 10 and 50 (400: 1.15x and 1.08x; the old split
+into equal row counts: 1.27x and 1.52x), CPU time of each task's rows alone."""
+
+
+def plan_half(
+    indptr: np.ndarray, k: int, reg_param: float, nonnegative: bool, n_tasks: int = 0
+) -> tuple[np.ndarray, int]:
+    """Task bounds and dual limit for :func:`solve_half` on the CSR with row pointer ``indptr``.
+
+    The rows are cut into ``n_tasks`` contiguous ranges (default: numba's thread count)
+    of about equal work (:func:`_row_flops` plus a fixed cost per row): numba hands every
+    thread an equal share of the parallel loop up front, so equal work per task is what
+    keeps both cores busy. Depends only on the row lengths, so a fit plans once. Returns
+    (bounds int64 of n_tasks + 1, dual_max).
+    """
+    counts = np.diff(np.asarray(indptr, dtype=np.int64))
+    dual_max = dual_limit(k) if reg_param > 0 and not nonnegative else 0
+    n_tasks = n_tasks if n_tasks > 0 else int(numba.get_num_threads())
+    cost = np.cumsum(_row_flops(counts, k, dual_max) + _ROW_OVERHEAD_FLOPS)
+    total = float(cost[-1]) if len(cost) else 0.0
+    targets = total * np.arange(1, n_tasks, dtype=np.float64) / n_tasks
+    cuts = np.minimum(np.searchsorted(cost, targets, side="left") + 1, len(counts))
+    bounds = np.concatenate([[0], cuts, [len(counts)]]).astype(np.int64)
+    return bounds, dual_max
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
@@ -234,6 +295,87 @@ def _cholesky_solve(a: np.ndarray, b: np.ndarray, m: int, x: np.ndarray) -> bool
         x[i] = t * a[i, i]
     return True
 
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
+def _cholesky_solve_blocked(
+    a: np.ndarray,
+    b: np.ndarray,
+    m: int,
+    x: np.ndarray,
+    lf: np.ndarray,
+    dinv: np.ndarray,
+    y: np.ndarray,
+) -> bool:
+    """Solve ``a[:m, :m] x = b[:m]`` (SPD, lower triangle read, ``a`` not modified).
+
+    The same left-looking Cholesky–Crout arithmetic as :func:`_cholesky_solve`, arranged
+    for SIMD: the factor goes into ``lf`` (≥ m × m rounded up to 8), zeroed first, so
+    every dot product can run over a multiple of 8 terms (no scalar remainder; the extra
+    terms are exact zeros times finite values), and four rows share each load of the
+    pivot row. Measured inside :func:`_solve_half` at rank 50: 0.5-0.7 µs (5%) less
+    per row than :func:`_cholesky_solve`; slower below ``_BLOCKED_MIN``.
+    ``dinv`` (≥ m) receives 1/L_jj, ``y`` (≥ m rounded up to 8) is scratch. Returns False
+    when ``a`` is not positive definite (x is then undefined).
+    """
+    m8 = ((m + 7) // 8) * 8
+    for i in range(m):  # all of it: entries not yet computed enter the sums times zero
+        for p in range(m8):
+            lf[i, p] = 0.0
+    for j in range(m):
+        j8 = ((j + 7) // 8) * 8
+        s = a[j, j]
+        for p in range(j8):
+            s -= lf[j, p] * lf[j, p]
+        if not s > 0.0:
+            return False
+        inv = 1.0 / math.sqrt(s)
+        dinv[j] = inv
+        i = j + 1
+        while i + 3 < m:
+            t0 = a[i, j]
+            t1 = a[i + 1, j]
+            t2 = a[i + 2, j]
+            t3 = a[i + 3, j]
+            for p in range(j8):
+                lj = lf[j, p]
+                t0 -= lf[i, p] * lj
+                t1 -= lf[i + 1, p] * lj
+                t2 -= lf[i + 2, p] * lj
+                t3 -= lf[i + 3, p] * lj
+            lf[i, j] = t0 * inv
+            lf[i + 1, j] = t1 * inv
+            lf[i + 2, j] = t2 * inv
+            lf[i + 3, j] = t3 * inv
+            i += 4
+        while i < m:
+            t0 = a[i, j]
+            for p in range(j8):
+                t0 -= lf[i, p] * lf[j, p]
+            lf[i, j] = t0 * inv
+            i += 1
+        lf[j, j] = s * inv
+    for p in range(m8):  # L y = b; entries of y not yet solved are zero
+        y[p] = 0.0
+    for i in range(m):
+        i8 = ((i + 7) // 8) * 8
+        t = b[i]
+        for p in range(i8):
+            t -= lf[i, p] * y[p]
+        y[i] = t * dinv[i]
+    for i in range(m):  # L^T x = y, by columns of L^T (rows of L)
+        x[i] = y[i]
+    for i in range(m - 1, -1, -1):
+        xi = x[i] * dinv[i]
+        x[i] = xi
+        for p in range(i):
+            x[p] -= lf[i, p] * xi
+    return True
+
+
+_BLOCKED_MIN = 16
+"""Systems at least this large use :func:`_cholesky_solve_blocked` (zeroing its padded
+factor costs more than it saves below: the rank-10 dual rows of 2-7 ratings were measured
+1.7-2.3x slower with it)."""
 
 _LANES = 8
 """Rows whose k×k systems are factorised together, one per SIMD lane
@@ -383,15 +525,109 @@ def _nnls(
     return True
 
 
-@njit(cache=True, fastmath=_FAST, error_model="numpy")
-def _gram_tiles(yt: np.ndarray, m: int, kp: int, a: np.ndarray) -> None:
-    """a[i, j] += Σ_{b<m} yt[i, b]·yt[j, b] for every 4×4 tile on or below the diagonal.
+@intrinsic
+def _prefetch(typingctx: Any, arr: Any, i: Any, j: Any) -> Any:
+    """Hint the CPU to fetch the cache line of 2-D ``arr[i, j]`` (``llvm.prefetch``, read,
+    keep in all cache levels). No effect on results; an out-of-range address is harmless
+    (a prefetch never faults), but callers only pass valid indices."""
+    sig = types.void(arr, i, j)
 
-    ``yt`` (kp × ≥m, float64) holds one gathered factor vector per column; ``kp`` is a
-    multiple of 4. Each tile keeps its 16 sums in registers over the whole pass (one SIMD
-    reduction over b per sum), so ``a`` is loaded and stored once per pass, not once per
-    rating: 8 loads per 16 multiply-adds, compute-bound. Upper halves of diagonal tiles
-    are computed too (and ignored by the caller).
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        idx = [
+            context.cast(builder, args[1], signature.args[1], types.intp),
+            context.cast(builder, args[2], signature.args[2], types.intp),
+        ]
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, idx, wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        flags = [ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)]
+        builder.call(fn, [builder.bitcast(ptr, i8p), *flags])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+_PREFETCH_MIN_RANK = 32
+"""Prefetch the factor rows of the next 8 ratings while gathering (:func:`_gather`) from
+this rank on, when the fixed factors exceed ``_PREFETCH_MIN_BYTES``: measured 1.2-1.3x
+faster gather + Gram at rank 50 from 32 MB of factors, 1% slower from 1.6 MB, and slower
+at rank 10 (40-byte rows, which the hardware fetches fast enough)."""
+
+_PREFETCH_MIN_BYTES = 4 << 20
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", inline="always")
+def _gather(
+    indices: np.ndarray,
+    values: np.ndarray,
+    src: np.ndarray,
+    p0: int,
+    m: int,
+    stop: int,
+    yt: np.ndarray,
+    ahead: bool,
+) -> None:
+    """yt[:k, t] = src[indices[p0 + t]] and yt[k, t] = values[p0 + t] (float64), t < m.
+
+    Ratings are taken 8 at a time and written factor by factor, so each store fills 8
+    consecutive doubles of one ``yt`` row (one cache line) instead of one double in each
+    of k rows, and the 8 factor rows are read in parallel (8 cache misses in flight, not
+    one). With ``ahead`` the rows of the next 8 ratings (up to ``stop``) are prefetched.
+    Measured 1.1-1.15x faster gather + Gram than one rating at a time from cache-resident
+    factors, 1.8x from 32 MB of factors (2.2x with ``ahead``).
+    """
+    k = src.shape[1]
+    for t0 in range(0, m, 8):
+        tn = min(8, m - t0)
+        for u in range(tn):
+            yt[k, t0 + u] = np.float64(values[p0 + t0 + u])
+        if ahead:
+            for u in range(8):
+                pn = p0 + t0 + 8 + u
+                if pn < stop:
+                    cn = indices[pn]
+                    for f in range(0, k, 16):
+                        _prefetch(src, cn, f)  # type: ignore[call-arg]
+                    _prefetch(src, cn, k - 1)  # type: ignore[call-arg]
+        if tn == 8:
+            c0 = indices[p0 + t0]
+            c1 = indices[p0 + t0 + 1]
+            c2 = indices[p0 + t0 + 2]
+            c3 = indices[p0 + t0 + 3]
+            c4 = indices[p0 + t0 + 4]
+            c5 = indices[p0 + t0 + 5]
+            c6 = indices[p0 + t0 + 6]
+            c7 = indices[p0 + t0 + 7]
+            for f in range(k):
+                yt[f, t0] = np.float64(src[c0, f])
+                yt[f, t0 + 1] = np.float64(src[c1, f])
+                yt[f, t0 + 2] = np.float64(src[c2, f])
+                yt[f, t0 + 3] = np.float64(src[c3, f])
+                yt[f, t0 + 4] = np.float64(src[c4, f])
+                yt[f, t0 + 5] = np.float64(src[c5, f])
+                yt[f, t0 + 6] = np.float64(src[c6, f])
+                yt[f, t0 + 7] = np.float64(src[c7, f])
+        else:
+            for u in range(tn):
+                col = indices[p0 + t0 + u]
+                for f in range(k):
+                    yt[f, t0 + u] = np.float64(src[col, f])
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
+def _gram_tiles(yt: np.ndarray, m: int, kp: int, a: np.ndarray, accumulate: bool) -> None:
+    """a[i, j] (+)= Σ_{b<m} yt[i, b]·yt[j, b] for every 4×4 tile on or below the diagonal.
+
+    ``yt`` (kp × ≥m, float64) holds one gathered vector per column; ``kp`` is a multiple
+    of 4. With ``accumulate`` the sums are added to ``a``, else they overwrite it (so ``a``
+    needs no zeroing first). Each tile keeps its 16 sums in registers over the whole pass
+    (one SIMD reduction over b per sum), so ``a`` is loaded and stored once per pass, not
+    once per rating: 8 loads per 16 multiply-adds, compute-bound. Upper halves of diagonal
+    tiles are computed too (and ignored by the callers).
     """
     for i0 in range(0, kp, 4):
         for j0 in range(0, i0 + 1, 4):
@@ -424,22 +660,39 @@ def _gram_tiles(yt: np.ndarray, m: int, kp: int, a: np.ndarray) -> None:
                 s31 += x3 * z1
                 s32 += x3 * z2
                 s33 += x3 * z3
-            a[i0, j0] += s00
-            a[i0, j0 + 1] += s01
-            a[i0, j0 + 2] += s02
-            a[i0, j0 + 3] += s03
-            a[i0 + 1, j0] += s10
-            a[i0 + 1, j0 + 1] += s11
-            a[i0 + 1, j0 + 2] += s12
-            a[i0 + 1, j0 + 3] += s13
-            a[i0 + 2, j0] += s20
-            a[i0 + 2, j0 + 1] += s21
-            a[i0 + 2, j0 + 2] += s22
-            a[i0 + 2, j0 + 3] += s23
-            a[i0 + 3, j0] += s30
-            a[i0 + 3, j0 + 1] += s31
-            a[i0 + 3, j0 + 2] += s32
-            a[i0 + 3, j0 + 3] += s33
+            if accumulate:
+                s00 += a[i0, j0]
+                s01 += a[i0, j0 + 1]
+                s02 += a[i0, j0 + 2]
+                s03 += a[i0, j0 + 3]
+                s10 += a[i0 + 1, j0]
+                s11 += a[i0 + 1, j0 + 1]
+                s12 += a[i0 + 1, j0 + 2]
+                s13 += a[i0 + 1, j0 + 3]
+                s20 += a[i0 + 2, j0]
+                s21 += a[i0 + 2, j0 + 1]
+                s22 += a[i0 + 2, j0 + 2]
+                s23 += a[i0 + 2, j0 + 3]
+                s30 += a[i0 + 3, j0]
+                s31 += a[i0 + 3, j0 + 1]
+                s32 += a[i0 + 3, j0 + 2]
+                s33 += a[i0 + 3, j0 + 3]
+            a[i0, j0] = s00
+            a[i0, j0 + 1] = s01
+            a[i0, j0 + 2] = s02
+            a[i0, j0 + 3] = s03
+            a[i0 + 1, j0] = s10
+            a[i0 + 1, j0 + 1] = s11
+            a[i0 + 1, j0 + 2] = s12
+            a[i0 + 1, j0 + 3] = s13
+            a[i0 + 2, j0] = s20
+            a[i0 + 2, j0 + 1] = s21
+            a[i0 + 2, j0 + 2] = s22
+            a[i0 + 2, j0 + 3] = s23
+            a[i0 + 3, j0] = s30
+            a[i0 + 3, j0 + 1] = s31
+            a[i0 + 3, j0 + 2] = s32
+            a[i0 + 3, j0 + 3] = s33
 
 
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
@@ -466,7 +719,7 @@ def _gram_rank1(
                 a[i, j] += yi * y[j]
 
 
-@njit(cache=True, fastmath=_FAST, error_model="numpy")
+@njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
 def _solve_dual(
     indices: np.ndarray,
     values: np.ndarray,
@@ -479,29 +732,49 @@ def _solve_dual(
     v: np.ndarray,
     z: np.ndarray,
     x: np.ndarray,
+    lf: np.ndarray,
+    dinv: np.ndarray,
+    cy: np.ndarray,
 ) -> bool:
-    """x = (YᵀY + lam·I)⁻¹ Yᵀv through the n×n dual system, for a row with n ≤ k ratings.
+    """x = (YᵀY + lam·I)⁻¹ Yᵀv through the n×n dual system (lam > 0).
 
     Y (n×k) holds the row's factor vectors ``src[indices[start:start+n]]`` and v its
     ratings; with lam > 0 the identity (YᵀY + lam·I)⁻¹Yᵀ = Yᵀ(YYᵀ + lam·I)⁻¹ gives the
     same minimiser as the k×k normal equations from an n×n Cholesky solve (z) and x = Yᵀz:
-    O(n²k) work instead of O(nk² + k³). ``yd``, ``g``, ``v``, ``z`` are scratch of at
-    least n rows. Returns False when the system is not positive definite.
+    O(n²k + n³) work instead of O(nk² + k³), less when n is below about k
+    (:func:`dual_limit`). YYᵀ takes one dot product per lower-triangle entry below
+    ``_TILE_MIN`` ratings, else :func:`_gram_tiles` over the gathered rows (n rounded up
+    to 4, zero padding rows; the sums over the factors run over all columns of ``yd``,
+    k rounded up to 8 with zero columns, so the SIMD loop has no scalar remainder). ``yd``
+    (≥ n rounded up to 4 rows, zero beyond column k), ``g``, ``v``, ``z`` and the
+    :func:`_cholesky_solve_blocked` scratch ``lf``, ``dinv``, ``cy`` are scratch. Returns
+    False when the system is not positive definite.
     """
     k = src.shape[1]
+    npad = ((n + 3) // 4) * 4
     for t in range(n):
         col = indices[start + t]
         for f in range(k):
             yd[t, f] = np.float64(src[col, f])
         v[t] = np.float64(values[start + t])
-    for i in range(n):
-        for j in range(i + 1):
-            acc = 0.0
+    if n < _TILE_MIN:
+        for i in range(n):
+            for j in range(i + 1):
+                acc = 0.0
+                for f in range(k):
+                    acc += yd[i, f] * yd[j, f]
+                g[i, j] = acc
+    else:
+        for t in range(n, npad):
             for f in range(k):
-                acc += yd[i, f] * yd[j, f]
-            g[i, j] = acc
+                yd[t, f] = 0.0
+        _gram_tiles(yd, yd.shape[1], npad, g, False)
+    for i in range(n):
         g[i, i] += lam
-    if not _cholesky_solve(g, v, n, z):
+    if n < _BLOCKED_MIN:
+        if not _cholesky_solve(g, v, n, z):
+            return False
+    elif not _cholesky_solve_blocked(g, v, n, z, lf, dinv, cy):
         return False
     for f in range(k):
         x[f] = 0.0
@@ -512,7 +785,46 @@ def _solve_dual(
     return True
 
 
-@njit(parallel=True, cache=True, fastmath=False, error_model="numpy")
+@njit(cache=True, fastmath=False, error_model="numpy", inline="always")
+def _flush_lanes(
+    la: np.ndarray,
+    lb: np.ndarray,
+    lx: np.ndarray,
+    lok: np.ndarray,
+    lt: np.ndarray,
+    lrow: np.ndarray,
+    fill: int,
+    dst: np.ndarray,
+) -> int:
+    """Solve the ``fill`` systems queued in the lanes, write their rows of ``dst``.
+
+    Unused lanes get the system I·x = 0. Rows whose system is not positive definite get
+    NaN; returns their number.
+    """
+    k = dst.shape[1]
+    for lane in range(_LANES):
+        lok[lane] = True
+    for lane in range(fill, _LANES):
+        for i in range(k):
+            lb[i, lane] = 0.0
+            for j in range(i):
+                la[i, j, lane] = 0.0
+            la[i, i, lane] = 1.0
+    _cholesky_solve_lanes(la, lb, k, lx, lok, lt)
+    failed = 0
+    for lane in range(fill):
+        r = lrow[lane]
+        if lok[lane]:
+            for f in range(k):
+                dst[r, f] = np.float32(lx[f, lane])
+        else:
+            failed += 1
+            for f in range(k):
+                dst[r, f] = np.nan
+    return failed
+
+
+@njit(parallel=True, cache=True, fastmath=_FAST, error_model="numpy")
 def _solve_half(
     indptr: np.ndarray,
     indices: np.ndarray,
@@ -521,6 +833,9 @@ def _solve_half(
     reg_param: float,
     nonnegative: bool,
     dst: np.ndarray,
+    bounds: np.ndarray,
+    dual_max: int,
+    ahead: bool,
 ) -> int:
     """One ALS half-step: every row r of ``dst`` solves Spark's regularised normal equations.
 
@@ -530,27 +845,29 @@ def _solve_half(
     are the CSR of the ratings in the orientation of ``dst`` (users for a user step). Rows
     without ratings get zeros (cannot happen for rows built from ratings).
 
-    Both sums come from one extended Gram matrix Σ (y, v)(y, v)ᵀ (row k = the right-hand
-    side): a row's ratings are gathered, up to ``_GATHER`` at a time, as the columns of a
-    float64 block and accumulated tile by tile (:func:`_gram_tiles`); rows with fewer than
-    ``_TILE_MIN`` ratings use rank-1 updates, or — when they have at most k ratings,
-    reg_param > 0 and not ``nonnegative`` — the equivalent n×n dual system
-    (:func:`_solve_dual`). Up to rank ``_LANES_MAX_RANK`` the systems of
-    ``_LANES`` consecutive rows are then factorised together, one per SIMD lane
-    (:func:`_cholesky_solve_lanes`), else one by one.
+    ``bounds`` (int64, ascending, from 0 to the number of rows) splits the rows into
+    contiguous parallel tasks (:func:`plan_half` balances their work). Rows with at most
+    ``dual_max`` ratings take the n×n dual system (:func:`_solve_dual`; the caller passes
+    0 when reg_param = 0 or ``nonnegative``). The others accumulate one extended Gram
+    matrix Σ (y, v)(y, v)ᵀ (row k = the right-hand side): a row's ratings are gathered, up
+    to ``_GATHER`` at a time, as the columns of a float64 block (:func:`_gather`, with
+    prefetching when ``ahead``), padded with zero columns to a multiple of 8 (one full SIMD
+    vector, no scalar remainder loop) and accumulated tile by tile (:func:`_gram_tiles`),
+    or by rank-1 updates below ``_TILE_MIN`` ratings. Up to
+    rank ``_LANES_MAX_RANK`` the systems of ``_LANES`` such rows are queued and factorised
+    together, one per SIMD lane (:func:`_cholesky_solve_lanes`), else one by one.
     :func:`solve_half_flops` counts the work.
 
     Returns the number of rows whose system was not positive definite (0 when reg_param > 0).
     """
-    n_rows = indptr.shape[0] - 1
     k = src.shape[1]
     kp = ((k + 1 + 3) // 4) * 4
     lanes = k <= _LANES_MAX_RANK and not nonnegative
-    per_task = max(_ROWS_PER_CHUNK, (n_rows + _MAX_TASKS - 1) // _MAX_TASKS)
-    per_task = ((per_task + _LANES - 1) // _LANES) * _LANES
-    n_chunks = (n_rows + per_task - 1) // per_task
-    failed = np.zeros(n_chunks, dtype=np.int64)
-    for c in prange(n_chunks):
+    dpad = max(4, ((dual_max + 3) // 4) * 4)
+    k8 = ((k + 7) // 8) * 8
+    n_tasks = bounds.shape[0] - 1
+    failed = np.zeros(n_tasks, dtype=np.int64)
+    for c in prange(n_tasks):
         a = np.empty((kp, kp), dtype=np.float64)
         yt = np.zeros((kp, _GATHER + _PAD), dtype=np.float64)
         y = np.empty(k + 1, dtype=np.float64)
@@ -559,13 +876,15 @@ def _solve_half(
         lx = np.empty((k, _LANES), dtype=np.float64)
         lok = np.empty(_LANES, dtype=np.bool_)
         lt = np.empty(_LANES, dtype=np.float64)
-        ldual = np.empty(_LANES, dtype=np.bool_)
-        lfilled = np.empty(_LANES, dtype=np.bool_)
-        dx = np.empty((k, _LANES), dtype=np.float64)
-        yd = np.empty((_TILE_MIN, k), dtype=np.float64)
-        dg = np.empty((_TILE_MIN, _TILE_MIN), dtype=np.float64)
-        dv = np.empty(_TILE_MIN, dtype=np.float64)
-        dz = np.empty(_TILE_MIN, dtype=np.float64)
+        lrow = np.empty(_LANES, dtype=np.int64)
+        yd = np.zeros((dpad, k8), dtype=np.float64)
+        dg = np.empty((dpad, dpad), dtype=np.float64)
+        dv = np.empty(dpad, dtype=np.float64)
+        dz = np.empty(dpad, dtype=np.float64)
+        mc = max(k, dpad)
+        lf = np.empty((mc, ((mc + 7) // 8) * 8), dtype=np.float64)
+        dinv = np.empty(mc, dtype=np.float64)
+        cy = np.empty(((mc + 7) // 8) * 8, dtype=np.float64)
         b = np.empty(k, dtype=np.float64)
         x = np.empty(k, dtype=np.float64)
         full = np.empty((k, k), dtype=np.float64)
@@ -575,92 +894,77 @@ def _solve_half(
         passive = np.empty(k, dtype=np.bool_)
         where = np.empty(k, dtype=np.int64)
         s = np.empty(k, dtype=np.float64)
-        lo = c * per_task
-        hi = min(lo + per_task, n_rows)
-        for g0 in range(lo, hi, _LANES):
-            g1 = min(g0 + _LANES, hi)
-            n_chol = 0
-            for lane in range(_LANES):
-                lok[lane] = True
-                ldual[lane] = False
-                lfilled[lane] = False
-            for r in range(g0, g1):
-                start = indptr[r]
-                stop = indptr[r + 1]
-                n = stop - start
-                if n == 0:
-                    continue
-                lane = r - g0
-                lam = reg_param * np.float64(n)
-                if n < _TILE_MIN and n <= k and lam > 0.0 and not nonnegative:
-                    ldual[lane] = True
-                    lok[lane] = _solve_dual(indices, values, src, start, n, lam, yd, dg, dv, dz, x)
-                    for f in range(k):
-                        dx[f, lane] = x[f]
-                    continue
-                n_chol += 1
-                for i in range(kp):
-                    for j in range(kp):
-                        a[i, j] = 0.0
-                if n < _TILE_MIN:
-                    _gram_rank1(indices, values, src, start, stop, a, y)
-                else:
-                    passes = (n + _GATHER - 1) // _GATHER
-                    for q in range(passes):
-                        p0 = start + (n * q) // passes
-                        m = start + (n * (q + 1)) // passes - p0
-                        for t in range(m):
-                            col = indices[p0 + t]
-                            for f in range(k):
-                                yt[f, t] = np.float64(src[col, f])
-                            yt[k, t] = np.float64(values[p0 + t])
-                        _gram_tiles(yt, m, kp, a)
-                for i in range(k):
-                    a[i, i] += lam
-                if lanes:
-                    lfilled[lane] = True
-                    for i in range(k):
-                        lb[i, lane] = a[k, i]
-                        for j in range(i + 1):
-                            la[i, j, lane] = a[i, j]
-                    continue
-                for i in range(k):
-                    b[i] = a[k, i]
-                if nonnegative:
-                    for i in range(k):
-                        for j in range(i + 1):
-                            full[i, j] = a[i, j]
-                            full[j, i] = a[i, j]
-                    ok = _nnls(full, b, k, x, sub_a, sub_b, sub_x, passive, where, s)
-                else:
-                    ok = _cholesky_solve(a, b, k, x)
-                lok[lane] = ok
+        fill = 0
+        for r in range(bounds[c], bounds[c + 1]):
+            start = indptr[r]
+            stop = indptr[r + 1]
+            n = stop - start
+            if n == 0:
                 for f in range(k):
-                    lx[f, lane] = x[f]
-            if lanes and n_chol > 0:
-                for lane in range(_LANES):
-                    if not lfilled[lane]:  # unused, empty or dual: solve I x = 0
-                        for i in range(k):
-                            lb[i, lane] = 0.0
-                            for j in range(i):
-                                la[i, j, lane] = 0.0
-                            la[i, i, lane] = 1.0
-                _cholesky_solve_lanes(la, lb, k, lx, lok, lt)
-            for r in range(g0, g1):
-                lane = r - g0
-                if indptr[r + 1] == indptr[r]:
+                    dst[r, f] = 0.0
+                continue
+            lam = reg_param * np.float64(n)
+            if n <= dual_max:
+                if _solve_dual(
+                    indices, values, src, start, n, lam, yd, dg, dv, dz, x, lf, dinv, cy
+                ):
                     for f in range(k):
-                        dst[r, f] = 0.0
-                elif ldual[lane] and lok[lane]:
-                    for f in range(k):
-                        dst[r, f] = np.float32(dx[f, lane])
-                elif lok[lane]:
-                    for f in range(k):
-                        dst[r, f] = np.float32(lx[f, lane])
+                        dst[r, f] = np.float32(x[f])
                 else:
                     failed[c] += 1
                     for f in range(k):
                         dst[r, f] = np.nan
+                continue
+            if n < _TILE_MIN:
+                for i in range(k + 1):
+                    for j in range(i + 1):
+                        a[i, j] = 0.0
+                _gram_rank1(indices, values, src, start, stop, a, y)
+            else:
+                passes = (n + _GATHER - 1) // _GATHER
+                for q in range(passes):
+                    p0 = start + (n * q) // passes
+                    m = start + (n * (q + 1)) // passes - p0
+                    _gather(indices, values, src, p0, m, stop, yt, ahead)
+                    m8 = ((m + 7) // 8) * 8
+                    for f in range(k + 1):
+                        for t in range(m, m8):
+                            yt[f, t] = 0.0
+                    _gram_tiles(yt, m8, kp, a, q > 0)
+            for i in range(k):
+                a[i, i] += lam
+            if lanes:
+                for i in range(k):
+                    lb[i, fill] = a[k, i]
+                    for j in range(i + 1):
+                        la[i, j, fill] = a[i, j]
+                lrow[fill] = r
+                fill += 1
+                if fill == _LANES:
+                    failed[c] += _flush_lanes(la, lb, lx, lok, lt, lrow, fill, dst)
+                    fill = 0
+                continue
+            for i in range(k):
+                b[i] = a[k, i]
+            if nonnegative:
+                for i in range(k):
+                    for j in range(i + 1):
+                        full[i, j] = a[i, j]
+                        full[j, i] = a[i, j]
+                ok = _nnls(full, b, k, x, sub_a, sub_b, sub_x, passive, where, s)
+            elif k < _BLOCKED_MIN:
+                ok = _cholesky_solve(a, b, k, x)
+            else:
+                ok = _cholesky_solve_blocked(a, b, k, x, lf, dinv, cy)
+            if ok:
+                for f in range(k):
+                    dst[r, f] = np.float32(x[f])
+            else:
+                failed[c] += 1
+                for f in range(k):
+                    dst[r, f] = np.nan
+        if fill > 0:
+            failed[c] += _flush_lanes(la, lb, lx, lok, lt, lrow, fill, dst)
     return int(failed.sum())
 
 
@@ -1009,10 +1313,23 @@ def solve_half(
     reg_param: float,
     nonnegative: bool,
     dst: np.ndarray,
+    plan: tuple[np.ndarray, int] | None = None,
 ) -> int:
-    """Thread-safe :func:`_solve_half`: fills ``dst``; returns the count of failed rows."""
+    """Thread-safe :func:`_solve_half`: fills ``dst``; returns the count of failed rows.
+
+    ``plan`` is :func:`plan_half` of the same ``indptr``, rank, reg_param and nonnegative
+    (computed here when None; a fit passes it to avoid recomputing it every iteration).
+    """
+    if plan is None:
+        plan = plan_half(indptr, src.shape[1], reg_param, nonnegative)
+    bounds, dual_max = plan
+    ahead = src.shape[1] >= _PREFETCH_MIN_RANK and src.nbytes >= _PREFETCH_MIN_BYTES
     with _LAUNCH_LOCK:
-        return int(_solve_half(indptr, indices, values, src, reg_param, nonnegative, dst))
+        return int(
+            _solve_half(
+                indptr, indices, values, src, reg_param, nonnegative, dst, bounds, dual_max, ahead
+            )
+        )
 
 
 def gram(src: np.ndarray) -> np.ndarray:

@@ -845,6 +845,9 @@ class LocalEngine(Engine):
         if params.implicit:
             tracked = history if track_objective else None
             self._fit_implicit(train, params, user_factors, item_factors, tracked)
+        # Task bounds depend only on the row lengths: plan both half-steps once per fit.
+        item_plan = K.plan_half(train.csc_indptr, params.rank, reg, params.nonnegative)
+        user_plan = K.plan_half(train.csr_indptr, params.rank, reg, params.nonnegative)
         for it in range(0 if params.implicit else params.max_iter):
             failed = K.solve_half(
                 train.csc_indptr,
@@ -854,6 +857,7 @@ class LocalEngine(Engine):
                 reg,
                 params.nonnegative,
                 item_factors,
+                item_plan,
             )
             failed += K.solve_half(
                 train.csr_indptr,
@@ -863,6 +867,7 @@ class LocalEngine(Engine):
                 reg,
                 params.nonnegative,
                 user_factors,
+                user_plan,
             )
             if failed:
                 raise EngineError(
