@@ -113,6 +113,21 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_healthy(url: str, proc: subprocess.Popen[Any], log: Path, timeout: float = 60) -> None:
+    """Poll ``url``/health until it answers 200; fail with the server's log if the process
+    exits or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"server did not start:\n{log.read_text()}")
+        time.sleep(0.05)
+
+
 class Server:
     def __init__(self, model: Path, root: Path, log: Path) -> None:
         self.port = _free_port()
@@ -137,16 +152,7 @@ class Server:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start:\n{log.read_text()}")
-            time.sleep(0.05)
+        wait_healthy(self.url, self.proc, log)
 
     def log(self) -> str:
         return self.log_path.read_text()

@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from movierec.cli import cli
 from movierec.errors import MovierecError
 from movierec.service.scorer import Scorer
-from test_service import API_KEY, _free_port, _read_small, _train
+from test_service import API_KEY, _free_port, _read_small, _train, wait_healthy
 
 ADMIN = {"X-API-Key": API_KEY}
 
@@ -59,16 +59,7 @@ class Workers:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start:\n{log.read_text()}")
-            time.sleep(0.05)
+        wait_healthy(self.url, self.proc, log)
 
     def log(self) -> str:
         return self.log_path.read_text()
