@@ -189,8 +189,11 @@ def test_remote_output_is_atomic(
     monkeypatch.undo()
 
     # replacing an earlier model works; a folder that is not a movierec output is refused
+    (root / "models" / "m2" / "from-the-first-run").write_text("x")
     _ok(args)
-    assert (root / "models" / "m2" / "model.json").read_text() != first  # new created_at
+    assert (root / "models" / "m2" / "model.json").is_file()
+    assert not (root / "models" / "m2" / "from-the-first-run").exists()  # the folder was replaced
+    assert _hidden(root / "models") == [alive]
     (root / "models" / "notes").mkdir()
     (root / "models" / "notes" / "todo.txt").write_text("mine")
     args[-1] = f"{uri}/models/notes"
@@ -254,3 +257,41 @@ def test_run_writes_its_whole_output_to_a_hadoop_filesystem(small_lake: tuple[st
     for part in ("report.html", "recommendations.parquet", "model/model.json", "plots"):
         assert (out / part).exists(), part
     assert os.listdir(root / "runs") == ["r1"]
+
+
+@pytest.mark.spark
+def test_names_with_spaces_and_equals_signs(small_lake: tuple[str, Path]) -> None:
+    # Partition-style names (key=value) and spaces must reach Hadoop unquoted.
+    uri, root = small_lake
+    (root / "ml" / "my ratings.csv").write_bytes((root / "ml" / "ratings.csv").read_bytes())
+    out = f"{uri}/runs/date=2026-11-24 v1"
+    result = _ok([
+        "train", "--engine", "local", "--rank", "3", "--max-iter", "2",
+        "--data", f"{uri}/ml/my ratings.csv", "--out", out, "--json",
+    ])  # fmt: skip
+    assert json.loads(result.stdout)["load"]["path"] == f"{uri}/ml/my ratings.csv"
+    assert (root / "runs" / "date=2026-11-24 v1" / "model.json").is_file()
+    assert sorted(p.name for p in (root / "runs").iterdir()) == ["date=2026-11-24 v1"]
+
+
+def test_one_slash_hadoop_uris_are_remote() -> None:
+    assert hadoopfs.is_remote("hdfs:/user/me/ratings.csv")
+    assert hadoopfs.to_local("file:/tmp/x") == Path("/tmp/x")
+    assert not hadoopfs.is_remote("C:/data/ratings.csv")  # a drive letter is not a scheme
+
+
+@pytest.mark.spark
+def test_output_left_aside_by_a_killed_run_is_restored(lake: tuple[str, Path], spark: Any) -> None:
+    # Killed between moving the previous output aside and renaming the new one into place:
+    # the next run puts the previous output back; a live process's folder is left alone.
+    uri, root = lake
+    dead = root / f".m3.old-0123abcd-{2**22 + 4321}-{socket.gethostname()}"
+    dead.mkdir()
+    (dead / "model.json").write_text("{}")
+    live = root / f".m4.old-0123abcd-1-{socket.gethostname()}"
+    live.mkdir()
+    fs = hadoopfs.HadoopFS(spark)
+    hadoopfs.remove_stale_remote_temps(fs, f"{uri}/m3")
+    hadoopfs.remove_stale_remote_temps(fs, f"{uri}/m4")
+    assert (root / "m3" / "model.json").read_text() == "{}" and not dead.exists()
+    assert live.exists() and not (root / "m4").exists()

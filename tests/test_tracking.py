@@ -190,3 +190,24 @@ def test_flattening_helpers() -> None:
         "cv_best.rmse_mean": 0.95,
         "timings.total": 3.5,
     }
+
+
+def test_a_failing_tracking_server_never_costs_the_output(
+    tracked: dict[str, Any], small: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from movierec import tracking
+
+    def down(*a: Any, **k: Any) -> str:
+        raise ConnectionError("tracking server unreachable (simulated)")
+
+    monkeypatch.setattr(tracking.Tracker, "log_model_dir", down)
+    out = tmp_path / "model"
+    result = CliRunner().invoke(
+        cli,
+        ["train", "--engine", "local", "--data", str(small), "--out", str(out), "--rank", "3",
+         "--max-iter", "2", "--mlflow", tracked["uri"], "-q"],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert f"the output was written to {out}, but MLflow logging failed" in result.output
+    assert "tracking server unreachable" in result.output
+    assert (out / "model.json").is_file()  # published all the same

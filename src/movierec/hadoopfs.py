@@ -50,8 +50,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):/")
+"""A URI scheme: ``hdfs://nn/x``, ``s3a://b/x``, and Hadoop's one-slash ``hdfs:/x``."""
 _TMP_MARK = ".tmp-"
+_OLD_MARK = ".old-"
 
 _redirect_lock = threading.Lock()
 _redirects: dict[Path, str] = {}
@@ -75,7 +77,7 @@ def to_local(path: str | os.PathLike[str]) -> Path:
     if is_remote(path):
         raise ConfigError(f"{path} is not a local path")
     text = os.fspath(path)
-    if _SCHEME.match(text):  # file://
+    if _SCHEME.match(text):  # file:// or file:/
         parts = urlsplit(text)
         if parts.netloc not in ("", "localhost"):
             raise ConfigError(f"{text}: file:// URIs name no host (use file:///path)")
@@ -91,6 +93,13 @@ def path_or_uri(value: Any) -> Any:
     if value is None or isinstance(value, Path):
         return value
     return os.fspath(value) if is_remote(value) else to_local(value)
+
+
+def _local_uri(path: Path) -> str:
+    """A local path as a ``file:`` URI for Hadoop's ``Path(String)``, which does its own
+    quoting: ``Path.as_uri()`` would percent-encode ``=``, spaces, ``+`` …, and Hadoop would
+    take ``%3D`` literally (a file ``date%3D2026`` instead of ``date=2026``)."""
+    return "file://" + str(Path(path).resolve())
 
 
 def _name_of(uri: str) -> str:
@@ -202,7 +211,7 @@ class HadoopFS:
 
     def download(self, uri: str, local: Path) -> None:
         """Copy file or folder ``uri`` to the local path ``local`` (which must not exist)."""
-        dst = self._path(Path(local).resolve().as_uri())
+        dst = self._path(_local_uri(local))
         self._call(uri, "read", self._fs(uri).copyToLocalFile, False, self._path(uri), dst, True)
 
     def upload(self, local: Path, uri: str) -> None:
@@ -211,7 +220,7 @@ class HadoopFS:
         local = Path(local)
         fs = self._fs(uri)
         if local.is_file():
-            src = self._path(local.resolve().as_uri())
+            src = self._path(_local_uri(local))
             self._call(uri, "write", fs.copyFromLocalFile, False, True, src, self._path(uri))
             return
         self.mkdirs(uri)
@@ -221,7 +230,7 @@ class HadoopFS:
             for d in dirs:
                 self.mkdirs(_join(base, d))
             for f in files:
-                src = self._path((Path(root) / f).resolve().as_uri())
+                src = self._path(_local_uri(Path(root) / f))
                 dst = self._path(_join(base, f))
                 self._call(dst.toString(), "write", fs.copyFromLocalFile, False, True, src, dst)
 
@@ -256,7 +265,7 @@ def spark_uri(path: Path) -> str:
             # parts go straight to NAME. The top entry is the output itself.
             parts = [_atomic_name(part) for part in rel.parts[1:]]
             return _join(remote, *parts)
-    return p.as_uri()
+    return _local_uri(p)
 
 
 _ATOMIC_TEMP = re.compile(r"^\.(.+)\.tmp-[0-9a-f]{8}$")
@@ -278,9 +287,9 @@ def _redirect(root: Path, remote: str) -> Iterator[None]:
             _redirects.pop(root.resolve(), None)
 
 
-def _temp_name(name: str) -> str:
+def _temp_name(name: str, mark: str = _TMP_MARK) -> str:
     host = re.sub(r"[^A-Za-z0-9.\-]", "_", socket.gethostname())
-    return f".{name}{_TMP_MARK}{uuid.uuid4().hex[:8]}-{os.getpid()}-{host}"
+    return f".{name}{mark}{uuid.uuid4().hex[:8]}-{os.getpid()}-{host}"
 
 
 def remove_stale_remote_temps(fs: HadoopFS, target: str) -> list[str]:
@@ -288,23 +297,30 @@ def remove_stale_remote_temps(fs: HadoopFS, target: str) -> list[str]:
     from movierec.atomic import _pid_alive
 
     parent, name = _parent_of(target), _name_of(target)
-    prefix = f".{name}{_TMP_MARK}"
     host = re.sub(r"[^A-Za-z0-9.\-]", "_", socket.gethostname())
     removed: list[str] = []
     if not fs.is_dir(parent):
         return removed
-    for entry in fs.list(parent):
-        if not entry.startswith(prefix):
+    for entry in sorted(fs.list(parent)):
+        mark = next((m for m in (_TMP_MARK, _OLD_MARK) if entry.startswith(f".{name}{m}")), None)
+        if mark is None:
             continue
         try:
-            _, pid, owner = entry[len(prefix) :].split("-", 2)
+            _, pid, owner = entry[len(f".{name}{mark}") :].split("-", 2)
             stale = owner == host and not _pid_alive(int(pid))
         except ValueError:
             continue
-        if stale:
-            fs.delete(_join(parent, entry))
-            log.warning("removed %s, left behind by a killed run (process %s)", entry, pid)
-            removed.append(_join(parent, entry))
+        if not stale:
+            continue
+        path = _join(parent, entry)
+        if mark == _OLD_MARK and not fs.exists(target):
+            # killed between moving the previous output aside and publishing the new one
+            fs.rename(path, target)
+            log.warning("restored %s from %s, left aside by a killed run", target, entry)
+            continue
+        fs.delete(path)
+        log.warning("removed %s, left behind by a killed run (process %s)", entry, pid)
+        removed.append(path)
     return removed
 
 
@@ -335,11 +351,11 @@ def remote_output(
     fs.mkdirs(parent)
     remove_stale_remote_temps(fs, target)
     remote_tmp = _join(parent, _temp_name(name))
-    fs.mkdirs(remote_tmp)
     staging = Path(tempfile.mkdtemp(prefix="movierec-out-"))
     local = staging / name
     published = False
     try:
+        fs.mkdirs(remote_tmp)
         with _redirect(staging, remote_tmp):
             yield local
         if not local.exists():
@@ -353,14 +369,26 @@ def remote_output(
             source = _join(remote_tmp, name)
         old = None
         if fs.exists(target):
-            old = _join(parent, f".{name}.old-{uuid.uuid4().hex[:8]}")
+            old = _join(parent, _temp_name(name, _OLD_MARK))
             fs.rename(target, old)
         try:
             fs.rename(source, target)
         except BaseException:
-            if old is not None:
-                fs.rename(old, target)  # put the previous output back
+            if old is not None and not fs.exists(target):
+                try:
+                    fs.rename(old, target)  # put the previous output back
+                except MovierecError as exc:
+                    log.error("the previous %s is at %s (%s)", target, old, exc)
             raise
+        nested = _join(target, source.rsplit("/", 1)[-1])
+        if fs.exists(nested):
+            # Hadoop's rename moves into an existing folder: another run published `target`
+            # between our check and our rename. Leave theirs; ours goes back to the temp name.
+            fs.rename(nested, source)
+            raise MovierecError(
+                f"{target} was written by another run at the same time; this run's output is "
+                f"not published"
+            )
         published = True
         if old is not None:
             fs.delete(old)

@@ -107,6 +107,25 @@ PATH_OR_URI = PathOrURIType()
 LOCAL_PATH = PathOrURIType(local_only=True)
 
 
+def _mlflow_safely(log_it: Callable[[], str], failed: list[str]) -> str | None:
+    """Run an MLflow logging call; on any error record it in ``failed`` and return None, so
+    a tracking server that is down never costs the finished output (see
+    :func:`_raise_if_mlflow_failed`)."""
+    try:
+        return log_it()
+    except Exception as exc:  # MLflow/HTTP/DB errors of every kind: the output comes first
+        log.warning("MLflow logging failed", exc_info=True)
+        failed.append(f"{type(exc).__name__}: {exc}")
+        return None
+
+
+def _raise_if_mlflow_failed(failed: list[str], out: Path | str) -> None:
+    if failed:
+        raise MovierecError(
+            f"the output was written to {out}, but MLflow logging failed: {failed[0]}"
+        )
+
+
 def _remote(path: Path | str) -> str | None:
     """``path`` when it is a Hadoop URI, else None."""
     from movierec.hadoopfs import is_remote
@@ -673,6 +692,7 @@ def train(out: Path | str, as_json: bool, **kw: Any) -> None:
     _require_data(cfg)
     check_output(out, replace_if=MODEL_JSON, spark_cfg=cfg.spark)
     tracker = _tracker(kw)
+    mlflow_failed: list[str] = []
     reporter = _reporter(kw["quiet"] or as_json)
     reporter.stage("load")
     loaded = load_ratings(cfg.data, cfg.spark)
@@ -710,7 +730,11 @@ def train(out: Path | str, as_json: bool, **kw: Any) -> None:
                 )
                 if tracker is not None:  # logged from the local copy, before it is published
                     meta = json.loads((local / MODEL_JSON).read_text(encoding="utf-8"))
-                    info["mlflow_run_id"] = tracker.log_model_dir(local, meta, _remote(out))
+                    run_id = _mlflow_safely(
+                        lambda: tracker.log_model_dir(local, meta, _remote(out)), mlflow_failed
+                    )
+                    if run_id is not None:
+                        info["mlflow_run_id"] = run_id
         finally:
             model.release()
     finally:
@@ -722,8 +746,9 @@ def train(out: Path | str, as_json: bool, **kw: Any) -> None:
             f"model written to {out}: {len(loaded.ratings):,} ratings, rank {params.rank}, "
             f"regParam {params.reg_param}, maxIter {params.max_iter}"
         )
-        if tracker is not None and not kw["quiet"]:
+        if tracker is not None and "mlflow_run_id" in info and not kw["quiet"]:
             click.echo(f"MLflow run {info['mlflow_run_id']} logged to {tracker.uri}", err=True)
+    _raise_if_mlflow_failed(mlflow_failed, out)
 
 
 @cli.command()
@@ -911,10 +936,16 @@ def run(out: Path | str, as_json: bool, **kw: Any) -> None:
     _require_data(cfg)
     tracker = _tracker(kw)
     logged: list[str] = []
+    mlflow_failed: list[str] = []
 
     def log_to_mlflow(local: Path, summary: dict[str, Any]) -> None:
         if tracker is not None:  # from the finished local folder, before it is published
-            logged.append(tracker.log_pipeline_run(local, summary, output=_remote(out)))
+            run_id = _mlflow_safely(
+                lambda: tracker.log_pipeline_run(local, summary, output=_remote(out)),
+                mlflow_failed,
+            )
+            if run_id is not None:
+                logged.append(run_id)
 
     summary = run_pipeline(cfg, out, _reporter(kw["quiet"] or as_json), after=log_to_mlflow)
     if tracker is not None and logged and not kw["quiet"]:
@@ -925,6 +956,7 @@ def run(out: Path | str, as_json: bool, **kw: Any) -> None:
         from movierec.console import print_run_summary
 
         print_run_summary(summary, out)
+    _raise_if_mlflow_failed(mlflow_failed, out)
 
 
 @cli.command()

@@ -45,8 +45,6 @@ from numba.extending import intrinsic
 log = logging.getLogger(__name__)
 
 
-
-
 _LAUNCH_LOCK = threading.Lock()
 """Serialises parallel kernel launches: the workqueue layer aborts the whole process when two
 Python threads (e.g. tuning's thread pool) run parallel kernels at the same time."""

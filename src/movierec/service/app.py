@@ -979,7 +979,12 @@ def create_app(
     def _on_sighup() -> None:
         log.info("%sSIGHUP received", state.tag)
         if state.trigger(state.model_dir) is None:
-            log.warning("SIGHUP ignored: a reload is already running")
+            # a reload is running: read the folder again right after it (its files may have
+            # been replaced since that reload started)
+            state.follow(state.model_dir)
+            log.info(
+                "%sSIGHUP: a reload is running; the model folder is read again after it", state.tag
+            )
 
     app = FastAPI(
         title="movierec",

@@ -167,8 +167,12 @@ def serve(
             return 0
         from movierec.service.workers import run_workers
 
-        # Forking with a thread running is unsafe: let a background rating read finish.
-        scorer.wait_ratings()
+        # Forking with a thread running is unsafe: let the background rating read finish.
+        if not scorer.wait_ratings(timeout=3600):
+            raise MovierecError(
+                f"{model_dir}: the training ratings are still loading after an hour; "
+                "cannot start the workers safely"
+            )
         state = app.state.service
 
         def start_worker(index: int, wsock: socket.socket, control: int, notify: int) -> None:

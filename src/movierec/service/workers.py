@@ -79,13 +79,16 @@ def bind_reuseport(host: str, port: int, n: int) -> list[socket.socket]:
     return socks
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to send this process SIGTERM when its parent dies (best effort)."""
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to send this process SIGTERM when its parent dies (best effort), and exit
+    at once if the parent ``parent`` already died before the request was armed."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     except (OSError, AttributeError):  # not Linux: the worker outlives a killed parent
-        pass
+        log.debug("parent-death signal unavailable on this platform")
+    if os.getppid() != parent:
+        os._exit(0)
 
 
 def _write_line(fd: int, obj: Any) -> None:
@@ -110,6 +113,7 @@ def run_workers(
     died on its own (the others are stopped then).
     """
     notify_r, notify_w = os.pipe()
+    parent = os.getpid()
     children: dict[int, tuple[int, int]] = {}  # pid -> (index, control write end)
     for index, sock in enumerate(socks):
         control_r, control_w = os.pipe()
@@ -124,9 +128,12 @@ def run_workers(
                 for other in socks:
                     if other is not sock:
                         other.close()
-                for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+                for sig in (signal.SIGINT, signal.SIGTERM):
                     signal.signal(sig, signal.SIG_DFL)
-                _die_with_parent()
+                # A SIGHUP (reload) before the app installs its handler must not kill the
+                # worker (which would stop the whole service): ignored until then.
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)
+                _die_with_parent(parent)
                 start_worker(index, sock, control_r, notify_w)
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
@@ -192,7 +199,10 @@ def run_workers(
                     break
                 if pid == 0:
                     break
-                index, control_w = children.pop(pid)
+                entry = children.pop(pid, None)
+                if entry is None:  # not one of ours (a library's child process)
+                    continue
+                index, control_w = entry
                 os.close(control_w)
                 if not stopping:
                     log.error(
