@@ -46,19 +46,28 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.listen(2048)
     except OSError as exc:
         sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise MovierecError(
-                f"cannot listen on {host}:{port}: the port is already in use "
-                "(is another server running? choose another with --port)"
-            ) from exc
-        if exc.errno == errno.EACCES:
-            raise MovierecError(
-                f"cannot listen on {host}:{port}: permission denied (ports below 1024 need "
-                "privileges; choose another with --port)"
-            ) from exc
-        raise MovierecError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+        raise listen_error(exc, host, port) from exc
     sock.set_inheritable(True)
     return sock
+
+
+def listen_error(
+    exc: OSError,
+    host: str,
+    port: int,
+    in_use: str = "the port is already in use (is another server running? choose another "
+    "with --port)",
+) -> MovierecError:
+    """The one-line error for a failed bind/listen on ``host:port`` (``in_use`` says what a
+    taken port means where the caller binds)."""
+    if exc.errno == errno.EADDRINUSE:
+        return MovierecError(f"cannot listen on {host}:{port}: {in_use}")
+    if exc.errno == errno.EACCES:
+        return MovierecError(
+            f"cannot listen on {host}:{port}: permission denied (ports below 1024 need "
+            "privileges; choose another with --port)"
+        )
+    return MovierecError(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
 BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import errno
 import json
 import logging
 import os
@@ -49,7 +48,7 @@ def bind_reuseport(host: str, port: int, n: int) -> list[socket.socket]:
     Raises:
         MovierecError: the port is in use, or the system has no ``SO_REUSEPORT``.
     """
-    from movierec.service.server import bind_socket
+    from movierec.service.server import bind_socket, listen_error
 
     if not hasattr(socket, "SO_REUSEPORT"):
         raise MovierecError("--workers needs SO_REUSEPORT (Linux, BSD, macOS)")
@@ -70,12 +69,10 @@ def bind_reuseport(host: str, port: int, n: int) -> list[socket.socket]:
     except OSError as exc:
         for sock in socks:
             sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise MovierecError(
-                f"cannot listen on {host}:{address[1]}: the port was taken while starting "
-                "the workers; try again or choose another with --port"
-            ) from exc
-        raise MovierecError(f"cannot listen on {host}:{address[1]}: {exc.strerror or exc}") from exc
+        taken = (
+            "the port was taken while starting the workers; try again or choose another with --port"
+        )
+        raise listen_error(exc, host, address[1], taken) from exc
     return socks
 
 
