@@ -287,9 +287,21 @@ def _redirect(root: Path, remote: str) -> Iterator[None]:
             _redirects.pop(root.resolve(), None)
 
 
+def _host() -> str:
+    """This host's name as it appears in temporary folder names."""
+    return re.sub(r"[^A-Za-z0-9.\-]", "_", socket.gethostname())
+
+
 def _temp_name(name: str, mark: str = _TMP_MARK) -> str:
-    host = re.sub(r"[^A-Za-z0-9.\-]", "_", socket.gethostname())
-    return f".{name}{mark}{uuid.uuid4().hex[:8]}-{os.getpid()}-{host}"
+    return f".{name}{mark}{uuid.uuid4().hex[:8]}-{os.getpid()}-{_host()}"
+
+
+def _check_target(fs: HadoopFS, target: str, replace_if: str | None) -> None:
+    """Refuse an existing ``target`` that is not an earlier movierec output (no ``replace_if``
+    marker in it), and create its parent folder."""
+    if fs.exists(target) and not (replace_if and fs.exists(_join(target, replace_if))):
+        raise MovierecError(f"{target} already exists and is not a movierec output; choose another")
+    fs.mkdirs(_parent_of(target))
 
 
 def remove_stale_remote_temps(fs: HadoopFS, target: str) -> list[str]:
@@ -297,7 +309,7 @@ def remove_stale_remote_temps(fs: HadoopFS, target: str) -> list[str]:
     from movierec.atomic import _pid_alive
 
     parent, name = _parent_of(target), _name_of(target)
-    host = re.sub(r"[^A-Za-z0-9.\-]", "_", socket.gethostname())
+    host = _host()
     removed: list[str] = []
     if not fs.is_dir(parent):
         return removed
@@ -346,9 +358,7 @@ def remote_output(
     fs = session(spark_cfg)
     name = _name_of(target)
     parent = _parent_of(target)
-    if fs.exists(target) and not (replace_if and fs.exists(_join(target, replace_if))):
-        raise MovierecError(f"{target} already exists and is not a movierec output; choose another")
-    fs.mkdirs(parent)
+    _check_target(fs, target, replace_if)
     remove_stale_remote_temps(fs, target)
     remote_tmp = _join(parent, _temp_name(name))
     staging = Path(tempfile.mkdtemp(prefix="movierec-out-"))
@@ -446,11 +456,8 @@ def check_output(
         return
     fs = session(spark_cfg)
     uri = str(target)
-    if fs.exists(uri) and not (replace_if and fs.exists(_join(uri, replace_if))):
-        raise MovierecError(f"{uri} already exists and is not a movierec output; choose another")
-    parent = _parent_of(uri)
-    fs.mkdirs(parent)
-    probe = _join(parent, f".{_name_of(uri)}.probe-{uuid.uuid4().hex[:8]}")
+    _check_target(fs, uri, replace_if)
+    probe = _join(_parent_of(uri), f".{_name_of(uri)}.probe-{uuid.uuid4().hex[:8]}")
     fs.touch(probe)
     fs.delete(probe)
 
@@ -501,17 +508,21 @@ def staged_model(uri: str | Path, spark_cfg: SparkConfig | None = None) -> Itera
         yield local
 
 
-def relocate_error(exc: DataError, local: Path, uri: str) -> DataError:
-    """``exc`` with paths inside the staging of ``uri`` (see :func:`staged_input`, which
-    staged it at ``local``) named by their remote URIs."""
-    if exc.path is None:
-        return exc
+def remote_name(path: str, local: Path, uri: str) -> str | None:
+    """The remote URI of ``path`` when it lies in the staging of ``uri`` (see
+    :func:`staged_input`, which staged it at ``local``), else None."""
     try:
-        parts = Path(exc.path).relative_to(local.parent).parts
+        parts = Path(path).relative_to(local.parent).parts
     except ValueError:
-        return exc
+        return None
     if parts and parts[0] == local.name:
-        path = _join(uri, *parts[1:])
-    else:  # a sibling copied beside a single file (the movies file)
-        path = _join(_parent_of(uri), *parts)
+        return _join(uri, *parts[1:])
+    return _join(_parent_of(uri), *parts)  # a sibling copied beside a single file (movies)
+
+
+def relocate_error(exc: DataError, local: Path, uri: str) -> DataError:
+    """``exc`` with a path inside the staging of ``uri`` named by its remote URI."""
+    path = remote_name(exc.path, local, uri) if exc.path is not None else None
+    if path is None:
+        return exc
     return DataError(exc.reason, path=path, line=exc.line, column=exc.column)

@@ -374,7 +374,7 @@ def load_ratings(cfg: DataConfig, spark: SparkConfig | None = None) -> LoadedRat
 
 def _load_remote(cfg: DataConfig, spark: SparkConfig | None) -> LoadedRatings:
     """:func:`load_ratings` for inputs on a Hadoop filesystem: stage them, load, rename."""
-    from movierec.hadoopfs import relocate_error, staged_input
+    from movierec.hadoopfs import relocate_error, remote_name, staged_input
 
     with contextlib.ExitStack() as stack:
         staged: dict[str, tuple[Path, str]] = {}
@@ -393,7 +393,7 @@ def _load_remote(cfg: DataConfig, spark: SparkConfig | None) -> LoadedRatings:
             raise exc from None
         if "path" in staged:
             local, uri = staged["path"]
-            shown = relocate_error(DataError("", path=loaded.report.path), local, uri).path
+            shown = remote_name(loaded.report.path, local, uri)
             report = dataclasses.replace(loaded.report, path=shown or uri)
             loaded = dataclasses.replace(loaded, report=report)
         return loaded
