@@ -184,18 +184,19 @@ def _numpy_solutions(
     return out
 
 
-@pytest.mark.parametrize("rank", [3, 10, 30, 50])
+@pytest.mark.parametrize("rank", [1, 3, 10, 12, 30, 50])
 @pytest.mark.parametrize(("reg", "duplicates"), [(0.1, False), (1e-4, True)])
 def test_every_solve_path_matches_numpy(rank: int, reg: float, duplicates: bool) -> None:
     """Rows of every length the kernel treats differently — empty; the n×n dual system up
-    to ``dual_limit(k)`` ratings (just below, at and just above it); rank-1 updates for
-    short rows above the limit; one or several gathered tile passes — on both sides of the
-    lane-parallel Cholesky limit, with a small λ and repeated factor vectors, give numpy's
-    solution of the same normal equations (YᵀY + reg·n·I) x = Yᵀv."""
+    to ``dual_limit(k)`` ratings (just below, at and just above it; the short-row path up
+    to ``_DUAL_SMALL`` and the register tiles above it); primal rows of one or several
+    gathered passes (``_CHUNK`` ratings) — at ranks whose Cholesky ends on a whole or a
+    partial 4-row strip, with a small λ and repeated factor vectors, give numpy's solution
+    of the same normal equations (YᵀY + reg·n·I) x = Yᵀv."""
     from movierec.engines import _local_kernels as K
 
     lim = K.dual_limit(rank)
-    lengths = [0, 1, 2, 3, 5, 7, 8, 9, 31, 255, 256, 257, 600, 4, 1, 0, 11]
+    lengths = [0, 1, 2, 3, 5, 7, 8, 9, 15, 16, 31, 47, 48, 49, 97, 255, 600, 4, 1, 0, 11]
     lengths += [lim - 1, lim, lim + 1, lim + 2, 2 * lim + 3]
     lengths = [n for n in lengths if n >= 0]
     indptr, indices, values, src = _rows_csr(lengths, rank, rank, duplicates)
@@ -217,7 +218,7 @@ def test_every_solve_path_matches_numpy(rank: int, reg: float, duplicates: bool)
 
 def test_solve_half_is_independent_of_the_task_split() -> None:
     """Any cut of the rows into parallel tasks gives bit-identical factors (every row is
-    solved alone, the lanes never mix rows), and the planned cuts balance the work."""
+    solved alone), and the planned cuts balance the work (:func:`_row_cost`)."""
     from movierec.engines import _local_kernels as K
 
     rng = np.random.default_rng(5)
@@ -229,18 +230,10 @@ def test_solve_half_is_independent_of_the_task_split() -> None:
             bounds, dual_max = K.plan_half(indptr, rank, 0.1, False, n_tasks)
             assert bounds[0] == 0 and bounds[-1] == len(lengths) and len(bounds) == n_tasks + 1
             assert np.all(np.diff(bounds) >= 0)
-            work = np.diff(
-                np.concatenate(
-                    [
-                        [0.0],
-                        np.cumsum(
-                            K._row_flops(np.diff(indptr), rank, dual_max) + K._ROW_OVERHEAD_FLOPS
-                        ),
-                    ]
-                )[bounds]
-            )
+            cost = K._row_cost(np.diff(indptr), rank, dual_max)
+            work = np.diff(np.concatenate([[0.0], np.cumsum(cost)])[bounds])
             # No task exceeds an equal share by more than the costliest single row.
-            biggest = float(np.max(K._row_flops(np.diff(indptr), rank, dual_max))) + 400.0
+            biggest = float(np.max(cost))
             assert work.max() <= work.sum() / n_tasks + biggest
             dst = np.empty((len(lengths), rank), dtype=np.float32)
             K.solve_half(indptr, indices, values, src, 0.1, False, dst, (bounds, dual_max))
@@ -285,32 +278,126 @@ def test_unregularised_and_nonnegative_short_rows(rank: int) -> None:
 
 
 def test_flop_accounting() -> None:
-    """The benchmark's FLOP count mirrors the kernel's paths (2 FLOPs per multiply-add)."""
+    """The benchmark's FLOP count mirrors the kernel's paths (2 FLOPs per multiply-add),
+    checked against numbers worked out by hand from the loops."""
     from movierec.engines import _local_kernels as K
 
     k = 10
     lim = K.dual_limit(k)
     assert lim == 7
     per_row = 1000 / 3 + 200 + 10
-    # Primal rows: rank 10 pads to 12 = 3 tiles wide, 6 tiles of 16 multiply-adds per
-    # gathered column; a pass of m ratings gathers m rounded up to 8 columns, passes hold
-    # at most 256 ratings (257 → 128 + 129 → 128 + 136 columns; 600 → 3 × 200). Per row
-    # Cholesky k³/3 and two triangular solves 2k².
+    # Primal rows, rank 10: the extended matrix is 12 wide; the register tiles compute,
+    # per rating, row blocks 0, 4, 8 from their first column to 12: 4·(12 + 8 + 4) = 96
+    # multiply-adds. The blocked Cholesky of 10 rows in width 12: strips at 4 and 8 take
+    # 4·4·8 + 4·8·4 = 256 multiply-adds of tile updates (512), the three strips' own
+    # solves 16 per column right of them, (8 + 4 + 0)·16 = 192, plus 40 each (120), and
+    # the back substitution 10² — 924 per row.
     rows = np.array([8, 19, 257, 600, 0])
     flops = K.solve_half_flops(rows, k)
-    assert flops["executed"] == pytest.approx(2 * (8 + 24 + 264 + 600) * 96 + 4 * per_row)
+    assert flops["executed"] == pytest.approx(2 * 96 * (8 + 19 + 257 + 600) + 4 * 924)
     assert flops["useful"] == pytest.approx(2 * (8 + 19 + 257 + 600) * 65 + 4 * per_row)
-    # Dual rows: n = 5 takes the 15 lower-triangle dot products of length k; at rank 50
-    # n = 9 pads to 12 = 3 tile rows → 6 tiles × 16 × 56 (k rounded up to 8); then
+    # Rank 50 primal: 4·(52 + 48 + … + 4) = 1456 multiply-adds per rating; Cholesky of 50
+    # in width 52: tile updates 4·Σ j0·(52 − j0) over j0 = 4, 8, …, 48 = 23296 (46592),
+    # strip solves 16·((52 + 48 + … + 4) − 13·4) = 4992, 13·40, and 50².
+    primal50 = K.solve_half_flops(np.array([60]), 50)["executed"]
+    assert primal50 == pytest.approx(2 * 1456 * 60 + 46592 + 4992 + 520 + 2500)
+    # Short dual rows: n = 5 takes the 15 lower-triangle dot products of length k; at rank
+    # 50 n = 9 pads to 12 = 3 tile rows → 6 tiles × 16 × 56 (k rounded up to 8); then
     # n³/3 + 2n² and x = Yᵀz (n·k).
     dual = K.solve_half_flops(np.array([5]), k)["executed"]
     assert dual == pytest.approx(2 * 15 * k + 125 / 3 + 50 + 2 * 5 * k)
     dual = K.solve_half_flops(np.array([9]), 50)["executed"]
     assert dual == pytest.approx(2 * 6 * 16 * 56 + 729 / 3 + 162 + 2 * 9 * 50)
-    # Without the dual path (nonnegative / reg 0) a 5-rating row does rank-1 updates of
-    # the (k+1)(k+2)/2 lower triangle.
+    # Longer dual rows (n = 22 at rank 50, width 24): the upper 22×22 Gram in row blocks
+    # 0, 4, …, 20 from their first column to 24, 50 multiply-adds per entry:
+    # 4·50·(24 + 20 + 16 + 12 + 8 + 4) = 16800; Cholesky tile updates
+    # 4·(4·20 + 8·16 + 12·12 + 16·8 + 20·4) = 2240, strip solves 16·(84 − 24) = 960,
+    # 6·40, 22²; x = Yᵀz 22·50.
+    dual = K.solve_half_flops(np.array([22]), 50)["executed"]
+    assert dual == pytest.approx(2 * 16800 + 2 * 2240 + 960 + 240 + 484 + 2 * 22 * 50)
+    # Without the dual path (nonnegative / reg 0) a 5-rating row is primal.
     primal = K.solve_half_flops(np.array([5]), k, dual=False)["executed"]
-    assert primal == pytest.approx(2 * 5 * 66 + per_row)
+    assert primal == pytest.approx(2 * 96 * 5 + 924)
+
+
+def test_cholesky_solve_upper_matches_numpy() -> None:
+    """The blocked in-place Cholesky (whole 4-row strips, a partial last strip, register-tile
+    updates, vector strip solves, the 4-lane back substitution) against numpy.linalg.solve
+    for every size from 1 to 21 and 50; a matrix that is not positive definite is refused."""
+    from numba import njit
+
+    from movierec.engines import _local_kernels as K
+
+    @njit(cache=False)
+    def solve(a: np.ndarray, n: int, w: int) -> tuple[bool, np.ndarray]:
+        x = np.zeros(w)
+        dinv = np.zeros(w)
+        tv = np.zeros((w, 4))
+        ok = K._cholesky_solve_upper(a, n, w, x, dinv, tv)
+        return ok, x
+
+    rng = np.random.default_rng(3)
+    for n in [*range(1, 22), 50]:
+        w = (n + 1 + 3) // 4 * 4
+        y = rng.standard_normal((n + 5, n))
+        spd = y.T @ y + 0.1 * np.eye(n)
+        b = rng.standard_normal(n)
+        a = np.full((w, w), np.nan)  # rows past n are never read
+        a[:n, :n] = np.triu(spd) + np.tril(rng.standard_normal((n, n)), -1)  # lower: junk
+        a[:n, n] = b
+        a[:n, n + 1 :] = 0.0
+        ok, x = solve(a, n, w)
+        assert ok
+        np.testing.assert_allclose(x[:n], np.linalg.solve(spd, b), rtol=1e-9, atol=1e-10)
+    for n in (3, 9):
+        w = (n + 1 + 3) // 4 * 4
+        a = np.zeros((w, w))
+        a[:n, :n] = np.eye(n)
+        a[n - 1, n - 1] = -1.0  # indefinite
+        assert not solve(a, n, w)[0]
+
+
+def test_register_tiles_and_gathers_match_numpy() -> None:
+    """The LLVM-IR intrinsics: register-tile Gram blocks in all three modes (=, +=, −=) and
+    all tile widths, and the factor-major gather (4×4 transposes plus leftovers) for ranks
+    and row lengths that are and are not multiples of 4."""
+    from numba import njit
+
+    from movierec.engines import _local_kernels as K
+
+    @njit(cache=False)
+    def block_row(
+        y: np.ndarray, m: int, i0: int, c0: int, c1: int, a: np.ndarray, mode: int
+    ) -> None:
+        K._block_row(y, m, i0, c0, c1, a, mode)
+
+    @njit(cache=False)
+    def gather_cols(
+        indices: np.ndarray, values: np.ndarray, src: np.ndarray, start: int, n: int, yt: np.ndarray
+    ) -> None:
+        K._gather_cols(indices, values, src, start, n, yt)
+
+    rng = np.random.default_rng(4)
+    y = rng.standard_normal((37, 40))
+    gram = y[:, :].T @ y
+    for i0, c0, c1 in [(0, 0, 40), (4, 4, 28), (8, 12, 20), (36, 36, 40), (12, 16, 40)]:
+        for mode, start in [(0, 5.0), (1, 5.0), (2, 5.0)]:
+            a = np.full((40, 40), start)
+            block_row(y, 37, i0, c0, c1, a, mode)
+            want = np.full((40, 40), start)
+            block = gram[i0 : i0 + 4, c0:c1]
+            want[i0 : i0 + 4, c0:c1] = [block, start + block, start - block][mode]
+            np.testing.assert_allclose(a, want, rtol=1e-12, atol=1e-12)
+    for k in (1, 3, 4, 7, 10, 50):
+        src = rng.standard_normal((30, k)).astype(np.float32)
+        for n in (1, 3, 4, 5, 8, 11):
+            indices = rng.integers(0, 30, n + 3).astype(np.int32)
+            values = rng.standard_normal(n + 3).astype(np.float32)
+            yt = np.full((k + 1, 16), -9.0)
+            gather_cols(indices, values, src, 2, n, yt)
+            np.testing.assert_array_equal(yt[:k, :n], src[indices[2 : 2 + n]].T.astype(np.float64))
+            np.testing.assert_array_equal(yt[k, :n], values[2 : 2 + n].astype(np.float64))
+            assert np.all(yt[:, n:] == -9.0)
 
 
 def test_nonnegative_half_step_meets_the_kkt_conditions(

@@ -12,9 +12,18 @@ passed a dozen arrays each, and inlining measured ~60 ns less per one-rating row
 are still deterministic for a given machine and independent of the thread count and of how
 the rows are split into tasks (every row is computed alone, in a fixed order); they differ
 from a strictly sequential float64 sum by rounding only (~1e-16 relative), which the
-float32 factors round away (the dual and primal paths, and the old and new Cholesky
-orderings, gave bit-identical float32 factors on ml-latest-small). Factors are passed as
-float32 (as Spark stores them); every product and sum is float64.
+float32 factors round away (the dual and primal paths gave bit-identical float32 factors
+on ml-latest-small; the register-tile kernels below moved single factors by at most one
+float32 unit in the last place, 1.5e-7, against the previous ones after a 15-iteration
+fit). Factors are passed as float32 (as Spark stores them); every product and sum is
+float64.
+
+The hot arithmetic — the Gram matrices' register tiles, the Cholesky strips, the
+factor-major gather — is written as small LLVM IR intrinsics (llvmlite, through numba's
+``@intrinsic``) on vectors of 4 doubles: numba's auto-vectoriser leaves these loops scalar
+(it cannot prove that the rows of one array do not overlap, or does not form register
+tiles from scalar code). LLVM lowers the 4-double vectors to whatever the CPU has (AVX2 /
+AVX-512: one register; SSE2: two), and ``llvm.fmuladd`` fuses only where FMA exists.
 Argument dtypes are fixed by :mod:`movierec.engines.local_als` (indptr int64, indices
 int32, values float32, factors float32 C-contiguous) so each kernel compiles once.
 
@@ -52,18 +61,23 @@ Python threads (e.g. tuning's thread pool) run parallel kernels at the same time
 _ROWS_PER_CHUNK = 64
 """Rows (users or items) one parallel task solves; amortises the per-task scratch buffers."""
 
-_GATHER = 256
-"""Ratings of one row gathered per pass of the tiled Gram update (:func:`_gram_tiles`); a
-longer row is split into equal passes of at most this many ratings. 52×256 float64 = 104 KiB
-fits the L2 cache; longer passes amortise the tiles' final horizontal sums better."""
-
-_PAD = 8
-"""Extra columns of the gather block: a row stride of 256 float64 (2 KiB) would map the rows
-that one tile reads together onto the same L1 cache sets; 264 does not."""
-
 _TILE_MIN = 8
-"""Rows with fewer ratings than this use rank-1 updates (:func:`_gram_rank1`) instead of the
-tiles, whose fixed cost per 4×4 tile does not pay for very short rows."""
+"""Dual rows (:func:`_solve_dual`) with fewer ratings than this take one dot product per
+entry of their n×n Gram matrix instead of the 4×4 tiles of :func:`_gram_tiles`, whose
+fixed cost per tile does not pay for very short rows."""
+
+_DUAL_SMALL = 15
+"""Dual rows with at most this many ratings take :func:`_solve_dual` (dot products or 4×4
+tiles along the factors, row-by-row Cholesky); longer dual rows use the register tiles
+(:func:`_gather_cols`, :func:`_gram_upper`, :func:`_cholesky_solve_upper`). Measured at
+rank 50 on ml-latest-small's movies: 0.78 against 0.93 µs per row of 8-15 ratings;
+equal at 16-31."""
+
+_CHUNK = 48
+"""Ratings of a primal row gathered per pass (:func:`_gather_rows`); a longer row is split
+into equal passes of at most this many. 48 × 52 float64 (rank 50) = 20 KiB stays in the L1
+cache while the register tiles re-read it: measured 41-43 GFLOP/s per core against 35 for
+one pass over 128 ratings."""
 
 _FAST = {"reassoc", "contract"}
 """numba fastmath flags of the hot loops (see the module docstring)."""
@@ -72,8 +86,9 @@ _FAST = {"reassoc", "contract"}
 def padded_rank(k: int) -> int:
     """Rows of the extended Gram matrix the explicit solve accumulates for rank ``k``.
 
-    Row/column k carries the ratings (so the right-hand side Σ v·y comes out of the same
-    tiles as Σ y yᵀ); the size is rounded up to a multiple of the 4×4 tile.
+    Column k carries the ratings (so the right-hand side Σ v·y comes out of the same
+    register tiles as Σ y yᵀ); the size is rounded up to a multiple of 4 (the tiles' row
+    blocks and vector width), the extra columns zero.
     """
     return ((k + 1 + 3) // 4) * 4
 
@@ -84,10 +99,33 @@ def dual_limit(k: int) -> int:
 
     The measured crossover of CPU time per row, dual vs primal (2 threads, float32 factors
     from 20k rows): rank 4 about 1, rank 10 between 7 and 8, rank 16 about 15, rank 24
-    about 28, rank 32 about 35, rank 50 about 52 — below rank 17 the primal's
-    lane-parallel Cholesky is cheap, above it the k×k Cholesky dominates short rows.
+    about 28, rank 32 about 35, rank 50 about 52. Re-checked with the register-tile
+    kernels on whole ml-latest-small fits: at rank 50 limits of 44 and 52 equal, 36 and
+    28 3-5% slower; at rank 10 limits 7 and 10 within noise, 14 slower.
     """
     return max(k - 3, 0) if k <= 16 else k + (k - 16) // 16
+
+
+def _strip_sums(n: Any, w: Any) -> Any:
+    """Σ_{t<s} (w − 4t) over the s = ⌈n/4⌉ row blocks of a width-``w`` upper Gram matrix
+    (float64 array): the columns of :func:`_gram_upper`'s 4-row blocks."""
+    s = (n + 3) // 4
+    return s * w - 2.0 * s * (s - 1)
+
+
+def _cholesky_flops(n: Any, w: Any) -> Any:
+    """Floating-point operations of :func:`_cholesky_solve_upper` on n×n systems of width
+    ``w`` (arrays): the register-tile updates of strip t (4 rows × (w − 4t) columns × 4t
+    multiply-adds), the strips' own triangular solves (16 per column; a last partial strip
+    counted as full), 40 per strip for its 4×4 diagonal block and n² for the back
+    substitution."""
+    s = (n + 3) // 4
+    t1 = np.maximum(s - 1, 0)
+    sum_t = t1 * (t1 + 1) / 2.0
+    sum_t2 = t1 * (t1 + 1) * (2 * t1 + 1) / 6.0
+    tiles = 2.0 * 4 * (4.0 * w * sum_t - 16.0 * sum_t2)
+    strips = 16.0 * (_strip_sums(n, w) - 4.0 * s) + 40.0 * s
+    return tiles + strips + n * n
 
 
 def _row_flops(counts: np.ndarray, k: int, dual_max: int) -> np.ndarray:
@@ -96,20 +134,20 @@ def _row_flops(counts: np.ndarray, k: int, dual_max: int) -> np.ndarray:
     ``counts`` = ratings of each row (int64). See :func:`solve_half_flops` for the terms.
     """
     n = counts.astype(np.float64)
-    nb = padded_rank(k) // 4
-    per_row = k**3 / 3 + 2 * k**2 + k
-    # Gathered columns per tiled row: passes of ⌊n/P⌋ or ⌈n/P⌉ ratings, each padded to 8.
-    passes = np.maximum((counts + _GATHER - 1) // _GATHER, 1)
-    lo, n_hi = counts // passes, counts % passes
-    cols = n_hi * ((lo + 1 + 7) // 8 * 8) + (passes - n_hi) * ((lo + 7) // 8 * 8)
-    tiled = 2.0 * 16 * (nb * (nb + 1) // 2) * cols.astype(np.float64) + per_row
-    rank1 = 2.0 * ((k + 1) * (k + 2) // 2) * n + per_row
+    w = float(padded_rank(k))
+    kf = float(k)
+    primal = 2.0 * 4 * _strip_sums(np.float64(k), w) * n + _cholesky_flops(np.float64(k), w)
+    # Dual rows up to _DUAL_SMALL: lower-triangle dot products (n < _TILE_MIN) or 4×4
+    # tiles along k rounded up to 8, a row-by-row Cholesky (n³/3 + 2n²), x = Yᵀz.
     nbd = np.ceil(n / 4)
-    k8 = (k + 7) // 8 * 8
-    dual_gram = np.where(counts >= _TILE_MIN, 16 * nbd * (nbd + 1) / 2 * k8, n * (n + 1) / 2 * k)
-    dual = 2.0 * dual_gram + n**3 / 3 + 2 * n**2 + 2 * n * k
-    out = np.where(counts >= _TILE_MIN, tiled, rank1)
-    out = np.where(counts <= dual_max, dual, out)
+    k8 = float((k + 7) // 8 * 8)
+    small_gram = np.where(counts >= _TILE_MIN, 16 * nbd * (nbd + 1) / 2 * k8, n * (n + 1) / 2 * kf)
+    small = 2.0 * small_gram + n**3 / 3 + 2 * n**2 + 2 * n * kf
+    # Longer dual rows: the n×n upper Gram in register tiles over k, its Cholesky, x = Yᵀz.
+    wn = np.floor((n + 1 + 3) / 4) * 4
+    dual = 2.0 * 4 * kf * _strip_sums(n, wn) + _cholesky_flops(n, wn) + 2 * n * kf
+    dual = np.where(counts <= _DUAL_SMALL, small, dual)
+    out = np.where(counts <= dual_max, dual, primal)
     return np.where(counts > 0, out, 0.0)
 
 
@@ -120,21 +158,23 @@ def solve_half_flops(row_counts: np.ndarray, k: int, dual: bool = True) -> dict[
     whether short rows take the dual path (reg_param > 0 and not nonnegative). Returns
     ``executed``, what the kernel really computes:
 
-    - rows with n ≤ :func:`dual_limit` (k) ratings (``dual``): the n×n dual Gram matrix
-      (below ``_TILE_MIN`` ratings its lower triangle, n(n+1)/2·k multiply-adds, else 4×4
-      tiles on or below the diagonal with n rounded up to 4 and k to 8, 16·b(b+1)/2·k8
-      multiply-adds with b = ⌈n/4⌉), its Cholesky solve (n³/3 + 2n²) and x = Yᵀz (n·k);
-    - other rows with at least ``_TILE_MIN`` ratings: per gathered column (the ratings,
-      split into passes of at most ``_GATHER``, each padded with zeros to a multiple of 8)
-      every 4×4 tile on or below the diagonal of the padded (``padded_rank(k)``)²
-      extended Gram matrix (16 multiply-adds per tile, including the right-hand side and
-      the redundant upper halves of the diagonal tiles), per row a Cholesky factorisation
-      (k³/3) and two triangular solves (2k²);
-    - other short rows: per rating the lower triangle of the (k+1)² extended matrix, plus
-      the per-row Cholesky terms;
+    - rows with n ≤ :func:`dual_limit` (k) ratings (``dual``): up to ``_DUAL_SMALL``
+      ratings the n×n dual Gram matrix (below ``_TILE_MIN`` ratings its lower triangle,
+      n(n+1)/2·k multiply-adds, else 4×4 tiles on or below the diagonal with n rounded up
+      to 4 and k to 8, 16·b(b+1)/2·k8 multiply-adds with b = ⌈n/4⌉), its Cholesky solve
+      (n³/3 + 2n²) and x = Yᵀz (n·k); longer dual rows the upper n×n Gram matrix in 4-row
+      register tiles (k multiply-adds per entry of rows i < n, columns from the row block's
+      first column to n + 1 rounded up to 4, the right-hand side's column included), the
+      blocked Cholesky solve of :func:`_cholesky_solve_upper` (see :func:`_cholesky_flops`)
+      and x = Yᵀz;
+    - other rows: per rating every entry of the upper extended Gram matrix the register
+      tiles compute — for each 4-row block i0 < k the columns i0 … ``padded_rank(k)``,
+      i.e. 4·Σ(w − i0) multiply-adds (rank 10: 96, rank 50: 1456; the right-hand side and
+      the lower halves of the 4×4 diagonal blocks included) — and per row the blocked
+      Cholesky solve;
 
     and ``useful``, the minimum of a symmetric primal solve (k(k+1)/2 + k multiply-adds per
-    rating plus the per-row Cholesky terms) — the dual path can do less than that.
+    rating plus k³/3 + 2k² + k per row) — the dual path can do less than that.
     """
     counts = np.asarray(row_counts, dtype=np.int64)
     counts = counts[counts > 0]
@@ -145,10 +185,30 @@ def solve_half_flops(row_counts: np.ndarray, k: int, dual: bool = True) -> dict[
 
 
 _ROW_OVERHEAD_FLOPS = 1500.0
-"""Fixed cost of a row in FLOP-equivalents (loop set-up, gathering, writing the result),
-used only to balance the parallel tasks: with it, the slower of two tasks took 1.05x the
-mean on ml-latest-small's movies at rank 10 and 50 (400: 1.15x and 1.08x; the old split
-into equal row counts: 1.27x and 1.52x), CPU time of each task's rows alone."""
+"""Fixed cost of a row in FLOP-equivalents (loop set-up, writing the result), used only to
+balance the parallel tasks (:func:`_row_cost`)."""
+
+
+def _row_cost(counts: np.ndarray, k: int, dual_max: int) -> np.ndarray:
+    """Time of each row in FLOP-equivalents, to balance the parallel tasks (float64).
+
+    :func:`_row_flops` plus what FLOPs miss, fitted to single-thread times per row on
+    ml-latest-small at rank 10 and 50 (rows of 1 to 600 ratings, within ±25%):
+    ``_ROW_OVERHEAD_FLOPS`` per row; 40 per factor a dual row reads; 40·w per 4-row strip
+    of a blocked Cholesky of width w (its 4×4 diagonal block is a chain of square roots and
+    divisions, its columns a short loop); and the primal Gram's FLOPs × √(52/w) below rank
+    51 (narrow tiles: 17 GFLOP/s per core at rank 10 against 40 at rank 50).
+    """
+    n = counts.astype(np.float64)
+    w = float(padded_rank(k))
+    flops = _row_flops(counts, k, dual_max)
+    slow = max(1.0, math.sqrt(52.0 / w))
+    gram = 2.0 * 4 * _strip_sums(np.float64(k), w) * n
+    wn = np.floor((n + 1 + 3) / 4) * 4
+    primal = flops + (slow - 1.0) * gram + 40.0 * w * ((k + 3) // 4)
+    dual = flops + 40.0 * n * k + np.where(counts <= _DUAL_SMALL, 0.0, 40.0 * wn * np.ceil(n / 4))
+    out = np.where(counts <= dual_max, dual, primal)
+    return np.where(counts > 0, out + _ROW_OVERHEAD_FLOPS, _ROW_OVERHEAD_FLOPS)
 
 
 def plan_half(
@@ -157,7 +217,7 @@ def plan_half(
     """Task bounds and dual limit for :func:`solve_half` on the CSR with row pointer ``indptr``.
 
     The rows are cut into ``n_tasks`` contiguous ranges (default: numba's thread count)
-    of about equal work (:func:`_row_flops` plus a fixed cost per row): numba hands every
+    of about equal work (:func:`_row_cost`): numba hands every
     thread an equal share of the parallel loop up front, so equal work per task is what
     keeps both cores busy. Depends only on the row lengths, so a fit plans once. Returns
     (bounds int64 of n_tasks + 1, dual_max).
@@ -165,7 +225,7 @@ def plan_half(
     counts = np.diff(np.asarray(indptr, dtype=np.int64))
     dual_max = dual_limit(k) if reg_param > 0 and not nonnegative else 0
     n_tasks = n_tasks if n_tasks > 0 else int(numba.get_num_threads())
-    cost = np.cumsum(_row_flops(counts, k, dual_max) + _ROW_OVERHEAD_FLOPS)
+    cost = np.cumsum(_row_cost(counts, k, dual_max))
     total = float(cost[-1]) if len(cost) else 0.0
     targets = total * np.arange(1, n_tasks, dtype=np.float64) / n_tasks
     cuts = np.minimum(np.searchsorted(cost, targets, side="left") + 1, len(counts))
@@ -280,146 +340,6 @@ def _cholesky_solve(a: np.ndarray, b: np.ndarray, m: int, x: np.ndarray) -> bool
             t -= a[p, i] * x[p]
         x[i] = t * a[i, i]
     return True
-
-
-@njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
-def _cholesky_solve_blocked(
-    a: np.ndarray,
-    b: np.ndarray,
-    m: int,
-    x: np.ndarray,
-    lf: np.ndarray,
-    dinv: np.ndarray,
-    y: np.ndarray,
-) -> bool:
-    """Solve ``a[:m, :m] x = b[:m]`` (SPD, lower triangle read, ``a`` not modified).
-
-    The same left-looking Cholesky–Crout arithmetic as :func:`_cholesky_solve`, arranged
-    for SIMD: the factor goes into ``lf`` (≥ m × m rounded up to 8), zeroed first, so
-    every dot product can run over a multiple of 8 terms (no scalar remainder; the extra
-    terms are exact zeros times finite values), and four rows share each load of the
-    pivot row. Measured inside :func:`_solve_half` at rank 50: 0.5-0.7 µs (5%) less
-    per row than :func:`_cholesky_solve`; slower below ``_BLOCKED_MIN``.
-    ``dinv`` (≥ m) receives 1/L_jj, ``y`` (≥ m rounded up to 8) is scratch. Returns False
-    when ``a`` is not positive definite (x is then undefined).
-    """
-    m8 = ((m + 7) // 8) * 8
-    for i in range(m):  # all of it: entries not yet computed enter the sums times zero
-        for p in range(m8):
-            lf[i, p] = 0.0
-    for j in range(m):
-        j8 = ((j + 7) // 8) * 8
-        s = a[j, j]
-        for p in range(j8):
-            s -= lf[j, p] * lf[j, p]
-        if not s > 0.0:
-            return False
-        inv = 1.0 / math.sqrt(s)
-        dinv[j] = inv
-        i = j + 1
-        while i + 3 < m:
-            t0 = a[i, j]
-            t1 = a[i + 1, j]
-            t2 = a[i + 2, j]
-            t3 = a[i + 3, j]
-            for p in range(j8):
-                lj = lf[j, p]
-                t0 -= lf[i, p] * lj
-                t1 -= lf[i + 1, p] * lj
-                t2 -= lf[i + 2, p] * lj
-                t3 -= lf[i + 3, p] * lj
-            lf[i, j] = t0 * inv
-            lf[i + 1, j] = t1 * inv
-            lf[i + 2, j] = t2 * inv
-            lf[i + 3, j] = t3 * inv
-            i += 4
-        while i < m:
-            t0 = a[i, j]
-            for p in range(j8):
-                t0 -= lf[i, p] * lf[j, p]
-            lf[i, j] = t0 * inv
-            i += 1
-        lf[j, j] = s * inv
-    for p in range(m8):  # L y = b; entries of y not yet solved are zero
-        y[p] = 0.0
-    for i in range(m):
-        i8 = ((i + 7) // 8) * 8
-        t = b[i]
-        for p in range(i8):
-            t -= lf[i, p] * y[p]
-        y[i] = t * dinv[i]
-    for i in range(m):  # L^T x = y, by columns of L^T (rows of L)
-        x[i] = y[i]
-    for i in range(m - 1, -1, -1):
-        xi = x[i] * dinv[i]
-        x[i] = xi
-        for p in range(i):
-            x[p] -= lf[i, p] * xi
-    return True
-
-
-_BLOCKED_MIN = 16
-"""Systems at least this large use :func:`_cholesky_solve_blocked` (zeroing its padded
-factor costs more than it saves below: the rank-10 dual rows of 2-7 ratings were measured
-1.7-2.3x slower with it)."""
-
-_LANES = 8
-"""Rows whose k×k systems are factorised together, one per SIMD lane
-(:func:`_cholesky_solve_lanes`)."""
-
-_LANES_MAX_RANK = 24
-"""Largest rank solved lane-parallel: measured 1.7x faster than one row at a time at rank
-10, but 1.6x slower at rank 50 (8 matrices of 50×50 no longer fit the L1 cache), where the
-per-row :func:`_cholesky_solve` is used."""
-
-
-@njit(cache=True, fastmath=_FAST, error_model="numpy")
-def _cholesky_solve_lanes(
-    a: np.ndarray, b: np.ndarray, m: int, x: np.ndarray, ok: np.ndarray, t: np.ndarray
-) -> None:
-    """Solve ``_LANES`` independent SPD systems a[:, :, l] x[:, l] = b[:, l] at once.
-
-    The same arithmetic as :func:`_cholesky_solve` (lower triangle read, ``a`` overwritten
-    by the factors), but every operation runs across the lanes — the innermost loop is over
-    the systems, so it fills the SIMD registers without reordering any sum. ``ok[l]`` is set
-    to False for a lane whose matrix is not positive definite (its pivot is replaced by 1 so
-    the other lanes go on; its x is meaningless). ``t`` is scratch of ``_LANES`` floats.
-    """
-    n_lanes = a.shape[2]
-    for j in range(m):
-        for lane in range(n_lanes):
-            t[lane] = a[j, j, lane]
-        for p in range(j):
-            for lane in range(n_lanes):
-                t[lane] -= a[j, p, lane] * a[j, p, lane]
-        for lane in range(n_lanes):
-            good = t[lane] > 0.0
-            ok[lane] = ok[lane] and good
-            a[j, j, lane] = 1.0 / math.sqrt(t[lane] if good else 1.0)
-        for i in range(j + 1, m):
-            for lane in range(n_lanes):
-                t[lane] = a[i, j, lane]
-            for p in range(j):
-                for lane in range(n_lanes):
-                    t[lane] -= a[i, p, lane] * a[j, p, lane]
-            for lane in range(n_lanes):
-                a[i, j, lane] = t[lane] * a[j, j, lane]
-    for i in range(m):  # L y = b
-        for lane in range(n_lanes):
-            t[lane] = b[i, lane]
-        for p in range(i):
-            for lane in range(n_lanes):
-                t[lane] -= a[i, p, lane] * x[p, lane]
-        for lane in range(n_lanes):
-            x[i, lane] = t[lane] * a[i, i, lane]
-    for i in range(m - 1, -1, -1):  # L^T x = y
-        for lane in range(n_lanes):
-            t[lane] = x[i, lane]
-        for p in range(i + 1, m):
-            for lane in range(n_lanes):
-                t[lane] -= a[p, i, lane] * x[p, lane]
-        for lane in range(n_lanes):
-            x[i, lane] = t[lane] * a[i, i, lane]
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
@@ -538,70 +458,430 @@ def _prefetch(typingctx: Any, arr: Any, i: Any, j: Any) -> Any:
 
 
 _PREFETCH_MIN_RANK = 32
-"""Prefetch the factor rows of the next 8 ratings while gathering (:func:`_gather`) from
-this rank on, when the fixed factors exceed ``_PREFETCH_MIN_BYTES``: measured 1.2-1.3x
-faster gather + Gram at rank 50 from 32 MB of factors, 1% slower from 1.6 MB, and slower
-at rank 10 (40-byte rows, which the hardware fetches fast enough)."""
+"""Prefetch the factor row 8 ratings ahead while gathering (:func:`_gather_rows`) from
+this rank on, when the fixed factors exceed ``_PREFETCH_MIN_BYTES``: measured with the
+earlier 8-rating gather, 1.2-1.3x faster gather + Gram at rank 50 from 32 MB of factors,
+1% slower from 1.6 MB, and slower at rank 10 (40-byte rows, which the hardware fetches
+fast enough); with :func:`_gather_rows`, whole ml-latest-small fits at rank 50 were the
+same with and without it (1.6 MB of factors)."""
 
 _PREFETCH_MIN_BYTES = 4 << 20
 
 
+# --- explicit-SIMD register tiles (upper storage) --------------------------------------------
+
+_V = 4
+"""Doubles per SIMD vector of the intrinsics below (256 bits; a CPU without AVX runs each
+vector operation as two 128-bit ones, same results)."""
+
+
+def _vector_helpers(builder: Any) -> tuple[Any, Any, Any]:
+    """(4-double vector type, splat(x), muladd(p, q, r) = p·q + r) for the intrinsics' IR;
+    ``llvm.fmuladd`` becomes one fused multiply-add where the CPU has FMA."""
+    vec = ir.VectorType(ir.DoubleType(), _V)
+    fma = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(vec, [vec, vec, vec]), "llvm.fmuladd.v4f64"
+    )
+    undef = ir.Constant(vec, ir.Undefined)
+    mask = ir.Constant(ir.VectorType(ir.IntType(32), _V), [0] * _V)
+
+    def splat(x: Any) -> Any:
+        lane0 = builder.insert_element(undef, x, ir.Constant(ir.IntType(32), 0))
+        return builder.shuffle_vector(lane0, undef, mask)
+
+    def muladd(p: Any, q: Any, r: Any) -> Any:
+        return builder.call(fma, [p, q, r])
+
+    return vec, splat, muladd
+
+
+def _vector_at(context: Any, builder: Any, aryty: Any, ary: Any, i: Any, j: Any) -> Any:
+    """Pointer to the 4 doubles ary[i, j:j+4] (C-contiguous 2-D float64, no bounds check)."""
+    ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [i, j], wraparound=False)
+    return builder.bitcast(ptr, ir.VectorType(ir.DoubleType(), _V).as_pointer())
+
+
+def _plus(builder: Any, base: Any, n: int) -> Any:
+    return builder.add(base, ir.Constant(base.type, n))
+
+
+def _make_tile(n_vec: int) -> Any:
+    """numba intrinsic ``tile(y, m, i0, j0, a, mode)`` for a 4 × (4·n_vec) register tile.
+
+    For r < 4 and j0 <= c < j0 + 4·n_vec it computes s[r, c] = Σ_{b<m} y[b, i0+r]·y[b, c]
+    (float64, in the order b = 0, 1, …, one fused multiply-add where the CPU has them) and
+    then sets ``a[i0+r, c]`` to s (``mode`` 0), a + s (1) or a − s (2). The 4·n_vec sums of
+    a row are kept in n_vec vectors, each multiply-add takes one broadcast y[b, i0+r] and one
+    vector load y[b, c:c+4], so no horizontal sum is needed — unlike the 4×4 tiles of
+    :func:`_gram_tiles`, which reduce along b. numba's vectoriser does not form these tiles
+    from scalar code (measured: 8 GFLOP/s scalar against 50+ here, one core). No bounds
+    checks: callers keep every index inside ``y`` and ``a`` (float64, C-contiguous 2-D).
+    """
+
+    @intrinsic
+    def tile(typingctx: Any, y: Any, m: Any, i0: Any, j0: Any, a: Any, mode: Any) -> Any:
+        sig = types.void(y, m, i0, j0, a, mode)
+
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            yty, mty, i0ty, j0ty, aty, modety = signature.args
+            yary = context.make_array(yty)(context, builder, args[0])
+            aary = context.make_array(aty)(context, builder, args[4])
+            intp = context.get_value_type(types.intp)
+            m_ = context.cast(builder, args[1], mty, types.intp)
+            i0_ = context.cast(builder, args[2], i0ty, types.intp)
+            j0_ = context.cast(builder, args[3], j0ty, types.intp)
+            mode_ = context.cast(builder, args[5], modety, types.intp)
+            vec, splat, muladd = _vector_helpers(builder)
+            zero = ir.Constant(vec, [0.0] * _V)
+            acc = [[cgutils.alloca_once_value(builder, zero) for _ in range(n_vec)] for _ in "abcd"]
+            with cgutils.for_range(builder, m_, intp=intp) as loop:
+                b = loop.index
+                z = [
+                    builder.load(
+                        _vector_at(context, builder, yty, yary, b, _plus(builder, j0_, _V * c)),
+                        align=8,
+                    )
+                    for c in range(n_vec)
+                ]
+                for r in range(4):
+                    ptr = cgutils.get_item_pointer(
+                        context, builder, yty, yary, [b, _plus(builder, i0_, r)], wraparound=False
+                    )
+                    x = splat(builder.load(ptr))
+                    for c in range(n_vec):
+                        builder.store(muladd(x, z[c], builder.load(acc[r][c])), acc[r][c])
+            add = builder.icmp_signed("==", mode_, ir.Constant(intp, 1))
+            sub = builder.icmp_signed("==", mode_, ir.Constant(intp, 2))
+            for r in range(4):
+                for c in range(n_vec):
+                    ptr = _vector_at(
+                        context,
+                        builder,
+                        aty,
+                        aary,
+                        _plus(builder, i0_, r),
+                        _plus(builder, j0_, _V * c),
+                    )
+                    s = builder.load(acc[r][c])
+                    old = builder.load(ptr, align=8)
+                    new = builder.select(sub, builder.fsub(old, s), s)
+                    builder.store(builder.select(add, builder.fadd(old, s), new), ptr, align=8)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return tile
+
+
+_tile_4x12 = _make_tile(3)
+_tile_4x8 = _make_tile(2)
+_tile_4x4 = _make_tile(1)
+
+
+@intrinsic
+def _strip_solve4(typingctx: Any, a: Any, j0: Any, c: Any, inv: Any, u: Any) -> Any:
+    """Columns c … c+3 of the 4-row strip j0 of :func:`_cholesky_solve_upper`, as vectors:
+    v0 = a[j0]·i0, v1 = (a[j0+1] − u01·v0)·i1, v2 = (a[j0+2] − u02·v0 − u12·v1)·i2,
+    v3 = (a[j0+3] − u03·v0 − u13·v1 − u23·v2)·i3, stored back; ``inv`` = (i0, i1, i2, i3)
+    and ``u`` = (u01, u02, u03, u12, u13, u23) are float64 tuples."""
+    sig = types.void(a, j0, c, inv, u)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        aty, j0ty, cty = signature.args[:3]
+        ary = context.make_array(aty)(context, builder, args[0])
+        j0_ = context.cast(builder, args[1], j0ty, types.intp)
+        c_ = context.cast(builder, args[2], cty, types.intp)
+        _, splat, muladd = _vector_helpers(builder)
+        iv = [splat(builder.extract_value(args[3], r)) for r in range(4)]
+        uv = [builder.fneg(splat(builder.extract_value(args[4], q))) for q in range(6)]
+        ptrs = [
+            _vector_at(context, builder, aty, ary, _plus(builder, j0_, r), c_) for r in range(4)
+        ]
+        a0, a1, a2, a3 = (builder.load(p, align=8) for p in ptrs)
+        v0 = builder.fmul(a0, iv[0])
+        v1 = builder.fmul(muladd(uv[0], v0, a1), iv[1])
+        v2 = builder.fmul(muladd(uv[3], v1, muladd(uv[1], v0, a2)), iv[2])
+        v3 = builder.fmul(muladd(uv[5], v2, muladd(uv[4], v1, muladd(uv[2], v0, a3))), iv[3])
+        for p, v in zip(ptrs, (v0, v1, v2, v3), strict=True):
+            builder.store(v, p, align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@intrinsic
+def _muladd4(typingctx: Any, y: Any, yi: Any, x: Any, xi: Any, xj: Any, s: Any) -> Any:
+    """y[yi, 0:4] += x[xi, xj:xj+4] · s lane by lane (one vector multiply-add; ``s`` a tuple
+    of 4 float64)."""
+    sig = types.void(y, yi, x, xi, xj, s)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        yty, yity, xty, xity, xjty = signature.args[:5]
+        yary = context.make_array(yty)(context, builder, args[0])
+        xary = context.make_array(xty)(context, builder, args[2])
+        yi_ = context.cast(builder, args[1], yity, types.intp)
+        xi_ = context.cast(builder, args[3], xity, types.intp)
+        xj_ = context.cast(builder, args[4], xjty, types.intp)
+        vec, _, muladd = _vector_helpers(builder)
+        sv = ir.Constant(vec, ir.Undefined)
+        for lane in range(_V):
+            value = builder.extract_value(args[5], lane)
+            sv = builder.insert_element(sv, value, ir.Constant(ir.IntType(32), lane))
+        yp = _vector_at(context, builder, yty, yary, yi_, ir.Constant(yi_.type, 0))
+        xv = builder.load(_vector_at(context, builder, xty, xary, xi_, xj_), align=8)
+        builder.store(muladd(xv, sv, builder.load(yp, align=8)), yp, align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
+def _block_row(y: np.ndarray, m: int, i0: int, c0: int, c1: int, a: np.ndarray, mode: int) -> None:
+    """a[i0:i0+4, c0:c1] (mode 0: =, 1: +=, 2: −=) Σ_{b<m} y[b, i0:i0+4]ᵀ y[b, c0:c1], as
+    4×12 register tiles and one 4×8 or 4×4 tile for the rest (c1 − c0 a multiple of 4)."""
+    c = c0
+    while c + 12 <= c1:
+        _tile_4x12(y, m, i0, c, a, mode)
+        c += 12
+    if c + 8 <= c1:
+        _tile_4x8(y, m, i0, c, a, mode)
+        c += 8
+    if c < c1:
+        _tile_4x4(y, m, i0, c, a, mode)
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
+def _gram_upper(y: np.ndarray, m: int, rows: int, w: int, a: np.ndarray, mode: int) -> None:
+    """Upper storage of Σ_{b<m} y[b]ᵀ y[b]: for every 4-row block i0 < ``rows`` the entries
+    a[i0:i0+4, i0:w] (mode as :func:`_block_row`; the lower half of each 4×4 diagonal block
+    is computed too and ignored by the callers). ``w`` is a multiple of 4 ≤ y's columns."""
+    for i0 in range(0, rows, 4):
+        _block_row(y, m, i0, i0, w, a, mode)
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
+def _cholesky_solve_upper(
+    a: np.ndarray, n: int, w: int, x: np.ndarray, dinv: np.ndarray, tv: np.ndarray
+) -> bool:
+    """Solve the SPD system A x = b held as upper storage ``a[:n, :n]`` with b in column n.
+
+    ``w`` (n + 1 rounded up to 4) columns are in use, those past n finite (zeros). ``a`` is
+    overwritten: rows < n by the Cholesky factor U (A = UᵀU; diagonal not stored — 1/U_jj
+    goes to ``dinv``) and column n by y = U⁻ᵀb, so the forward substitution comes out of the
+    factorisation itself; x[:n] = U⁻¹y by back substitution, 4 rows at a time. Blocked
+    left-looking by rows of 4: each 4-row strip first takes the update −Σ_{p<J} U[p]ᵀU[p]
+    from the finished rows as register tiles (:func:`_block_row`), then its 4×4 diagonal
+    block is factorised in scalars and the strip's columns solved with it in one SIMD pass.
+    Measured against the previous row-by-row Crout kernel (with the extended matrix copied
+    in): 2.4 against 4.6 µs at n = 50, 0.4 against 0.8 µs at n = 17. Returns False when A is
+    not positive definite (x is then undefined).
+    """
+    for j0 in range(0, n, 4):
+        if j0 > 0:
+            _block_row(a, j0, j0, j0, w, a, 2)
+        if j0 + 4 <= n:
+            # The 4×4 diagonal block as LDLᵀ first (a chain of three divisions), then
+            # U = D^½Lᵀ: its four square roots no longer wait for one another.
+            d0 = a[j0, j0]
+            if not d0 > 0.0:
+                return False
+            r0 = 1.0 / d0
+            a01 = a[j0, j0 + 1]
+            a02 = a[j0, j0 + 2]
+            a03 = a[j0, j0 + 3]
+            d1 = a[j0 + 1, j0 + 1] - a01 * a01 * r0
+            if not d1 > 0.0:
+                return False
+            r1 = 1.0 / d1
+            e12 = a[j0 + 1, j0 + 2] - a01 * a02 * r0
+            e13 = a[j0 + 1, j0 + 3] - a01 * a03 * r0
+            d2 = a[j0 + 2, j0 + 2] - a02 * a02 * r0 - e12 * e12 * r1
+            if not d2 > 0.0:
+                return False
+            r2 = 1.0 / d2
+            e23 = a[j0 + 2, j0 + 3] - a02 * a03 * r0 - e12 * e13 * r1
+            d3 = a[j0 + 3, j0 + 3] - a03 * a03 * r0 - e13 * e13 * r1 - e23 * e23 * r2
+            if not d3 > 0.0:
+                return False
+            i0 = math.sqrt(r0)
+            i1 = math.sqrt(r1)
+            i2 = math.sqrt(r2)
+            i3 = 1.0 / math.sqrt(d3)
+            u01 = a01 * i0
+            u02 = a02 * i0
+            u03 = a03 * i0
+            u12 = e12 * i1
+            u13 = e13 * i1
+            u23 = e23 * i2
+            dinv[j0] = i0
+            dinv[j0 + 1] = i1
+            dinv[j0 + 2] = i2
+            dinv[j0 + 3] = i3
+            a[j0, j0 + 1] = u01
+            a[j0, j0 + 2] = u02
+            a[j0, j0 + 3] = u03
+            a[j0 + 1, j0 + 2] = u12
+            a[j0 + 1, j0 + 3] = u13
+            a[j0 + 2, j0 + 3] = u23
+            invs = (i0, i1, i2, i3)
+            us = (u01, u02, u03, u12, u13, u23)
+            for c in range(j0 + 4, w, 4):
+                _strip_solve4(a, j0, c, invs, us)  # type: ignore[call-arg]
+        else:  # the last 1-3 rows, one at a time
+            for row in range(j0, n):
+                for q in range(j0, row):
+                    u = a[q, row]
+                    for c in range(row, w):
+                        a[row, c] -= u * a[q, c]
+                d = a[row, row]
+                if not d > 0.0:
+                    return False
+                inv = 1.0 / math.sqrt(d)
+                dinv[row] = inv
+                for c in range(row + 1, w):
+                    a[row, c] *= inv
+    # Back substitution U x = y, from the bottom. The partial strip's rows one by one;
+    # then whole strips: once x[j0:j0+4] is known, every row p above takes its share
+    # U[p, j0:j0+4]·x[j0:j0+4] as four lanes added to tv[p] (one SIMD multiply-add, no
+    # horizontal sum), so a strip's own solve waits only for the sum of its 4 lanes.
+    top = (n // 4) * 4
+    for p in range(top):
+        tv[p, 0] = 0.0
+        tv[p, 1] = 0.0
+        tv[p, 2] = 0.0
+        tv[p, 3] = 0.0
+    for i in range(n - 1, top - 1, -1):
+        t = a[i, n]
+        for j in range(i + 1, n):
+            t -= a[i, j] * x[j]
+        xi = t * dinv[i]
+        x[i] = xi
+        for p in range(top):
+            tv[p, i - top] += a[p, i] * xi
+    for j0 in range(top - 4, -1, -4):
+        t0 = a[j0, n] - (tv[j0, 0] + tv[j0, 1] + tv[j0, 2] + tv[j0, 3])
+        t1 = a[j0 + 1, n] - (tv[j0 + 1, 0] + tv[j0 + 1, 1] + tv[j0 + 1, 2] + tv[j0 + 1, 3])
+        t2 = a[j0 + 2, n] - (tv[j0 + 2, 0] + tv[j0 + 2, 1] + tv[j0 + 2, 2] + tv[j0 + 2, 3])
+        t3 = a[j0 + 3, n] - (tv[j0 + 3, 0] + tv[j0 + 3, 1] + tv[j0 + 3, 2] + tv[j0 + 3, 3])
+        x3 = t3 * dinv[j0 + 3]
+        x2 = (t2 - a[j0 + 2, j0 + 3] * x3) * dinv[j0 + 2]
+        x1 = (t1 - a[j0 + 1, j0 + 2] * x2 - a[j0 + 1, j0 + 3] * x3) * dinv[j0 + 1]
+        x0 = (t0 - a[j0, j0 + 1] * x1 - a[j0, j0 + 2] * x2 - a[j0, j0 + 3] * x3) * dinv[j0]
+        x[j0] = x0
+        x[j0 + 1] = x1
+        x[j0 + 2] = x2
+        x[j0 + 3] = x3
+        xs = (x0, x1, x2, x3)
+        for p in range(j0):
+            _muladd4(tv, p, a, p, j0, xs)  # type: ignore[call-arg]
+    return True
+
+
+@intrinsic
+def _transpose4(typingctx: Any, src: Any, rows: Any, f: Any, yt: Any, t: Any) -> Any:
+    """yt[f+r, t+i] = float64(src[rows[i], f+r]) for r, i < 4: four float32 factor rows'
+    entries f … f+3 loaded as vectors, widened and transposed in registers (8 shuffles), so
+    the factor-major gather of :func:`_gather_cols` stores whole vectors instead of single
+    doubles. ``rows`` is a tuple of 4 integers; no bounds checks."""
+    sig = types.void(src, rows, f, yt, t)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        sty, rty, fty, yty, tty = signature.args
+        sary = context.make_array(sty)(context, builder, args[0])
+        yary = context.make_array(yty)(context, builder, args[3])
+        f_ = context.cast(builder, args[2], fty, types.intp)
+        t_ = context.cast(builder, args[4], tty, types.intp)
+        f4 = ir.VectorType(ir.FloatType(), _V)
+        vec = ir.VectorType(ir.DoubleType(), _V)
+        i32 = ir.IntType(32)
+        loaded = []
+        for i in range(4):
+            row = context.cast(builder, builder.extract_value(args[1], i), rty[i], types.intp)
+            ptr = cgutils.get_item_pointer(context, builder, sty, sary, [row, f_], wraparound=False)
+            four = builder.load(builder.bitcast(ptr, f4.as_pointer()), align=4)
+            loaded.append(builder.fpext(four, vec))
+
+        def shuf(p: Any, q: Any, mask: list[int]) -> Any:
+            return builder.shuffle_vector(p, q, ir.Constant(ir.VectorType(i32, _V), mask))
+
+        a0 = shuf(loaded[0], loaded[1], [0, 4, 2, 6])
+        a1 = shuf(loaded[0], loaded[1], [1, 5, 3, 7])
+        a2 = shuf(loaded[2], loaded[3], [0, 4, 2, 6])
+        a3 = shuf(loaded[2], loaded[3], [1, 5, 3, 7])
+        cols = [
+            shuf(a0, a2, [0, 1, 4, 5]),
+            shuf(a1, a3, [0, 1, 4, 5]),
+            shuf(a0, a2, [2, 3, 6, 7]),
+            shuf(a1, a3, [2, 3, 6, 7]),
+        ]
+        for r in range(4):
+            fr = builder.add(f_, ir.Constant(f_.type, r))
+            ptr = cgutils.get_item_pointer(context, builder, yty, yary, [fr, t_], wraparound=False)
+            builder.store(cols[r], builder.bitcast(ptr, vec.as_pointer()), align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @njit(cache=True, fastmath=False, error_model="numpy", inline="always")
-def _gather(
+def _gather_cols(
+    indices: np.ndarray, values: np.ndarray, src: np.ndarray, start: int, n: int, yt: np.ndarray
+) -> None:
+    """yt[:k, t] = src[indices[start + t]] and yt[k, t] = values[start + t] (float64), t < n:
+    one rating per column (the factor-major layout of the dual Gram's register tiles). Four
+    ratings × four factors at a time through :func:`_transpose4`, the rest one by one."""
+    k = src.shape[1]
+    k4 = (k // 4) * 4
+    t = 0
+    while t + 4 <= n:
+        rows = (
+            indices[start + t],
+            indices[start + t + 1],
+            indices[start + t + 2],
+            indices[start + t + 3],
+        )
+        for f in range(0, k4, 4):
+            _transpose4(src, rows, f, yt, t)  # type: ignore[call-arg]
+        for u in range(4):
+            col = indices[start + t + u]
+            for f in range(k4, k):
+                yt[f, t + u] = np.float64(src[col, f])
+            yt[k, t + u] = np.float64(values[start + t + u])
+        t += 4
+    while t < n:
+        col = indices[start + t]
+        for f in range(k):
+            yt[f, t] = np.float64(src[col, f])
+        yt[k, t] = np.float64(values[start + t])
+        t += 1
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", inline="always")
+def _gather_rows(
     indices: np.ndarray,
     values: np.ndarray,
     src: np.ndarray,
     p0: int,
     m: int,
     stop: int,
-    yt: np.ndarray,
+    y: np.ndarray,
     ahead: bool,
 ) -> None:
-    """yt[:k, t] = src[indices[p0 + t]] and yt[k, t] = values[p0 + t] (float64), t < m.
-
-    Ratings are taken 8 at a time and written factor by factor, so each store fills 8
-    consecutive doubles of one ``yt`` row (one cache line) instead of one double in each
-    of k rows, and the 8 factor rows are read in parallel (8 cache misses in flight, not
-    one). With ``ahead`` the rows of the next 8 ratings (up to ``stop``) are prefetched.
-    Measured 1.1-1.15x faster gather + Gram than one rating at a time from cache-resident
-    factors, 1.8x from 32 MB of factors (2.2x with ``ahead``).
-    """
+    """y[t, :k] = src[indices[p0 + t]] and y[t, k] = values[p0 + t] (float64), t < m: one
+    rating per row, its factors contiguous (columns past k are left as they are). With
+    ``ahead`` the factor row of the rating 8 places on (up to ``stop``) is prefetched."""
     k = src.shape[1]
-    for t0 in range(0, m, 8):
-        tn = min(8, m - t0)
-        for u in range(tn):
-            yt[k, t0 + u] = np.float64(values[p0 + t0 + u])
-        if ahead:
-            for u in range(8):
-                pn = p0 + t0 + 8 + u
-                if pn < stop:
-                    cn = indices[pn]
-                    for f in range(0, k, 16):
-                        _prefetch(src, cn, f)  # type: ignore[call-arg]
-                    _prefetch(src, cn, k - 1)  # type: ignore[call-arg]
-        if tn == 8:
-            c0 = indices[p0 + t0]
-            c1 = indices[p0 + t0 + 1]
-            c2 = indices[p0 + t0 + 2]
-            c3 = indices[p0 + t0 + 3]
-            c4 = indices[p0 + t0 + 4]
-            c5 = indices[p0 + t0 + 5]
-            c6 = indices[p0 + t0 + 6]
-            c7 = indices[p0 + t0 + 7]
-            for f in range(k):
-                yt[f, t0] = np.float64(src[c0, f])
-                yt[f, t0 + 1] = np.float64(src[c1, f])
-                yt[f, t0 + 2] = np.float64(src[c2, f])
-                yt[f, t0 + 3] = np.float64(src[c3, f])
-                yt[f, t0 + 4] = np.float64(src[c4, f])
-                yt[f, t0 + 5] = np.float64(src[c5, f])
-                yt[f, t0 + 6] = np.float64(src[c6, f])
-                yt[f, t0 + 7] = np.float64(src[c7, f])
-        else:
-            for u in range(tn):
-                col = indices[p0 + t0 + u]
-                for f in range(k):
-                    yt[f, t0 + u] = np.float64(src[col, f])
+    for t in range(m):
+        p = p0 + t
+        if ahead and p + 8 < stop:
+            cn = indices[p + 8]
+            for f in range(0, k, 16):
+                _prefetch(src, cn, f)  # type: ignore[call-arg]
+            _prefetch(src, cn, k - 1)  # type: ignore[call-arg]
+        col = indices[p]
+        for f in range(k):
+            y[t, f] = np.float64(src[col, f])
+        y[t, k] = np.float64(values[p])
 
 
 @njit(cache=True, fastmath=_FAST, error_model="numpy")
@@ -681,30 +961,6 @@ def _gram_tiles(yt: np.ndarray, m: int, kp: int, a: np.ndarray, accumulate: bool
             a[i0 + 3, j0 + 3] = s33
 
 
-@njit(cache=True, fastmath=_FAST, error_model="numpy")
-def _gram_rank1(
-    indices: np.ndarray,
-    values: np.ndarray,
-    src: np.ndarray,
-    start: int,
-    stop: int,
-    a: np.ndarray,
-    y: np.ndarray,
-) -> None:
-    """Lower triangle of a[:k+1, :k+1] += Σ_p (y_p, v_p)(y_p, v_p)ᵀ, one rank-1 update per
-    rating p in [start, stop) (y_p = ``src[indices[p]]`` in float64, v_p = ``values[p]``)."""
-    k = src.shape[1]
-    for p in range(start, stop):
-        col = indices[p]
-        for f in range(k):
-            y[f] = np.float64(src[col, f])
-        y[k] = np.float64(values[p])
-        for i in range(k + 1):
-            yi = y[i]
-            for j in range(i + 1):
-                a[i, j] += yi * y[j]
-
-
 @njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
 def _solve_dual(
     indices: np.ndarray,
@@ -718,9 +974,6 @@ def _solve_dual(
     v: np.ndarray,
     z: np.ndarray,
     x: np.ndarray,
-    lf: np.ndarray,
-    dinv: np.ndarray,
-    cy: np.ndarray,
 ) -> bool:
     """x = (YᵀY + lam·I)⁻¹ Yᵀv through the n×n dual system (lam > 0).
 
@@ -731,10 +984,12 @@ def _solve_dual(
     (:func:`dual_limit`). YYᵀ takes one dot product per lower-triangle entry below
     ``_TILE_MIN`` ratings, else :func:`_gram_tiles` over the gathered rows (n rounded up
     to 4, zero padding rows; the sums over the factors run over all columns of ``yd``,
-    k rounded up to 8 with zero columns, so the SIMD loop has no scalar remainder). ``yd``
-    (≥ n rounded up to 4 rows, zero beyond column k), ``g``, ``v``, ``z`` and the
-    :func:`_cholesky_solve_blocked` scratch ``lf``, ``dinv``, ``cy`` are scratch. Returns
-    False when the system is not positive definite.
+    k rounded up to 8 with zero columns, so the SIMD loop has no scalar remainder);
+    :func:`_cholesky_solve` solves it row by row (for these small systems as fast as the
+    blocked :func:`_cholesky_solve_upper` including the copy into its layout, and faster
+    below 4 ratings). ``yd`` (≥ n rounded up to 4 rows, zero beyond column k), ``g``,
+    ``v``, ``z`` are scratch. :func:`_solve_half` sends only rows of at most
+    ``_DUAL_SMALL`` ratings here. Returns False when the system is not positive definite.
     """
     k = src.shape[1]
     npad = ((n + 3) // 4) * 4
@@ -757,10 +1012,7 @@ def _solve_dual(
         _gram_tiles(yd, yd.shape[1], npad, g, False)
     for i in range(n):
         g[i, i] += lam
-    if n < _BLOCKED_MIN:
-        if not _cholesky_solve(g, v, n, z):
-            return False
-    elif not _cholesky_solve_blocked(g, v, n, z, lf, dinv, cy):
+    if not _cholesky_solve(g, v, n, z):
         return False
     for f in range(k):
         x[f] = 0.0
@@ -769,45 +1021,6 @@ def _solve_dual(
         for f in range(k):
             x[f] += zt * yd[t, f]
     return True
-
-
-@njit(cache=True, fastmath=False, error_model="numpy", inline="always")
-def _flush_lanes(
-    la: np.ndarray,
-    lb: np.ndarray,
-    lx: np.ndarray,
-    lok: np.ndarray,
-    lt: np.ndarray,
-    lrow: np.ndarray,
-    fill: int,
-    dst: np.ndarray,
-) -> int:
-    """Solve the ``fill`` systems queued in the lanes, write their rows of ``dst``.
-
-    Unused lanes get the system I·x = 0. Rows whose system is not positive definite get
-    NaN; returns their number.
-    """
-    k = dst.shape[1]
-    for lane in range(_LANES):
-        lok[lane] = True
-    for lane in range(fill, _LANES):
-        for i in range(k):
-            lb[i, lane] = 0.0
-            for j in range(i):
-                la[i, j, lane] = 0.0
-            la[i, i, lane] = 1.0
-    _cholesky_solve_lanes(la, lb, k, lx, lok, lt)
-    failed = 0
-    for lane in range(fill):
-        r = lrow[lane]
-        if lok[lane]:
-            for f in range(k):
-                dst[r, f] = np.float32(lx[f, lane])
-        else:
-            failed += 1
-            for f in range(k):
-                dst[r, f] = np.nan
-    return failed
 
 
 @njit(parallel=True, cache=True, fastmath=_FAST, error_model="numpy")
@@ -833,54 +1046,48 @@ def _solve_half(
 
     ``bounds`` (int64, ascending, from 0 to the number of rows) splits the rows into
     contiguous parallel tasks (:func:`plan_half` balances their work). Rows with at most
-    ``dual_max`` ratings take the n×n dual system (:func:`_solve_dual`; the caller passes
-    0 when reg_param = 0 or ``nonnegative``). The others accumulate one extended Gram
-    matrix Σ (y, v)(y, v)ᵀ (row k = the right-hand side): a row's ratings are gathered, up
-    to ``_GATHER`` at a time, as the columns of a float64 block (:func:`_gather`, with
-    prefetching when ``ahead``), padded with zero columns to a multiple of 8 (one full SIMD
-    vector, no scalar remainder loop) and accumulated tile by tile (:func:`_gram_tiles`),
-    or by rank-1 updates below ``_TILE_MIN`` ratings. Up to
-    rank ``_LANES_MAX_RANK`` the systems of ``_LANES`` such rows are queued and factorised
-    together, one per SIMD lane (:func:`_cholesky_solve_lanes`), else one by one.
+    ``dual_max`` ratings take the n×n dual system (the caller passes 0 when reg_param = 0
+    or ``nonnegative``): up to ``_DUAL_SMALL`` ratings :func:`_solve_dual`, above it the
+    ratings' factor vectors gathered as columns (:func:`_gather_cols`), their n×n Gram matrix
+    as register tiles and :func:`_cholesky_solve_upper`. The other rows gather their
+    ratings as rows of [y_j, v_j] (:func:`_gather_rows`, with prefetching when ``ahead``),
+    up to ``_CHUNK`` at a time, and accumulate the upper half of the extended Gram matrix
+    Σ (y, v)ᵀ(y, v) — column k is the right-hand side — in register tiles
+    (:func:`_gram_upper`); :func:`_cholesky_solve_upper` then solves it in place.
     :func:`solve_half_flops` counts the work.
 
     Returns the number of rows whose system was not positive definite (0 when reg_param > 0).
     """
     k = src.shape[1]
-    kp = ((k + 1 + 3) // 4) * 4
-    lanes = k <= _LANES_MAX_RANK and not nonnegative
-    dpad = max(4, ((dual_max + 3) // 4) * 4)
+    w = ((k + 1 + 3) // 4) * 4
+    dw = ((dual_max + 1 + 3) // 4) * 4
+    side = max(w, dw)
+    small = max(4, ((min(dual_max, _DUAL_SMALL) + 3) // 4) * 4)
     k8 = ((k + 7) // 8) * 8
     n_tasks = bounds.shape[0] - 1
     failed = np.zeros(n_tasks, dtype=np.int64)
     for c in prange(n_tasks):
-        a = np.empty((kp, kp), dtype=np.float64)
-        yt = np.zeros((kp, _GATHER + _PAD), dtype=np.float64)
-        y = np.empty(k + 1, dtype=np.float64)
-        la = np.empty((k, k, _LANES), dtype=np.float64)
-        lb = np.empty((k, _LANES), dtype=np.float64)
-        lx = np.empty((k, _LANES), dtype=np.float64)
-        lok = np.empty(_LANES, dtype=np.bool_)
-        lt = np.empty(_LANES, dtype=np.float64)
-        lrow = np.empty(_LANES, dtype=np.int64)
-        yd = np.zeros((dpad, k8), dtype=np.float64)
-        dg = np.empty((dpad, dpad), dtype=np.float64)
-        dv = np.empty(dpad, dtype=np.float64)
-        dz = np.empty(dpad, dtype=np.float64)
-        mc = max(k, dpad)
-        lf = np.empty((mc, ((mc + 7) // 8) * 8), dtype=np.float64)
-        dinv = np.empty(mc, dtype=np.float64)
-        cy = np.empty(((mc + 7) // 8) * 8, dtype=np.float64)
-        b = np.empty(k, dtype=np.float64)
-        x = np.empty(k, dtype=np.float64)
+        a = np.zeros((side, side), dtype=np.float64)
+        y = np.zeros((_CHUNK, w), dtype=np.float64)
+        # +4 columns: a row stride that is a multiple of 512 bytes would put the rows one
+        # tile reads together into the same L1 cache sets.
+        yt = np.zeros((k + 1, dw + 4), dtype=np.float64)
+        x = np.zeros(side, dtype=np.float64)
+        zd = np.zeros(side, dtype=np.float64)
+        dinv = np.empty(side, dtype=np.float64)
+        tv = np.empty((side, 4), dtype=np.float64)
+        yd = np.zeros((small, k8), dtype=np.float64)
+        g = np.empty((small, small), dtype=np.float64)
+        v = np.empty(small, dtype=np.float64)
+        z = np.empty(small, dtype=np.float64)
         full = np.empty((k, k), dtype=np.float64)
+        b = np.empty(k, dtype=np.float64)
         sub_a = np.empty((k, k), dtype=np.float64)
         sub_b = np.empty(k, dtype=np.float64)
         sub_x = np.empty(k, dtype=np.float64)
         passive = np.empty(k, dtype=np.bool_)
         where = np.empty(k, dtype=np.int64)
         s = np.empty(k, dtype=np.float64)
-        fill = 0
         for r in range(bounds[c], bounds[c + 1]):
             start = indptr[r]
             stop = indptr[r + 1]
@@ -891,57 +1098,45 @@ def _solve_half(
                 continue
             lam = reg_param * np.float64(n)
             if n <= dual_max:
-                if _solve_dual(
-                    indices, values, src, start, n, lam, yd, dg, dv, dz, x, lf, dinv, cy
-                ):
-                    for f in range(k):
-                        dst[r, f] = np.float32(x[f])
+                if n <= _DUAL_SMALL:
+                    ok = _solve_dual(indices, values, src, start, n, lam, yd, g, v, z, x)
                 else:
-                    failed[c] += 1
+                    wn = ((n + 1 + 3) // 4) * 4
+                    _gather_cols(indices, values, src, start, n, yt)
                     for f in range(k):
-                        dst[r, f] = np.nan
-                continue
-            if n < _TILE_MIN:
-                for i in range(k + 1):
-                    for j in range(i + 1):
-                        a[i, j] = 0.0
-                _gram_rank1(indices, values, src, start, stop, a, y)
+                        for t in range(n, wn):
+                            yt[f, t] = 0.0
+                    _gram_upper(yt, k, n, wn, a, 0)
+                    for i in range(n):
+                        a[i, i] += lam
+                        a[i, n] = yt[k, i]
+                    ok = _cholesky_solve_upper(a, n, wn, zd, dinv, tv)
+                    if ok:  # x = Yᵀz, from the factor rows again (contiguous, still cached)
+                        for f in range(k):
+                            x[f] = 0.0
+                        for t in range(n):
+                            zt = zd[t]
+                            col = indices[start + t]
+                            for f in range(k):
+                                x[f] += zt * np.float64(src[col, f])
             else:
-                passes = (n + _GATHER - 1) // _GATHER
+                passes = (n + _CHUNK - 1) // _CHUNK
                 for q in range(passes):
                     p0 = start + (n * q) // passes
                     m = start + (n * (q + 1)) // passes - p0
-                    _gather(indices, values, src, p0, m, stop, yt, ahead)
-                    m8 = ((m + 7) // 8) * 8
-                    for f in range(k + 1):
-                        for t in range(m, m8):
-                            yt[f, t] = 0.0
-                    _gram_tiles(yt, m8, kp, a, q > 0)
-            for i in range(k):
-                a[i, i] += lam
-            if lanes:
+                    _gather_rows(indices, values, src, p0, m, stop, y, ahead)
+                    _gram_upper(y, m, k, w, a, 0 if q == 0 else 1)
                 for i in range(k):
-                    lb[i, fill] = a[k, i]
-                    for j in range(i + 1):
-                        la[i, j, fill] = a[i, j]
-                lrow[fill] = r
-                fill += 1
-                if fill == _LANES:
-                    failed[c] += _flush_lanes(la, lb, lx, lok, lt, lrow, fill, dst)
-                    fill = 0
-                continue
-            for i in range(k):
-                b[i] = a[k, i]
-            if nonnegative:
-                for i in range(k):
-                    for j in range(i + 1):
-                        full[i, j] = a[i, j]
-                        full[j, i] = a[i, j]
-                ok = _nnls(full, b, k, x, sub_a, sub_b, sub_x, passive, where, s)
-            elif k < _BLOCKED_MIN:
-                ok = _cholesky_solve(a, b, k, x)
-            else:
-                ok = _cholesky_solve_blocked(a, b, k, x, lf, dinv, cy)
+                    a[i, i] += lam
+                if nonnegative:
+                    for i in range(k):
+                        b[i] = a[i, k]
+                        for j in range(i, k):
+                            full[i, j] = a[i, j]
+                            full[j, i] = a[i, j]
+                    ok = _nnls(full, b, k, x, sub_a, sub_b, sub_x, passive, where, s)
+                else:
+                    ok = _cholesky_solve_upper(a, k, w, x, dinv, tv)
             if ok:
                 for f in range(k):
                     dst[r, f] = np.float32(x[f])
@@ -949,8 +1144,6 @@ def _solve_half(
                 failed[c] += 1
                 for f in range(k):
                     dst[r, f] = np.nan
-        if fill > 0:
-            failed[c] += _flush_lanes(la, lb, lx, lok, lt, lrow, fill, dst)
     return int(failed.sum())
 
 

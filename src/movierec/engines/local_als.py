@@ -839,7 +839,13 @@ class LocalEngine(Engine):
         seed = params.seed % 2**64
         rng = np.random.default_rng(seed)
         user_factors = _init_factors(rng, train.n_users, params.rank)
-        item_factors = _init_factors(rng, train.n_items, params.rank)
+        if params.max_iter > 0:
+            # The first half-step solves every item from the users' factors, so random item
+            # factors would be overwritten unread: 4-5 ms of a 0.1 s fit on ml-latest-small
+            # at rank 50. Same user draws either way (they come first).
+            item_factors = np.zeros((train.n_items, params.rank), dtype=np.float32)
+        else:
+            item_factors = _init_factors(rng, train.n_items, params.rank)
         reg = float(params.reg_param)
         history: list[float] = []
         if params.implicit:
