@@ -301,13 +301,15 @@ def test_flop_accounting() -> None:
     # strip solves 16·((52 + 48 + … + 4) − 13·4) = 4992, 13·40, and 50².
     primal50 = K.solve_half_flops(np.array([60]), 50)["executed"]
     assert primal50 == pytest.approx(2 * 1456 * 60 + 46592 + 4992 + 520 + 2500)
-    # Short dual rows: n = 5 takes the 15 lower-triangle dot products of length k; at rank
-    # 50 n = 9 pads to 12 = 3 tile rows → 6 tiles × 16 × 56 (k rounded up to 8); then
+    # Short dual rows: n = 5 takes the 15 lower-triangle dot products of length k, then
     # n³/3 + 2n² and x = Yᵀz (n·k).
     dual = K.solve_half_flops(np.array([5]), k)["executed"]
     assert dual == pytest.approx(2 * 15 * k + 125 / 3 + 50 + 2 * 5 * k)
+    # n = 9 at rank 50 (width 12): Gram row blocks 0, 4, 8 to column 12, 50 multiply-adds
+    # per entry, 4·50·(12 + 8 + 4) = 4800; Cholesky tile updates 4·4·8 + 4·8·4 = 256,
+    # strip solves 16·(8 + 4 + 0), 3·40, 9²; x = Yᵀz 9·50.
     dual = K.solve_half_flops(np.array([9]), 50)["executed"]
-    assert dual == pytest.approx(2 * 6 * 16 * 56 + 729 / 3 + 162 + 2 * 9 * 50)
+    assert dual == pytest.approx(2 * 4800 + 2 * 256 + 16 * 12 + 120 + 81 + 2 * 9 * 50)
     # Longer dual rows (n = 22 at rank 50, width 24): the upper 22×22 Gram in row blocks
     # 0, 4, …, 20 from their first column to 24, 50 multiply-adds per entry:
     # 4·50·(24 + 20 + 16 + 12 + 8 + 4) = 16800; Cholesky tile updates

@@ -61,17 +61,13 @@ Python threads (e.g. tuning's thread pool) run parallel kernels at the same time
 _ROWS_PER_CHUNK = 64
 """Rows (users or items) one parallel task solves; amortises the per-task scratch buffers."""
 
-_TILE_MIN = 8
-"""Dual rows (:func:`_solve_dual`) with fewer ratings than this take one dot product per
-entry of their n×n Gram matrix instead of the 4×4 tiles of :func:`_gram_tiles`, whose
-fixed cost per tile does not pay for very short rows."""
-
-_DUAL_SMALL = 15
-"""Dual rows with at most this many ratings take :func:`_solve_dual` (dot products or 4×4
-tiles along the factors, row-by-row Cholesky); longer dual rows use the register tiles
-(:func:`_gather_cols`, :func:`_gram_upper`, :func:`_cholesky_solve_upper`). Measured at
-rank 50 on ml-latest-small's movies: 0.78 against 0.93 µs per row of 8-15 ratings;
-equal at 16-31."""
+_DUAL_SMALL = 7
+"""Dual rows with at most this many ratings take :func:`_solve_dual` (one dot product per
+Gram entry, row-by-row Cholesky); longer dual rows the register tiles (:func:`_gather_cols`,
+:func:`_gram_upper`, :func:`_cholesky_solve_upper`). Measured at rank 50 on
+ml-latest-small's movies, µs per row on one core: 4-7 ratings 0.31-0.35 this way against
+0.39 with the tiles; 8-15 ratings 0.84 (dot products / 4×4 tiles along the factors) against
+0.71 with the tiles."""
 
 _CHUNK = 48
 """Ratings of a primal row gathered per pass (:func:`_gather_rows`); a longer row is split
@@ -137,12 +133,9 @@ def _row_flops(counts: np.ndarray, k: int, dual_max: int) -> np.ndarray:
     w = float(padded_rank(k))
     kf = float(k)
     primal = 2.0 * 4 * _strip_sums(np.float64(k), w) * n + _cholesky_flops(np.float64(k), w)
-    # Dual rows up to _DUAL_SMALL: lower-triangle dot products (n < _TILE_MIN) or 4×4
-    # tiles along k rounded up to 8, a row-by-row Cholesky (n³/3 + 2n²), x = Yᵀz.
-    nbd = np.ceil(n / 4)
-    k8 = float((k + 7) // 8 * 8)
-    small_gram = np.where(counts >= _TILE_MIN, 16 * nbd * (nbd + 1) / 2 * k8, n * (n + 1) / 2 * kf)
-    small = 2.0 * small_gram + n**3 / 3 + 2 * n**2 + 2 * n * kf
+    # Dual rows up to _DUAL_SMALL: n(n+1)/2 dot products of length k, a row-by-row
+    # Cholesky (n³/3 + 2n²), x = Yᵀz.
+    small = 2.0 * n * (n + 1) / 2 * kf + n**3 / 3 + 2 * n**2 + 2 * n * kf
     # Longer dual rows: the n×n upper Gram in register tiles over k, its Cholesky, x = Yᵀz.
     wn = np.floor((n + 1 + 3) / 4) * 4
     dual = 2.0 * 4 * kf * _strip_sums(n, wn) + _cholesky_flops(n, wn) + 2 * n * kf
@@ -159,14 +152,12 @@ def solve_half_flops(row_counts: np.ndarray, k: int, dual: bool = True) -> dict[
     ``executed``, what the kernel really computes:
 
     - rows with n ≤ :func:`dual_limit` (k) ratings (``dual``): up to ``_DUAL_SMALL``
-      ratings the n×n dual Gram matrix (below ``_TILE_MIN`` ratings its lower triangle,
-      n(n+1)/2·k multiply-adds, else 4×4 tiles on or below the diagonal with n rounded up
-      to 4 and k to 8, 16·b(b+1)/2·k8 multiply-adds with b = ⌈n/4⌉), its Cholesky solve
-      (n³/3 + 2n²) and x = Yᵀz (n·k); longer dual rows the upper n×n Gram matrix in 4-row
-      register tiles (k multiply-adds per entry of rows i < n, columns from the row block's
-      first column to n + 1 rounded up to 4, the right-hand side's column included), the
-      blocked Cholesky solve of :func:`_cholesky_solve_upper` (see :func:`_cholesky_flops`)
-      and x = Yᵀz;
+      ratings the lower triangle of the n×n dual Gram matrix (n(n+1)/2·k multiply-adds),
+      its Cholesky solve (n³/3 + 2n²) and x = Yᵀz (n·k); longer dual rows the upper n×n
+      Gram matrix in 4-row register tiles (k multiply-adds per entry of rows i < n, columns
+      from the row block's first column to n + 1 rounded up to 4, the right-hand side's
+      column included), the blocked Cholesky solve of :func:`_cholesky_solve_upper` (see
+      :func:`_cholesky_flops`) and x = Yᵀz;
     - other rows: per rating every entry of the upper extended Gram matrix the register
       tiles compute — for each 4-row block i0 < k the columns i0 … ``padded_rank(k)``,
       i.e. 4·Σ(w − i0) multiply-adds (rank 10: 96, rank 50: 1456; the right-hand side and
@@ -512,8 +503,8 @@ def _make_tile(n_vec: int) -> Any:
     (float64, in the order b = 0, 1, …, one fused multiply-add where the CPU has them) and
     then sets ``a[i0+r, c]`` to s (``mode`` 0), a + s (1) or a − s (2). The 4·n_vec sums of
     a row are kept in n_vec vectors, each multiply-add takes one broadcast y[b, i0+r] and one
-    vector load y[b, c:c+4], so no horizontal sum is needed — unlike the 4×4 tiles of
-    :func:`_gram_tiles`, which reduce along b. numba's vectoriser does not form these tiles
+    vector load y[b, c:c+4], so no horizontal sum is needed (the engine's earlier 4×4 tiles
+    reduced along b and paid one per sum). numba's vectoriser does not form these tiles
     from scalar code (measured: 8 GFLOP/s scalar against 50+ here, one core). No bounds
     checks: callers keep every index inside ``y`` and ``a`` (float64, C-contiguous 2-D).
     """
@@ -884,83 +875,6 @@ def _gather_rows(
         y[t, k] = np.float64(values[p])
 
 
-@njit(cache=True, fastmath=_FAST, error_model="numpy")
-def _gram_tiles(yt: np.ndarray, m: int, kp: int, a: np.ndarray, accumulate: bool) -> None:
-    """a[i, j] (+)= Σ_{b<m} yt[i, b]·yt[j, b] for every 4×4 tile on or below the diagonal.
-
-    ``yt`` (kp × ≥m, float64) holds one gathered vector per column; ``kp`` is a multiple
-    of 4. With ``accumulate`` the sums are added to ``a``, else they overwrite it (so ``a``
-    needs no zeroing first). Each tile keeps its 16 sums in registers over the whole pass
-    (one SIMD reduction over b per sum), so ``a`` is loaded and stored once per pass, not
-    once per rating: 8 loads per 16 multiply-adds, compute-bound. Upper halves of diagonal
-    tiles are computed too (and ignored by the callers).
-    """
-    for i0 in range(0, kp, 4):
-        for j0 in range(0, i0 + 1, 4):
-            s00 = s01 = s02 = s03 = 0.0
-            s10 = s11 = s12 = s13 = 0.0
-            s20 = s21 = s22 = s23 = 0.0
-            s30 = s31 = s32 = s33 = 0.0
-            for b in range(m):
-                x0 = yt[i0, b]
-                x1 = yt[i0 + 1, b]
-                x2 = yt[i0 + 2, b]
-                x3 = yt[i0 + 3, b]
-                z0 = yt[j0, b]
-                z1 = yt[j0 + 1, b]
-                z2 = yt[j0 + 2, b]
-                z3 = yt[j0 + 3, b]
-                s00 += x0 * z0
-                s01 += x0 * z1
-                s02 += x0 * z2
-                s03 += x0 * z3
-                s10 += x1 * z0
-                s11 += x1 * z1
-                s12 += x1 * z2
-                s13 += x1 * z3
-                s20 += x2 * z0
-                s21 += x2 * z1
-                s22 += x2 * z2
-                s23 += x2 * z3
-                s30 += x3 * z0
-                s31 += x3 * z1
-                s32 += x3 * z2
-                s33 += x3 * z3
-            if accumulate:
-                s00 += a[i0, j0]
-                s01 += a[i0, j0 + 1]
-                s02 += a[i0, j0 + 2]
-                s03 += a[i0, j0 + 3]
-                s10 += a[i0 + 1, j0]
-                s11 += a[i0 + 1, j0 + 1]
-                s12 += a[i0 + 1, j0 + 2]
-                s13 += a[i0 + 1, j0 + 3]
-                s20 += a[i0 + 2, j0]
-                s21 += a[i0 + 2, j0 + 1]
-                s22 += a[i0 + 2, j0 + 2]
-                s23 += a[i0 + 2, j0 + 3]
-                s30 += a[i0 + 3, j0]
-                s31 += a[i0 + 3, j0 + 1]
-                s32 += a[i0 + 3, j0 + 2]
-                s33 += a[i0 + 3, j0 + 3]
-            a[i0, j0] = s00
-            a[i0, j0 + 1] = s01
-            a[i0, j0 + 2] = s02
-            a[i0, j0 + 3] = s03
-            a[i0 + 1, j0] = s10
-            a[i0 + 1, j0 + 1] = s11
-            a[i0 + 1, j0 + 2] = s12
-            a[i0 + 1, j0 + 3] = s13
-            a[i0 + 2, j0] = s20
-            a[i0 + 2, j0 + 1] = s21
-            a[i0 + 2, j0 + 2] = s22
-            a[i0 + 2, j0 + 3] = s23
-            a[i0 + 3, j0] = s30
-            a[i0 + 3, j0 + 1] = s31
-            a[i0 + 3, j0 + 2] = s32
-            a[i0 + 3, j0 + 3] = s33
-
-
 @njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
 def _solve_dual(
     indices: np.ndarray,
@@ -981,35 +895,33 @@ def _solve_dual(
     ratings; with lam > 0 the identity (YᵀY + lam·I)⁻¹Yᵀ = Yᵀ(YYᵀ + lam·I)⁻¹ gives the
     same minimiser as the k×k normal equations from an n×n Cholesky solve (z) and x = Yᵀz:
     O(n²k + n³) work instead of O(nk² + k³), less when n is below about k
-    (:func:`dual_limit`). YYᵀ takes one dot product per lower-triangle entry below
-    ``_TILE_MIN`` ratings, else :func:`_gram_tiles` over the gathered rows (n rounded up
-    to 4, zero padding rows; the sums over the factors run over all columns of ``yd``,
-    k rounded up to 8 with zero columns, so the SIMD loop has no scalar remainder);
-    :func:`_cholesky_solve` solves it row by row (for these small systems as fast as the
-    blocked :func:`_cholesky_solve_upper` including the copy into its layout, and faster
-    below 4 ratings). ``yd`` (≥ n rounded up to 4 rows, zero beyond column k), ``g``,
-    ``v``, ``z`` are scratch. :func:`_solve_half` sends only rows of at most
-    ``_DUAL_SMALL`` ratings here. Returns False when the system is not positive definite.
+    (:func:`dual_limit`). YYᵀ takes one dot product per lower-triangle entry and
+    :func:`_cholesky_solve` solves it row by row — for these few ratings (at most
+    ``_DUAL_SMALL``, the only rows :func:`_solve_half` sends here) faster than the register
+    tiles' fixed costs. ``yd`` (≥ n rows, k columns), ``g``, ``v``, ``z`` are scratch.
+    Returns False when the system is not positive definite.
     """
     k = src.shape[1]
-    npad = ((n + 3) // 4) * 4
+    if n == 1:  # a third of the movies: x = v·y / (y·y + lam), no copies
+        col = indices[start]
+        acc = 0.0
+        for f in range(k):
+            acc += np.float64(src[col, f]) * np.float64(src[col, f])
+        scale = np.float64(values[start]) / (acc + lam)
+        for f in range(k):
+            x[f] = scale * np.float64(src[col, f])
+        return True
     for t in range(n):
         col = indices[start + t]
         for f in range(k):
             yd[t, f] = np.float64(src[col, f])
         v[t] = np.float64(values[start + t])
-    if n < _TILE_MIN:
-        for i in range(n):
-            for j in range(i + 1):
-                acc = 0.0
-                for f in range(k):
-                    acc += yd[i, f] * yd[j, f]
-                g[i, j] = acc
-    else:
-        for t in range(n, npad):
+    for i in range(n):
+        for j in range(i + 1):
+            acc = 0.0
             for f in range(k):
-                yd[t, f] = 0.0
-        _gram_tiles(yd, yd.shape[1], npad, g, False)
+                acc += yd[i, f] * yd[j, f]
+            g[i, j] = acc
     for i in range(n):
         g[i, i] += lam
     if not _cholesky_solve(g, v, n, z):
@@ -1062,8 +974,7 @@ def _solve_half(
     w = ((k + 1 + 3) // 4) * 4
     dw = ((dual_max + 1 + 3) // 4) * 4
     side = max(w, dw)
-    small = max(4, ((min(dual_max, _DUAL_SMALL) + 3) // 4) * 4)
-    k8 = ((k + 7) // 8) * 8
+    small = max(1, min(dual_max, _DUAL_SMALL))
     n_tasks = bounds.shape[0] - 1
     failed = np.zeros(n_tasks, dtype=np.int64)
     for c in prange(n_tasks):
@@ -1076,7 +987,7 @@ def _solve_half(
         zd = np.zeros(side, dtype=np.float64)
         dinv = np.empty(side, dtype=np.float64)
         tv = np.empty((side, 4), dtype=np.float64)
-        yd = np.zeros((small, k8), dtype=np.float64)
+        yd = np.empty((small, k), dtype=np.float64)
         g = np.empty((small, small), dtype=np.float64)
         v = np.empty(small, dtype=np.float64)
         z = np.empty(small, dtype=np.float64)
