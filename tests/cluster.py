@@ -160,7 +160,9 @@ class Cluster:
             try:
                 if ready():
                     return
-            except OSError:
+            except (OSError, ValueError):
+                # Not up yet: refused connections, or (ValueError: JSONDecodeError) a web UI
+                # that answers with an empty body while it is still starting.
                 pass
             time.sleep(0.5)
         raise TimeoutError(f"timed out after {timeout}s waiting for {what}: {self.logs()}")
