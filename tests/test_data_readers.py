@@ -154,8 +154,10 @@ def test_report_to_dict_is_json_ready(ml_small: Path) -> None:
     assert json.loads(json.dumps(d)) == d
     assert set(d) == {
         "path", "format", "rows_read", "rows_kept", "rejected", "duplicates",
-        "has_timestamp", "rating_min", "rating_max", "ids_mapped",
+        "has_timestamp", "rating_min", "rating_max", "ids_mapped", "encoding",
+        "movies_encoding",
     }  # fmt: skip
+    assert (d["encoding"], d["movies_encoding"]) == ("utf-8", "utf-8")
 
 
 # --------------------------------------------------------------------------- MovieLens layouts
@@ -292,10 +294,15 @@ def test_unknown_column_key_is_config_error(tmp_path: Path) -> None:
 
 def test_explicit_sep_and_header_override(tmp_path: Path) -> None:
     path = write(tmp_path / "r.txt", "a;b;c\n1;2;4\n")
-    assert rows(load(path, sep=";")) == [(1, 2, 4.0)]
-    # header=True skips a numeric first line; header=False keeps it
+    assert rows(load(path, sep=";", header=True)) == [(1, 2, 4.0)]
+    # an unknown first row is data unless header=True says otherwise (issue 16)
+    loaded = load(path, sep=";")
+    assert rows(loaded) == [(1, 2, 4.0)]
+    assert loaded.rejects[schema.LINE].tolist() == [1]
+    # header=True on a numeric first line is refused (that row is data); header=False keeps it
     path2 = write(tmp_path / "r2.csv", "9,9,1\n1,2,4\n")
-    assert rows(load(path2, header=True)) == [(1, 2, 4.0)]
+    with pytest.raises(DataError, match=r"line 1 holds numbers, so it is data"):
+        load(path2, header=True)
     assert rows(load(path2, header=False)) == [(9, 9, 1.0), (1, 2, 4.0)]
 
 
@@ -310,9 +317,13 @@ def test_crlf_bom_and_quotes(tmp_path: Path) -> None:
 def test_encoding_error_names_line_and_override(tmp_path: Path) -> None:
     path = write(tmp_path / "r.csv", "ua,m,4\nu\xe9,m,3\n", encoding="latin-1")
     with pytest.raises(DataError, match=r"line 2: not valid utf-8 text.*data.encoding"):
-        load(path)
+        load(path, encoding="utf-8")  # declared: strict
     loaded = load(path, encoding="latin-1")
     assert loaded.user_ids is not None and list(loaded.user_ids) == ["ua", "ué"]
+    assert loaded.report.encoding == "latin-1"
+    detected = load(path)  # not UTF-8: detected as cp1252 (issue 16)
+    assert detected.user_ids is not None and list(detected.user_ids) == ["ua", "ué"]
+    assert detected.report.encoding == "cp1252"
 
 
 # --------------------------------------------------------------------------- wrong formats
@@ -355,8 +366,8 @@ def test_long_first_lines_are_truncated(tmp_path: Path) -> None:
     path = write(tmp_path / "r.txt", "x" * 500 + "\n" + "y" * 500 + "\n")
     with pytest.raises(DataError) as info:
         load(path)
-    assert "'" + "x" * 60 + "...'" in str(info.value)
-    assert len(str(info.value)) < 600
+    assert "'" + "x" * 40 + "...'" in str(info.value)
+    assert len(str(info.value)) <= 300
 
 
 @pytest.mark.parametrize(
@@ -491,7 +502,7 @@ def test_load_movies_formats(tmp_path: Path) -> None:
 
 
 def test_save_rejects_atomic_round_trip(tmp_path: Path) -> None:
-    path = write(tmp_path / "r.csv", 'u,m,r\n1,2,4\n1,3,"x, y"\n1,4,9\n')
+    path = write(tmp_path / "r.csv", 'user,movie,rating\n1,2,4\n1,3,"x, y"\n1,4,9\n')
     loaded = load(path, max_reject_fraction=1.0)
     out = tmp_path / "out" / "rejects.csv"
     write(out, "old content")

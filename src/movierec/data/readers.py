@@ -23,18 +23,10 @@ from movierec import schema
 from movierec.atomic import atomic_files
 from movierec.config import DataConfig, SparkConfig
 from movierec.data.builder import BuildResult, RatingsBuilder
-from movierec.data.detect import (
-    HEADER_ALIASES,
-    check_not_binary,
-    detect_layout,
-    id_kind,
-    norm_name,
-    normalize_sep,
-    read_head,
-    sample_lines,
-)
-from movierec.data.movies import load_movies, movies_format
+from movierec.data.detect import HEADER_ALIASES, detect_layout, id_kind, norm_name, normalize_sep
+from movierec.data.movies import load_movies_with_encoding, movies_format
 from movierec.data.report import LoadedRatings, LoadReport
+from movierec.data.textio import EncodingGuess, check_not_binary, has_bom, read_head, read_sample
 from movierec.data.textscan import fetch_lines, parse_text
 from movierec.errors import ConfigError, DataError, MovierecError
 from movierec.hadoopfs import is_remote
@@ -49,7 +41,7 @@ ML_FILES: tuple[tuple[str, str, str], ...] = (
 """(ratings file, layout, movies file) of the MovieLens releases, in lookup order."""
 
 _LAYOUT_SEP = {"ml-100k": "\t", "ml-dat": "::", "ml-csv": ","}
-_LATIN1_LAYOUTS = ("ml-100k", "ml-dat")
+_INT_ID_LAYOUTS = ("ml-100k", "ml-dat")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _PARQUET_BATCH = 1 << 20
 
@@ -135,12 +127,22 @@ def _check_columns(columns: dict[str, str]) -> None:
         )
 
 
-def _load_text(src: Source, cfg: DataConfig, lo: float, hi: float) -> tuple[BuildResult, str, bool]:
+@dataclass
+class _Loaded:
+    """What a format loader returns to :func:`load_ratings`."""
+
+    result: BuildResult
+    format: str
+    has_timestamp: bool
+    encoding: str | None
+
+
+def _load_text(src: Source, cfg: DataConfig, lo: float, hi: float, keep_lines: bool) -> _Loaded:
     path = src.ratings
-    enc = cfg.encoding or ("latin-1" if src.layout in _LATIN1_LAYOUTS else "utf-8")
-    head, whole = read_head(path)
-    check_not_binary(head, path)
-    sample = sample_lines(head, whole, enc, path)
+    check_not_binary(path)
+    guess = EncodingGuess(path, cfg.encoding or None, has_bom(path))
+    head, _ = read_head(path)
+    sample = read_sample(path, EncodingGuess(path, cfg.encoding or None, guess.bom).feed(head, 1))
     if cfg.sep:
         sep: str | None = normalize_sep(cfg.sep)
     elif src.explicit and src.layout in _LAYOUT_SEP:
@@ -153,7 +155,7 @@ def _load_text(src: Source, cfg: DataConfig, lo: float, hi: float) -> tuple[Buil
         sep=sep,
         header=cfg.header,
         columns=cfg.columns,
-        int_ids=src.layout in _LATIN1_LAYOUTS,
+        int_ids=src.layout in _INT_ID_LAYOUTS,
     )
     builder = RatingsBuilder(
         path=str(path),
@@ -164,16 +166,19 @@ def _load_text(src: Source, cfg: DataConfig, lo: float, hi: float) -> tuple[Buil
         item_kind=layout.item_kind,
         columns=layout.names,
     )
-    blanks = parse_text(path, layout, enc, builder)
+    blanks = parse_text(path, layout, guess, builder)
     if blanks:
         logger.debug("%s: skipped %d blank lines", path, blanks)
     result = builder.finish(
-        cfg.duplicates, cfg.max_reject_fraction, lambda lines: fetch_lines(path, lines, enc)
+        cfg.duplicates,
+        cfg.max_reject_fraction,
+        lambda lines: fetch_lines(path, lines, guess.encoding),
+        keep_lines=keep_lines,
     )
     fmt = src.layout
     if fmt == "ml-csv" and not src.explicit and (layout.sep != "," or layout.header_line is None):
         fmt = "delimited"
-    return result, fmt, layout.has_timestamp
+    return _Loaded(result, fmt, layout.has_timestamp, guess.encoding)
 
 
 def _parquet_columns(names: list[str], columns: dict[str, str], path: Path) -> dict[str, str]:
@@ -207,9 +212,7 @@ def _plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _load_parquet(
-    src: Source, cfg: DataConfig, lo: float, hi: float
-) -> tuple[BuildResult, str, bool]:
+def _load_parquet(src: Source, cfg: DataConfig, lo: float, hi: float, keep_lines: bool) -> _Loaded:
     import pyarrow as pa
     import pyarrow.dataset as ds
 
@@ -276,8 +279,10 @@ def _load_parquet(
             start += len(df)
         return [found.get(int(x), "") for x in lines]
 
-    result = builder.finish(cfg.duplicates, cfg.max_reject_fraction, raw_of_lines)
-    return result, "parquet", schema.TIMESTAMP in mapping
+    result = builder.finish(
+        cfg.duplicates, cfg.max_reject_fraction, raw_of_lines, keep_lines=keep_lines
+    )
+    return _Loaded(result, "parquet", schema.TIMESTAMP in mapping, None)
 
 
 def _source_path(cfg: DataConfig) -> Path:
@@ -293,7 +298,9 @@ def _source_path(cfg: DataConfig) -> Path:
     )
 
 
-def load_ratings(cfg: DataConfig, spark: SparkConfig | None = None) -> LoadedRatings:
+def load_ratings(
+    cfg: DataConfig, spark: SparkConfig | None = None, *, keep_lines: bool = False
+) -> LoadedRatings:
     """Load, validate and canonicalise the ratings described by ``cfg`` (and its movies).
 
     The source is ``cfg.path`` (a ratings file or a MovieLens folder) or else the cached
@@ -304,7 +311,9 @@ def load_ratings(cfg: DataConfig, spark: SparkConfig | None = None) -> LoadedRat
     ``rejects`` with their line number and a reason; ids that are not integers fitting
     int32 are remapped to dense ints (originals in ``user_ids``/``item_ids``); repeated
     (user, movie) pairs are resolved by ``cfg.duplicates``. Movies come from ``cfg.movies``
-    or the MovieLens folder.
+    or the MovieLens folder. Text is decoded as ``cfg.encoding`` says, or else as detected
+    (:mod:`movierec.data.textio`); the report names the encodings used. ``keep_lines``
+    keeps the source line of every kept row in ``LoadedRatings.lines``.
 
     Raises:
         ConfigError: no source configured, unknown ``columns`` keys, or rating_min > rating_max.
@@ -313,7 +322,7 @@ def load_ratings(cfg: DataConfig, spark: SparkConfig | None = None) -> LoadedRat
             a duplicate under ``duplicates="error"``, or an unreadable movies file.
     """
     if is_remote(cfg.path) or is_remote(cfg.movies):
-        return _load_remote(cfg, spark)
+        return _load_remote(cfg, spark, keep_lines)
     t0 = time.perf_counter()
     _check_columns(cfg.columns)
     src = resolve_source(_source_path(cfg), cfg.format)
@@ -322,27 +331,32 @@ def load_ratings(cfg: DataConfig, spark: SparkConfig | None = None) -> LoadedRat
     hi = hi_default if cfg.rating_max is None else float(cfg.rating_max)
     if lo > hi:
         raise ConfigError(f"data.rating_min ({lo}) is greater than data.rating_max ({hi})")
-    loader: Callable[..., tuple[BuildResult, str, bool]] = (
-        _load_parquet if src.layout == "parquet" else _load_text
-    )
-    result, fmt, has_ts = loader(src, cfg, lo, hi)
+    loader: Callable[..., _Loaded] = _load_parquet if src.layout == "parquet" else _load_text
+    got = loader(src, cfg, lo, hi, keep_lines)
+    result = got.result
     movies_path = cfg.movies if cfg.movies is not None else src.movies
     movies = None
+    movies_encoding = None
     if movies_path is not None:
         mfmt = movies_format(Path(movies_path))
-        movies = load_movies(movies_path, mfmt, result.item_ids, encoding=cfg.encoding)
+        movies, movies_encoding = load_movies_with_encoding(
+            movies_path, mfmt, result.item_ids, encoding=cfg.encoding
+        )
     report = LoadReport(
         path=str(src.ratings),
-        format=fmt,
+        format=got.format,
         rows_read=result.rows_read,
         rows_kept=len(result.ratings),
         rejected=result.rejected,
         duplicates=result.duplicates,
-        has_timestamp=has_ts,
+        has_timestamp=got.has_timestamp,
         rating_min=lo,
         rating_max=hi,
         ids_mapped=result.user_ids is not None or result.item_ids is not None,
+        encoding=got.encoding,
+        movies_encoding=movies_encoding,
     )
+    fmt = got.format
     ratings = result.ratings
     if logger.isEnabledFor(logging.INFO):
         logger.info(
@@ -369,10 +383,11 @@ def load_ratings(cfg: DataConfig, spark: SparkConfig | None = None) -> LoadedRat
         user_ids=result.user_ids,
         item_ids=result.item_ids,
         movies=movies,
+        lines=result.lines,
     )
 
 
-def _load_remote(cfg: DataConfig, spark: SparkConfig | None) -> LoadedRatings:
+def _load_remote(cfg: DataConfig, spark: SparkConfig | None, keep_lines: bool) -> LoadedRatings:
     """:func:`load_ratings` for inputs on a Hadoop filesystem: stage them, load, rename."""
     from movierec.hadoopfs import relocate_error, remote_name, staged_input
 
@@ -386,7 +401,7 @@ def _load_remote(cfg: DataConfig, spark: SparkConfig | None) -> LoadedRatings:
                 staged[field] = (local, str(value))
                 local_cfg = local_cfg.model_copy(update={field: local})
         try:
-            loaded = load_ratings(local_cfg)
+            loaded = load_ratings(local_cfg, keep_lines=keep_lines)
         except DataError as exc:
             for local, uri in staged.values():
                 exc = relocate_error(exc, local, uri)
