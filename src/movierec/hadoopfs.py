@@ -13,8 +13,11 @@ cluster's own credentials and connectors. movierec itself reads and writes local
   (``.NAME.tmp-HEX-PID-HOST``) and renamed into place. The target appears whole or not at
   all; an earlier movierec output there is replaced, anything else is refused before any
   work. A run killed during the upload leaves only the hidden folder, which the next
-  output to the same target removes (same host, process gone). On HDFS the final rename
-  is atomic; on object stores (S3A) a rename is a copy, so readers should wait for it.
+  output to the same target removes (same host, process gone). The local staging folders
+  (``movierec-in-PID-HOST-*``, ``movierec-out-PID-HOST-*`` in the temp folder) are named
+  the same way, and those of killed runs are removed when the next one is made. On HDFS the
+  final rename is atomic; on object stores (S3A) a rename is a copy, so readers should wait
+  for it.
 
 The parts of a Spark model that executors write (``engine/als``, the bias tables) go
 straight to the remote temporary folder (:func:`spark_uri`), so a model saved from a
@@ -32,10 +35,8 @@ import logging
 import os
 import re
 import shutil
-import socket
 import tempfile
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -268,12 +269,10 @@ def spark_uri(path: Path) -> str:
     return _local_uri(p)
 
 
-_ATOMIC_TEMP = re.compile(r"^\.(.+)\.tmp-[0-9a-f]{8}$")
-
-
 def _atomic_name(part: str) -> str:
-    m = _ATOMIC_TEMP.match(part)
-    return m.group(1) if m else part
+    from movierec.atomic import published_name
+
+    return published_name(part)
 
 
 @contextlib.contextmanager
@@ -289,11 +288,38 @@ def _redirect(root: Path, remote: str) -> Iterator[None]:
 
 def _host() -> str:
     """This host's name as it appears in temporary folder names."""
-    return re.sub(r"[^A-Za-z0-9.\-]", "_", socket.gethostname())
+    from movierec.atomic import host_tag
+
+    return host_tag()
 
 
 def _temp_name(name: str, mark: str = _TMP_MARK) -> str:
-    return f".{name}{mark}{uuid.uuid4().hex[:8]}-{os.getpid()}-{_host()}"
+    """``.NAME.tmp-HEX-PID-HOST`` (or ``.old-``): the names of :mod:`movierec.atomic`."""
+    from movierec.atomic import temp_name
+
+    return temp_name(name, mark.strip(".-"))
+
+
+_STAGING = re.compile(r"^movierec-(?:in|out)-(?P<pid>\d+)-(?P<host>[A-Za-z0-9._\-]+?)-[^-]+$")
+
+
+def _staging_dir(kind: str) -> Path:
+    """A private local staging folder ``movierec-KIND-PID-HOST-XXXX`` in the temp folder.
+
+    Staging folders of killed runs (this host, process gone) are removed first: a staged
+    input can be as large as the data.
+    """
+    from movierec.atomic import pid_alive
+
+    root = Path(tempfile.gettempdir())
+    host = _host()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(root):
+            m = _STAGING.match(entry.name)
+            if m and m["host"] == host and not pid_alive(int(m["pid"])):
+                shutil.rmtree(entry.path, ignore_errors=True)
+                log.warning("removed %s, left behind by a killed run", entry.path)
+    return Path(tempfile.mkdtemp(prefix=f"movierec-{kind}-{os.getpid()}-{host}-"))
 
 
 def _check_target(fs: HadoopFS, target: str, replace_if: str | None) -> None:
@@ -306,7 +332,7 @@ def _check_target(fs: HadoopFS, target: str, replace_if: str | None) -> None:
 
 def remove_stale_remote_temps(fs: HadoopFS, target: str) -> list[str]:
     """Delete hidden temporary siblings of ``target`` left by killed runs on this host."""
-    from movierec.atomic import _pid_alive
+    from movierec.atomic import TEMP_NAME, pid_alive
 
     parent, name = _parent_of(target), _name_of(target)
     host = _host()
@@ -314,18 +340,14 @@ def remove_stale_remote_temps(fs: HadoopFS, target: str) -> list[str]:
     if not fs.is_dir(parent):
         return removed
     for entry in sorted(fs.list(parent)):
-        mark = next((m for m in (_TMP_MARK, _OLD_MARK) if entry.startswith(f".{name}{m}")), None)
-        if mark is None:
+        m = TEMP_NAME.match(entry)
+        if m is None or m["name"] != name:
             continue
-        try:
-            _, pid, owner = entry[len(f".{name}{mark}") :].split("-", 2)
-            stale = owner == host and not _pid_alive(int(pid))
-        except ValueError:
-            continue
-        if not stale:
+        pid = m["pid"]
+        if m["host"] != host or pid_alive(int(pid)):
             continue
         path = _join(parent, entry)
-        if mark == _OLD_MARK and not fs.exists(target):
+        if m["kind"] == "old" and not fs.exists(target):
             # killed between moving the previous output aside and publishing the new one
             fs.rename(path, target)
             log.warning("restored %s from %s, left aside by a killed run", target, entry)
@@ -361,7 +383,7 @@ def remote_output(
     _check_target(fs, target, replace_if)
     remove_stale_remote_temps(fs, target)
     remote_tmp = _join(parent, _temp_name(name))
-    staging = Path(tempfile.mkdtemp(prefix="movierec-out-"))
+    staging = _staging_dir("out")
     local = staging / name
     published = False
     try:
@@ -457,7 +479,7 @@ def check_output(
     fs = session(spark_cfg)
     uri = str(target)
     _check_target(fs, uri, replace_if)
-    probe = _join(_parent_of(uri), f".{_name_of(uri)}.probe-{uuid.uuid4().hex[:8]}")
+    probe = _join(_parent_of(uri), _temp_name(_name_of(uri), ".probe-"))
     fs.touch(probe)
     fs.delete(probe)
 
@@ -482,7 +504,7 @@ def staged_input(uri: str, spark_cfg: SparkConfig | None = None) -> Iterator[Pat
     fs = session(spark_cfg)
     if not fs.exists(uri):
         raise DataError("no such file or folder", path=uri)
-    staging = Path(tempfile.mkdtemp(prefix="movierec-in-"))
+    staging = _staging_dir("in")
     try:
         local = staging / _name_of(uri)
         log.info("copying %s to %s", uri, local)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from movierec.atomic import atomic_files
+from movierec.atomic import atomic_files, published_name
 from movierec.errors import MovierecError
 from movierec.metrics import METRIC_DEFINITIONS
 from movierec.recommend import top_rated
@@ -64,7 +64,6 @@ _BASELINE_NAMES = {
     "most_popular": "most popular",
 }
 
-_TMP_DIR = re.compile(r"^\.(.+)\.tmp-[0-9a-f]{8}$")
 _TUNING_PLOT = re.compile(r"^tuning_heatmap_(?:(?P<model>.+)_)?maxiter(?P<iters>\d+)$")
 
 _CSS = """
@@ -337,8 +336,7 @@ def _final_path(run_dir: Path) -> Path:
     """The folder's path once in place: ``.NAME.tmp-xxxxxxxx`` (a run still being written by
     :func:`movierec.atomic.atomic_dir`) is shown as ``NAME``."""
     path = run_dir.resolve()
-    m = _TMP_DIR.match(path.name)
-    return path.with_name(m.group(1)) if m else path
+    return path.with_name(published_name(path.name))
 
 
 def _created_at(run_dir: Path) -> str | None:
