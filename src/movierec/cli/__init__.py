@@ -769,18 +769,28 @@ def train(out: Path | str, as_json: bool, **kw: Any) -> None:
     "--json",
     "as_json",
     is_flag=True,
-    help="Print the metrics as JSON (the keys of summary.json's test).",
+    help="Print the metrics as JSON (the keys of summary.json's test, plus test_rows).",
+)
+@click.option(
+    "--rejects",
+    "rejects_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the test rows not scored (malformed, duplicate, unknown user or movie) here.",
 )
 @handle_errors
-def evaluate(model_dir: Path | str, baselines: bool, as_json: bool, **kw: Any) -> None:
+def evaluate(
+    model_dir: Path | str, baselines: bool, as_json: bool, rejects_path: Path | None, **kw: Any
+) -> None:
     """Evaluate a saved model on a test ratings file (movies the model was trained on are excluded).
 
     \b
     Example:
       movierec evaluate --model model/ --data test.csv --json
     """
-    from movierec.data import load_ratings
+    from movierec.data import load_ratings, save_rejects
     from movierec.engines import get_engine
+    from movierec.evaluation import account_test_rows
     from movierec.evaluation import evaluate as run_evaluate
     from movierec.hadoopfs import staged_model
     from movierec.model_io import align_test_ids, load_model_dir
@@ -790,7 +800,7 @@ def evaluate(model_dir: Path | str, baselines: bool, as_json: bool, **kw: Any) -
     _require_data(cfg)
     with staged_model(model_dir, cfg.spark) as local_model:
         saved = load_model_dir(local_model)
-        loaded = load_ratings(cfg.data, cfg.spark)
+        loaded = load_ratings(cfg.data, cfg.spark, keep_lines=True)
         test = align_test_ids(loaded, saved)
         engine = get_engine(kw.get("engine") or saved.meta["engine"], cfg.spark)
         model = engine.load(saved.engine_path, saved.params)
@@ -806,12 +816,17 @@ def evaluate(model_dir: Path | str, baselines: bool, as_json: bool, **kw: Any) -
             )
         finally:
             handle.release()
+    rows = account_test_rows(loaded, test, saved.train)  # issue 16: every test row accounted
+    result["test_rows"] = rows.to_dict()
+    if rejects_path is not None:
+        save_rejects(rows.rejects, rejects_path)
     if as_json:
         _print_json(result)
     else:
         from movierec.console import print_metrics
 
         print_metrics(result)
+        click.echo(rows.describe(), err=True)
 
 
 @cli.command()
