@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-SEPARATORS = ("::", "\t", ",", "ws")
+SEPARATORS = ("::", "\t", ",", ";", "|", "ws")
 """Separators tried by detection, in order of preference; "ws" = runs of whitespace."""
 
 SEP_ALIASES = {
@@ -52,6 +52,8 @@ SEP_ALIASES = {
     "\t": "\t",
     ",": ",",
     "comma": ",",
+    "semicolon": ";",
+    "pipe": "|",
     "::": "::",
     "whitespace": "ws",
     "ws": "ws",
@@ -400,5 +402,5 @@ def detect_layout(
             raise fail(mapping[0])
         widest = max(c.nfields for c in candidates)
         hint = f" (found {_fields(widest)} per line)" if widest < 3 else ""
-    where = f"separated by {sep_label(sep)}" if sep else "separated by tab, comma, '::' or spaces"
+    where = f"separated by {sep_label(sep)}" if sep else "separated by tab, , ; | :: or spaces"
     raise fail(f"not a ratings file{hint}: expected user, movie, rating[, timestamp] {where}")

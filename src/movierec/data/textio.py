@@ -12,7 +12,8 @@ and the movies reader (:mod:`movierec.data.movies`), so both see the same record
   sign of Windows text), or Latin-1 when a byte undefined in cp1252 occurs. ASCII is valid
   in all three, so the choice is made at the first non-ASCII block (:class:`EncodingGuess`)
   and a file whose first non-ASCII block is valid UTF-8 but a later one is not is refused
-  as a mix of encodings. The encoding used is named in the load report.
+  as a mix of encodings (so is a block whose first invalid UTF-8 byte follows valid non-ASCII
+  UTF-8). The encoding used is named in the load report.
 * **Binary data**: images, archives, gzip, Parquet (by their magic bytes), UTF-16/32 text
   and anything with a large share of control bytes is refused by :func:`check_not_binary`;
   a stray NUL in a text file is not binary: its row is rejected (rule C2).
@@ -209,7 +210,8 @@ class EncodingGuess:
                 raise decode_error(
                     exc, block, first_line, self.path, self.declared, "set data.encoding"
                 ) from exc
-            if codec == "utf-8" and (self._non_ascii or self.bom):
+            mixed = self._non_ascii or self.bom or not block[: exc.start].isascii()
+            if codec == "utf-8" and mixed:
                 raise decode_error(
                     exc,
                     block,
