@@ -137,7 +137,8 @@ def _read_pieces(
     into pieces and retry, reading only small failing pieces as strings."""
     piece = buf[gstarts[lo] : gstarts[hi]]
     try:
-        df = _read_fields(piece, layout, sep_byte, encoding, typed=True)
+        with np.errstate(invalid="ignore", over="ignore"):  # huge numbers fail as ValueError
+            df = _read_fields(piece, layout, sep_byte, encoding, typed=True)
         rating = df[layout.positions[schema.RATING]].to_numpy()
         if not np.isfinite(rating).all():
             raise ValueError("non-finite rating")
