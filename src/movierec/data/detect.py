@@ -340,7 +340,13 @@ def detect_layout(
             expected and the first lines (quoted, truncated).
     """
     if not sample.head and not sample.body:
-        raise DataError("no ratings (the file is empty)", path=str(path))
+        if sample.whole:
+            raise DataError("no ratings (the file is empty)", path=str(path))
+        raise DataError(
+            "not a ratings file: no line break in its first 64 KiB (a ratings line is "
+            f"short); it starts with {quote_cell(sample.start)}",
+            path=str(path),
+        )
     cols = dict(columns or {})
     candidates = [evaluate_layout(sample, s, header, cols) for s in ([sep] if sep else SEPARATORS)]
     usable = [c for c in candidates if not c.problems and c.plausible > 0]
@@ -402,5 +408,9 @@ def detect_layout(
             raise fail(mapping[0])
         widest = max(c.nfields for c in candidates)
         hint = f" (found {_fields(widest)} per line)" if widest < 3 else ""
-    where = f"separated by {sep_label(sep)}" if sep else "separated by tab, , ; | :: or spaces"
+    where = (
+        f"separated by {sep_label(sep)}"
+        if sep
+        else "separated by tab, comma, semicolon, pipe, '::' or spaces"
+    )
     raise fail(f"not a ratings file{hint}: expected user, movie, rating[, timestamp] {where}")

@@ -28,7 +28,7 @@ from movierec.data.movies import load_movies_with_encoding, movies_format
 from movierec.data.report import LoadedRatings, LoadReport
 from movierec.data.textio import EncodingGuess, check_not_binary, has_bom, read_head, read_sample
 from movierec.data.textscan import fetch_lines, parse_text
-from movierec.errors import ConfigError, DataError, MovierecError
+from movierec.errors import ConfigError, DataError, MovierecError, one_line
 from movierec.hadoopfs import is_remote
 
 logger = logging.getLogger(__name__)
@@ -221,8 +221,10 @@ def _load_parquet(src: Source, cfg: DataConfig, lo: float, hi: float, keep_lines
         dataset = ds.dataset(str(path), format="parquet")
         names = list(dataset.schema.names)
     except (pa.ArrowInvalid, OSError, ValueError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"not a readable Parquet file or folder: {msg}", path=str(path)) from exc
+        msg = str(exc).split(". ")[0] if str(exc) else type(exc).__name__
+        raise DataError(
+            f"not a readable Parquet file or folder: {one_line(msg, 100)}", path=str(path)
+        ) from exc
     mapping = _parquet_columns(names, cfg.columns, path)
     source_cols = list(dict.fromkeys(mapping.values()))
 

@@ -277,6 +277,8 @@ class Sample:
     head: list[tuple[int, str]]
     body: list[str]
     whole: bool
+    start: str = ""
+    """The first characters of the file, for messages."""
 
 
 def _records(data: bytes, encoding: str) -> list[str]:
@@ -288,6 +290,7 @@ def read_sample(path: Path, encoding: str) -> Sample:
     :data:`SAMPLE_BYTES`, plus up to :data:`WINDOW_LINES` records from each of
     :data:`WINDOWS` windows spread over the rest (undecodable bytes replaced)."""
     head, whole = read_head(path)
+    first_chars = _records(head[:64], encoding)[0]
     head = normalize_breaks(head)
     if not whole:
         cut = head.rfind(b"\n")
@@ -311,4 +314,4 @@ def read_sample(path: Path, encoding: str) -> Sample:
                     continue
                 lines = [t for t in _records(data[first + 1 : last], encoding) if t.strip()]
                 body.extend(lines[:WINDOW_LINES])
-    return Sample(out, body, whole)
+    return Sample(out, body, whole, first_chars)
