@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from movierec import schema
+from movierec.data.duplicates import apply_duplicate_policy
 from movierec.data.report import REASONS, REJECT_COLUMNS, empty_rejects
 from movierec.data.validate import (
     BAD,
@@ -27,7 +28,6 @@ from movierec.data.validate import (
     OUT_OF_RANGE,
     IdKind,
     IdParse,
-    apply_duplicate_policy,
     parse_ids,
     parse_ratings,
     parse_timestamps,
