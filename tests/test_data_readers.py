@@ -742,3 +742,19 @@ def test_zero_padded_ids_are_text_ids(tmp_path: Path) -> None:
     loaded = load(write(tmp_path / "r.csv", "user,item,rating\n007,0012,4\n7,12,3\n"))
     assert loaded.user_ids is not None and sorted(loaded.user_ids) == ["007", "7"]
     assert loaded.item_ids is not None and sorted(loaded.item_ids) == ["0012", "12"]
+
+
+def test_declared_encoding_with_a_character_cut_at_the_sample_end(tmp_path: Path) -> None:
+    from movierec.data.textio import SAMPLE_BYTES
+
+    for pad in range(40):  # shift the text until a 2-byte character straddles the sample end
+        lines = ["user,movie,rating", "x" * pad + "u,m,4"]
+        while sum(len(x.encode()) + 1 for x in lines) < 2 * SAMPLE_BYTES:
+            k = len(lines)
+            lines.append(f"\u00e9l\u00e8ve{k},m{k % 9},4")
+        data = ("\n".join(lines) + "\n").encode()
+        if data[SAMPLE_BYTES - 1] == 0xC3:
+            break
+    assert data[SAMPLE_BYTES - 1] == 0xC3
+    loaded = load(write(tmp_path / "r.csv", data), encoding="utf-8")
+    assert loaded.report.rows_kept == len(lines) - 1 and loaded.report.encoding == "utf-8"

@@ -141,7 +141,9 @@ def _load_text(src: Source, cfg: DataConfig, lo: float, hi: float, keep_lines: b
     path = src.ratings
     check_not_binary(path)
     guess = EncodingGuess(path, cfg.encoding or None, has_bom(path))
-    head, _ = read_head(path)
+    head, whole = read_head(path)
+    if not whole:  # whole lines only: a character cut at the end is not an encoding error
+        head = head[: max(head.rfind(b"\n"), head.rfind(b"\r")) + 1]
     sample = read_sample(path, EncodingGuess(path, cfg.encoding or None, guess.bom).feed(head, 1))
     if cfg.sep:
         sep: str | None = normalize_sep(cfg.sep)
