@@ -826,7 +826,8 @@ def evaluate(
         from movierec.console import print_metrics
 
         print_metrics(result)
-        click.echo(rows.describe(), err=True)
+        if not kw["quiet"]:
+            click.echo(rows.describe(), err=True)
 
 
 @cli.command()

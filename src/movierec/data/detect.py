@@ -61,6 +61,8 @@ SEP_ALIASES = {
     "space": "ws",
 }
 
+_ZERO_PADDED = re.compile(r"[+-]?0\d+")
+
 TRAILING_SHARE = 0.9
 """Share of sampled records ending with an empty field that makes it a trailing separator."""
 
@@ -210,7 +212,7 @@ def id_kind(values: list[str]) -> str:
     if not vals:
         return "int"
     non_numeric = sum(not _is_number(v) for v in vals)
-    zero_padded = any(re.fullmatch(r"[+-]?0\d+", v) for v in vals)
+    zero_padded = any(_ZERO_PADDED.fullmatch(v) for v in vals if "0" in v[:2])
     return "str" if non_numeric * 2 > len(vals) or zero_padded else "int"
 
 
@@ -232,6 +234,11 @@ def _header_problem(
             f"not a header: {quote_cell(first[1])}; drop --header (or set data.header = false)"
         )
     return True, None
+
+
+def _occurs(sample: Sample, sep: str) -> bool:
+    """Whether ``sep`` occurs in a sampled record at all (else it cannot be the separator)."""
+    return any(sep in text for _, text in sample.head) or any(sep in t for t in sample.body)
 
 
 def evaluate_layout(
@@ -348,7 +355,8 @@ def detect_layout(
             path=str(path),
         )
     cols = dict(columns or {})
-    candidates = [evaluate_layout(sample, s, header, cols) for s in ([sep] if sep else SEPARATORS)]
+    tried = [sep] if sep else [s for s in SEPARATORS if s == "ws" or _occurs(sample, s)]
+    candidates = [evaluate_layout(sample, s, header, cols) for s in tried]
     usable = [c for c in candidates if not c.problems and c.plausible > 0]
     if usable:
         best = max(usable, key=lambda c: c.plausible)  # first wins ties: preference order

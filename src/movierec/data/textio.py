@@ -36,12 +36,14 @@ BOM = codecs.BOM_UTF8
 BLOCK_SIZE = 16 * 1024 * 1024
 SAMPLE_BYTES = 64 * 1024
 """Bytes read from the start of a file for layout detection."""
-HEAD_LINES = 1000
-"""Most records sampled from the start of a file."""
+HEAD_LINES = 400
+"""Most records sampled from the start of a file: the first :data:`HEAD_FIRST`, then records
+spread evenly over the rest of its first :data:`SAMPLE_BYTES`."""
+HEAD_FIRST = 100
 WINDOWS = 8
 """Windows sampled from the rest of a file larger than :data:`SAMPLE_BYTES`."""
 WINDOW_BYTES = 16 * 1024
-WINDOW_LINES = 250
+WINDOW_LINES = 40
 
 AUTO_ENCODINGS = ("utf-8", "utf-8-sig", "cp1252", "latin-1")
 """The encodings automatic detection can choose (see the module docstring)."""
@@ -286,21 +288,21 @@ def _records(data: bytes, encoding: str) -> list[str]:
 
 
 def read_sample(path: Path, encoding: str) -> Sample:
-    """Sample ``path``: up to :data:`HEAD_LINES` records from its first
-    :data:`SAMPLE_BYTES`, plus up to :data:`WINDOW_LINES` records from each of
-    :data:`WINDOWS` windows spread over the rest (undecodable bytes replaced)."""
+    """Sample ``path``: up to :data:`HEAD_LINES` records of its first :data:`SAMPLE_BYTES`
+    (the first :data:`HEAD_FIRST`, then spread evenly), plus up to :data:`WINDOW_LINES`
+    records from each of :data:`WINDOWS` windows spread over the rest (undecodable bytes
+    replaced)."""
     head, whole = read_head(path)
     first_chars = _records(head[:64], encoding)[0]
     head = normalize_breaks(head)
     if not whole:
         cut = head.rfind(b"\n")
         head = head[: cut + 1] if cut >= 0 else b""
-    out: list[tuple[int, str]] = []
-    for i, line in enumerate(_records(head, encoding), start=1):
-        if line.strip():
-            out.append((i, line))
-            if len(out) >= HEAD_LINES:
-                break
+    out = [(i, line) for i, line in enumerate(_records(head, encoding), start=1) if line.strip()]
+    if len(out) > HEAD_LINES:
+        rest = out[HEAD_FIRST:]
+        step = len(rest) / (HEAD_LINES - HEAD_FIRST)
+        out = out[:HEAD_FIRST] + [rest[int(k * step)] for k in range(HEAD_LINES - HEAD_FIRST)]
     body: list[str] = []
     if not whole:
         size = os.path.getsize(path)
