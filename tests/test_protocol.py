@@ -174,7 +174,7 @@ def test_table_output(split_dir: Path) -> None:
         (["--fold", "nope.base", "nope.test"], "split file not found"),
         (["--folds-from", "u{1..2}.base:u{1..3}.test"], "pair up"),
         (["--folds", "3"], "needs the ratings"),
-        (["--model", "implicit-als", "--fold", "a", "b"], "Invalid value"),
+        (["--model", "no-such-model", "--fold", "a", "b"], "Invalid value"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:

@@ -8,22 +8,19 @@ from typing import Any
 
 import click
 
-from movierec.cli import (
+from movierec.cli._app import print_json, reporter, setup_logging
+from movierec.cli._options import (
     LOCAL_PATH,
-    _print_json,
-    _reporter,
     als_options,
-    cli,
     common_options,
     data_options,
-    handle_errors,
+    json_option,
     make_config,
-    setup_logging,
 )
 from movierec.errors import ConfigError
 
 
-@cli.command("evaluate-protocol")
+@click.command("evaluate-protocol")
 @data_options
 @common_options
 @als_options
@@ -53,15 +50,15 @@ from movierec.errors import ConfigError
     type=int,
     help="Instead of files: K seeded folds by rating of --data/--dataset (uses --seed).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-@handle_errors
-def evaluate_protocol_cmd(
+@json_option()
+def evaluate_protocol(
     folds_from: str | None,
     fold_pairs: tuple[tuple[Path, Path], ...],
     base_dir: Path | None,
     n_folds: int | None,
     as_json: bool,
-    **kw: Any,
+    verbose: int,
+    quiet: bool,
 ) -> None:
     """Cross-validate one model configuration over given split files or seeded folds.
 
@@ -77,15 +74,11 @@ def evaluate_protocol_cmd(
       movierec evaluate-protocol --dataset ml-latest-small --folds 5 --seed 42
     """
     from movierec.engines import ALSParams, get_engine
-    from movierec.protocol import (
-        evaluate_protocol,
-        load_fold_pairs,
-        parse_folds_from,
-        random_folds,
-    )
+    from movierec.protocol import evaluate_protocol as run_protocol
+    from movierec.protocol import load_fold_pairs, parse_folds_from, random_folds
 
-    setup_logging(kw["verbose"], kw["quiet"])
-    cfg = make_config(kw)
+    setup_logging(verbose, quiet)
+    cfg = make_config()
     given_files = bool(folds_from) or bool(fold_pairs)
     if given_files == (n_folds is not None):
         raise ConfigError("give split files (--folds-from or --fold TRAIN TEST) or --folds K")
@@ -106,14 +99,14 @@ def evaluate_protocol_cmd(
         source = "split files " + ", ".join(names)
     engine = get_engine(cfg.engine, cfg.spark)
     params = ALSParams.from_config(cfg.als, cfg.seed)
-    reporter = _reporter(kw["quiet"] or as_json)
-    reporter.stage("protocol", len(folds))
-    result = evaluate_protocol(
-        engine, folds, params, names=names, source=source, progress=reporter.advance
+    progress = reporter(quiet or as_json)
+    progress.stage("protocol", len(folds))
+    result = run_protocol(
+        engine, folds, params, names=names, source=source, progress=progress.advance
     ).to_dict()
-    reporter.end_stage()
+    progress.end_stage()
     if as_json:
-        _print_json(result)
+        print_json(result)
     else:
         print_protocol(result)
 
