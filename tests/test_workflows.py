@@ -201,3 +201,12 @@ def test_unknown_user_and_empty_request(
         recommend(cfg, implicit_model, ["999999"])
     with pytest.raises(ConfigError, match="no user ids"):
         recommend(cfg, implicit_model, [])
+
+
+def test_similar_reads_an_implicit_model(implicit_model: Path) -> None:
+    result = invoke(
+        ["similar", "--model", str(implicit_model), "--movie", "1", "--k", "3", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.stdout)
+    assert got["movie_id"] == 1 and len(got["similar"]) == 3

@@ -1,5 +1,6 @@
 """``movierec evaluate-protocol``: k-fold CV over split files or seeded folds (see
-:mod:`movierec.protocol`), per-fold and mean ± std RMSE and MAE."""
+:mod:`movierec.protocol`), per-fold and mean ± std RMSE and MAE, or for a ranking model
+(implicit-als) catalogue top-k precision, recall and NDCG."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from movierec.cli._options import (
     als_options,
     common_options,
     data_options,
+    eval_options,
     json_option,
     make_config,
 )
@@ -24,6 +26,7 @@ from movierec.errors import ConfigError
 @data_options
 @common_options
 @als_options
+@eval_options
 @click.option(
     "--folds-from",
     help="Pairs of split files TRAIN_PATTERN:TEST_PATTERN with shell braces, "
@@ -65,6 +68,8 @@ def evaluate_protocol(
     Fits the model (--model, --rank, --reg-param, --max-iter, --bias-reg; default: the
     configured defaults) on each training file and reports RMSE and MAE per fold and their
     mean ± std (population, ddof=0), on the test rows whose user and movie were in training.
+    A ranking model (implicit-als) reports catalogue top-k precision, recall, NDCG, MAP and
+    hit rate instead (--k, relevance: test rating >= --threshold).
 
     \b
     Examples:
@@ -102,7 +107,14 @@ def evaluate_protocol(
     progress = reporter(quiet or as_json)
     progress.stage("protocol", len(folds))
     result = run_protocol(
-        engine, folds, params, names=names, source=source, progress=progress.advance
+        engine,
+        folds,
+        params,
+        names=names,
+        source=source,
+        progress=progress.advance,
+        k=cfg.evaluation.k,
+        threshold=cfg.evaluation.threshold,
     ).to_dict()
     progress.end_stage()
     if as_json:
@@ -121,8 +133,12 @@ def print_protocol(result: dict[str, Any]) -> None:
     title = (
         f"{p['model']} rank {p['rank']}, regParam {p['reg_param']}, maxIter {p['max_iter']}"
         + (f", bias_reg {p['bias_reg']}" if p["model"] == "biased-als" else "")
+        + (f", alpha {p['alpha']}" if "k" in result else "")
         + f" ({result['engine']} engine)"
     )
+    if "k" in result:  # a ranking model
+        out.print(_ranking_table(result, title))
+        return
     table = Table(title=title)
     for col in ("fold", "train", "test", "scored", "cold start", "RMSE", "MAE"):
         table.add_column(col, justify="left" if col == "fold" else "right")
@@ -146,3 +162,30 @@ def print_protocol(result: dict[str, Any]) -> None:
         f"{result['mae_mean']:.4f} ± {result['mae_std']:.4f}",
     )
     out.print(table)
+
+
+def _ranking_table(result: dict[str, Any], title: str) -> Any:
+    """Per-fold catalogue top-k metrics of a ranking model and their mean ± std."""
+    from rich.table import Table
+
+    k = result["k"]
+    table = Table(title=f"{title}: top-{k}, relevant = test rating >= {result['threshold']}")
+    metrics = [("precision", f"P@{k}"), ("recall", f"R@{k}"), ("ndcg", f"NDCG@{k}")]
+    for col in ("fold", "train", "test", "users", *(label for _, label in metrics)):
+        table.add_column(col, justify="left" if col == "fold" else "right")
+    for f in result["folds"]:
+        table.add_row(
+            f["name"],
+            f"{f['train_ratings']:,}",
+            f"{f['test_ratings']:,}",
+            f"{f['users']:,}",
+            *(f"{f[key]:.4f}" for key, _ in metrics),
+        )
+    table.add_row(
+        "mean ± std",
+        "",
+        "",
+        "",
+        *(f"{result[key + '_mean']:.4f} ± {result[key + '_std']:.4f}" for key, _ in metrics),
+    )
+    return table
