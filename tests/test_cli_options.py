@@ -116,3 +116,17 @@ def test_model_choices_come_from_the_engines(monkeypatch: pytest.MonkeyPatch) ->
     assert "unknown model" not in result.output and "tuning.models" in result.stderr
     result = CliRunner().invoke(cli, ["train", "--model", "ease", "--help"])
     assert result.exit_code == 0 and "implicit-als|ease]" in result.output
+
+
+def test_choices_are_the_configs_literals() -> None:
+    """Allowed values are written once, in config.py; the flags offer exactly those."""
+    from typing import get_args
+
+    from movierec.config import DataFormat, DuplicatePolicy, RecommendConfig
+
+    params = {opt: p for p in cli.commands["run"].params for opt in getattr(p, "opts", ())}
+    assert tuple(params["--format"].type.choices) == get_args(DataFormat)
+    assert tuple(params["--duplicates"].type.choices) == get_args(DuplicatePolicy)
+    recommender = get_args(RecommendConfig.model_fields["recommender"].annotation)
+    assert tuple(params["--recommender"].type.choices) == recommender
+    assert tuple(params["--engine"].type.choices) == ("spark", "local")

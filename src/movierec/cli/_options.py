@@ -18,10 +18,21 @@ from movierec.cli._types import (
     PATH_OR_URI,
     ModelKindChoice,
     columns,
+    config_choice,
     confs,
     floats,
     ints,
     model_list,
+)
+
+# config is imported by the movierec package anyway (pydantic only): choices come from its Literals
+from movierec.config import (
+    DataConfig,
+    InteractionsConfig,
+    RecommendConfig,
+    RunConfig,
+    SplitConfig,
+    TuningConfig,
 )
 
 # ---------------------------------------------------------------- settings (config values)
@@ -44,7 +55,7 @@ MOVIES = setting(
 FORMAT = setting(
     "--format",
     path="data.format",
-    type=click.Choice(["auto", "ml-100k", "ml-dat", "ml-csv", "delimited", "parquet"]),
+    type=config_choice(DataConfig, "format"),
     help="Input layout (default: auto-detect).",
 )
 SEP = setting(
@@ -68,7 +79,7 @@ COLUMN = setting(
 DUPLICATES = setting(
     "--duplicates",
     path="data.duplicates",
-    type=click.Choice(["latest", "first", "last", "mean", "error"]),
+    type=config_choice(DataConfig, "duplicates"),
     help="Policy for repeated (user, movie) pairs (default: latest).",
 )
 RATING_MIN = setting(
@@ -86,7 +97,7 @@ SEED = setting("--seed", path="seed", type=int, help="Seed of every random step 
 ENGINE = setting(
     "--engine",
     path="engine",
-    type=click.Choice(["spark", "local"]),
+    type=config_choice(RunConfig, "engine"),
     help="spark (default; local mode or a cluster) or local (in-process, no JVM).",
 )
 MASTER = setting("--master", path="spark.master", help="Spark master URL (default local[*]).")
@@ -153,7 +164,7 @@ RATING_SCALE = setting(
 SPLIT = setting(
     "--split",
     path="split.method",
-    type=click.Choice(["random", "per-user", "time", "leave-last"]),
+    type=config_choice(SplitConfig, "method"),
     help="How the test set is held out (default random).",
 )
 TEST_FRACTION = setting(
@@ -206,7 +217,7 @@ PARALLELISM = setting(
 INTERACTIONS = setting(
     "--interactions",
     path="interactions.mode",
-    type=click.Choice(["rating", "all", "threshold"]),
+    type=config_choice(InteractionsConfig, "mode"),
     help="What implicit-als is fitted on: the raw rating (default), every rating as 1, "
     "or only ratings >= --interaction-threshold.",
 )
@@ -219,7 +230,7 @@ INTERACTION_THRESHOLD = setting(
 SEARCH = setting(
     "--search",
     path="tuning.search",
-    type=click.Choice(["grid", "random", "optuna"]),
+    type=config_choice(TuningConfig, "search"),
     help="grid (default), seeded random samples, or Optuna TPE (pip install 'movierec[tune]').",
 )
 TRIALS = setting(
@@ -284,7 +295,7 @@ N = setting("--n", path="recommend.n", type=int, help="Recommendations per user 
 RECOMMENDER = setting(
     "--recommender",
     path="recommend.recommender",
-    type=click.Choice(["auto", "rating-model", "implicit-als", "most-popular"]),
+    type=config_choice(RecommendConfig, "recommender"),
     help="Model that makes the lists (default auto: best validation NDCG@k).",
 )
 

@@ -6,9 +6,10 @@ Parsers raise :class:`~movierec.errors.ConfigError` (exit 2, one line) on bad te
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args
 
 import click
+from pydantic import BaseModel
 
 from movierec.errors import ConfigError, MovierecError
 
@@ -105,6 +106,15 @@ class ModelKindChoice(click.Choice):
     @choices.setter
     def choices(self, value: object) -> None:  # click never sets them after __init__
         raise AttributeError("ModelKindChoice's choices are movierec.engines.base.MODELS")
+
+
+def config_choice(section: type[BaseModel], field: str) -> click.Choice:
+    """``click.Choice`` over the values of a ``Literal`` config field, so the allowed values
+    are written once (in ``config.py``), e.g. ``config_choice(DataConfig, "format")``."""
+    values = get_args(section.model_fields[field].annotation)
+    if not values or not all(isinstance(v, str) for v in values):
+        raise TypeError(f"{section.__name__}.{field} is not a Literal of strings")
+    return click.Choice(values)
 
 
 class PathOrURIType(click.ParamType):
