@@ -310,7 +310,9 @@ def test_staging_folders_of_killed_runs_are_removed(
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait(timeout=60)
-    host = hadoopfs._host()
+    from movierec.hadoopfs import temps
+
+    host = temps._host()
     dead = tmp_path / f"movierec-in-{proc.pid}-{host}-abcd1234"
     (dead / "sub").mkdir(parents=True)
     (dead / "sub" / "ratings.csv").write_text("1,2,3\n")
@@ -318,6 +320,6 @@ def test_staging_folders_of_killed_runs_are_removed(
     live.mkdir()
     other = tmp_path / f"movierec-in-{proc.pid}-not-{host}-ijkl9012"
     other.mkdir()
-    made = hadoopfs._staging_dir("in")
+    made = temps._staging_dir("in")
     assert made.name.startswith(f"movierec-in-{os.getpid()}-{host}-")
     assert not dead.exists() and live.exists() and other.exists()

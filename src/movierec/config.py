@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from movierec.errors import ConfigError
-from movierec.hadoopfs import path_or_uri
+from movierec.paths import path_or_uri
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -75,7 +75,8 @@ class DataConfig(_Section):
     max_reject_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
     """A file with a larger share of malformed rows fails instead of loading."""
     encoding: str | None = None
-    """Text encoding; None = UTF-8, or latin-1 for the ml-100k/ml-1m/ml-10m layouts."""
+    """Text encoding of ratings and movies, used strictly; None = detect (UTF-8, else cp1252,
+    else Latin-1; see :mod:`movierec.data.textio`)."""
 
 
 class SparkConfig(_Section):
