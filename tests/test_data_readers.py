@@ -749,9 +749,11 @@ def test_declared_encoding_with_a_character_cut_at_the_sample_end(tmp_path: Path
 
     for pad in range(40):  # shift the text until a 2-byte character straddles the sample end
         lines = ["user,movie,rating", "x" * pad + "u,m,4"]
-        while sum(len(x.encode()) + 1 for x in lines) < 2 * SAMPLE_BYTES:
+        size = sum(len(x.encode()) + 1 for x in lines)
+        while size < 2 * SAMPLE_BYTES:
             k = len(lines)
             lines.append(f"\u00e9l\u00e8ve{k},m{k % 9},4")
+            size += len(lines[-1].encode()) + 1
         data = ("\n".join(lines) + "\n").encode()
         if data[SAMPLE_BYTES - 1] == 0xC3:
             break
