@@ -694,8 +694,9 @@ def test_model_outside_root_at_startup(models: dict[str, Any]) -> None:
 
 def test_service_does_not_import_pyspark() -> None:
     code = (
-        "import movierec.service.app, movierec.service.server, sys; "
-        "assert not any(m.startswith('pyspark') for m in sys.modules)"
+        "import movierec.service.app, movierec.service.server, movierec.service.scorer, sys; "
+        "assert not any(m.startswith('pyspark') for m in sys.modules); "
+        "assert not {'movierec.pipeline', 'movierec.model_io', 'pandas'} & set(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 

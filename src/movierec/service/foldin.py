@@ -1,9 +1,30 @@
 """Fold-in and explain: one user's normal equations against fixed item factors.
 
-The formulas are in :mod:`movierec.service.scorer`'s docstring: the fold-in solves the
-user half-step of training (biased, plain or implicit ALS; NNLS for ``nonnegative``
-models), and an explanation decomposes ``x_u·y_m`` over the user's rated movies through
-the same system.
+* **Fold-in** of a new user's ratings with the *same* regularisation as training: with
+  ``I`` the rated movies (n of them) and ``Y_I`` their factors,
+
+  - ``biased-als``: ``b_u = Σ_I (r − μ − b_i) / (n + bias_reg)`` (exactly the training
+    formula), residuals ``r̃ = r − μ − b_u − b_i``;
+  - ``als``: ``μ = b_u = b_i = 0``, ``r̃ = r``;
+  - ``x = (Y_Iᵀ Y_I + reg_param·n·I)⁻¹ Y_Iᵀ r̃`` (Lawson-Hanson NNLS when the model is
+    ``nonnegative``), residuals rounded to float32 first as the engines' ALS reads them.
+
+  - ``implicit-als`` (Spark's ``implicitPrefs``, as the local engine's kernel): ratings v
+    as float32, confidence ``c = 1 + alpha·|v|``, preference ``p = [v > 0]``,
+    ``n = #{v > 0}``, ``x = (YᵀY + Σ_I (c − 1) y yᵀ + reg_param·n·I)⁻¹ Σ_I c·p·y`` with
+    ``YᵀY`` over *every* movie (precomputed at load); scores are preferences ``x·y_i``.
+
+  Training ends with a user half-step against the final item factors, so folding in a
+  known user's own training ratings gives back that user's trained factors (to float32
+  rounding).
+* **Explain**: the user's rated movies that contribute most to ``x_u·y_m``. Because ``x_u``
+  is the solution of the fold-in system, ``x_u·y_m = Σ_{j∈I} r̃_j · (y_jᵀ A⁻¹ y_m)`` with
+  ``A = Y_Iᵀ Y_I + reg_param·n·I``: each rated movie ``j`` contributes
+  ``c_j = r̃_j · y_jᵀ A⁻¹ y_m`` (its residual rating times its fold-in weight toward ``m``),
+  and the contributions add up to the factor part of the score exactly (up to rounding;
+  for ``nonnegative`` models the unconstrained decomposition is reported). For
+  ``implicit-als`` the same holds with the implicit system: ``c_j = c_j·p_j · y_jᵀ A⁻¹ y_m``
+  (confidence of the interaction times its weight toward ``m``; ``A`` as in the fold-in).
 """
 
 from __future__ import annotations

@@ -50,7 +50,7 @@ from movierec.model_format import (
     read_manifest,
 )
 from movierec.service.model_files import ModelFiles
-from movierec.service.train_index import SeenIndex, column, rows_of, seen_index
+from movierec.service.train_index import SeenIndex, bincount, column, rows_of, seen_index
 
 log = logging.getLogger(__name__)
 
@@ -295,11 +295,14 @@ def _training_data(
         del table
     lo, hi = _scale(meta, seen.seen_ratings, files.folder)
     r = seen.seen_ratings
-    if len(r) and not (np.isfinite(r).all() and float(r.min()) >= lo and float(r.max()) <= hi):
+    # min/max propagate NaN, so one NaN fails the range test too (no 25M-entry temporary)
+    if len(r) and not (float(r.min()) >= lo and float(r.max()) <= hi):
         raise ModelError(
             f"{files.folder}: training ratings are not all finite numbers within the "
             f"training scale [{lo}, {hi}] (damaged seen_ratings)"
         )
+    for arr in (seen.seen_indptr, seen.seen_items, seen.seen_ratings, seen.item_counts):
+        arr.flags.writeable = False
     titles, genres = _movies(files, item_ids)
     return TrainingData(originals[0], originals[1], seen, lo, hi, titles, genres)
 
@@ -334,7 +337,7 @@ def _serving_index(
         raise bad
     if len(items) and (int(items.min()) < 0 or int(items.max()) >= n_items):
         raise bad
-    if not np.array_equal(np.bincount(items, minlength=n_items), counts):
+    if not np.array_equal(bincount(items, n_items), counts):
         raise bad
     return SeenIndex(indptr.astype(np.int64, copy=False), items, ratings, counts.astype(np.int64))
 

@@ -11,7 +11,7 @@ Endpoints (the generated OpenAPI page is at ``/docs``; ids are the data's origin
   fold-in with the training regularisation, top-k excluding the posted movies.
 * ``GET /movies/{movie_id}/similar?k=10`` — cosine neighbours in factor space.
 * ``GET /users/{user_id}/recommendations/{movie_id}/explain`` — the rated movies that
-  contribute most to that score (definition in :mod:`movierec.service.scorer`).
+  contribute most to that score (definition in :mod:`movierec.service.foldin`).
 * ``POST /admin/reload`` (and SIGHUP) — load a model folder in the background and swap it in
   atomically; a folder that fails to load or validate is refused, with one ``ERROR`` log
   line, and the current model keeps serving. Needs the API key when one is set.
@@ -143,6 +143,7 @@ async def require_key(
     summary="Load a model folder in the background and swap it in",
     status_code=202,
     response_model=ReloadStatus,
+    response_model_exclude_none=True,
     responses={
         200: {"model": ReloadStatus, "description": "Loaded (wait=true)"},
         401: {"model": ErrorBody},

@@ -110,7 +110,7 @@ class RecommenderInfo(BaseModel):
 
 class ReloadInfo(BaseModel):
     in_progress: bool
-    last: ReloadStatus | None
+    last: dict[str, Any] | None = Field(description="The last reload's status (ReloadStatus).")
 
 
 class Health(BaseModel):

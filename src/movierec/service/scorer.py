@@ -7,32 +7,10 @@ popularity are :class:`~movierec.service.catalog.Catalog`'s. A scorer answers:
 * **known user top-k**: ``μ + b_u + b_i + x_u·y_i`` over every movie (float64 from the float32
   factors, summed in the engines' order), the user's training movies excluded, ties broken by
   ascending movie id as the engines do;
-* **fold-in** of a new user's ratings with the *same* regularisation as training: with
-  ``I`` the rated movies (n of them) and ``Y_I`` their factors,
-
-  - ``biased-als``: ``b_u = Σ_I (r − μ − b_i) / (n + bias_reg)`` (exactly the training
-    formula), residuals ``r̃ = r − μ − b_u − b_i``;
-  - ``als``: ``μ = b_u = b_i = 0``, ``r̃ = r``;
-  - ``x = (Y_Iᵀ Y_I + reg_param·n·I)⁻¹ Y_Iᵀ r̃`` (Lawson-Hanson NNLS when the model is
-    ``nonnegative``), residuals rounded to float32 first as the engines' ALS reads them.
-
-  - ``implicit-als`` (Spark's ``implicitPrefs``, as the local engine's kernel): ratings v
-    as float32, confidence ``c = 1 + alpha·|v|``, preference ``p = [v > 0]``,
-    ``n = #{v > 0}``, ``x = (YᵀY + Σ_I (c − 1) y yᵀ + reg_param·n·I)⁻¹ Σ_I c·p·y`` with
-    ``YᵀY`` over *every* movie (precomputed at load); scores are preferences ``x·y_i``.
-
-  Training ends with a user half-step against the final item factors, so folding in a
-  known user's own training ratings gives back that user's trained factors (to float32
-  rounding);
+* **fold-in** of a new user's ratings with the *same* regularisation as training, and
+  **explain** (the user's rated movies contributing most to ``x_u·y_m``): see
+  :mod:`movierec.service.foldin` for the formulas;
 * **similar movies**: cosine similarity of item factor vectors (a zero vector has cosine 0);
-* **explain**: the user's rated movies that contribute most to ``x_u·y_m``. Because ``x_u``
-  is the solution of the fold-in system, ``x_u·y_m = Σ_{j∈I} r̃_j · (y_jᵀ A⁻¹ y_m)`` with
-  ``A = Y_Iᵀ Y_I + reg_param·n·I``: each rated movie ``j`` contributes
-  ``c_j = r̃_j · y_jᵀ A⁻¹ y_m`` (its residual rating times its fold-in weight toward ``m``),
-  and the contributions add up to the factor part of the score exactly (up to rounding;
-  for ``nonnegative`` models the unconstrained decomposition is reported). For
-  ``implicit-als`` the same holds with the implicit system: ``c_j = c_j·p_j · y_jᵀ A⁻¹ y_m``
-  (confidence of the interaction times its weight toward ``m``; ``A`` as in the fold-in);
 * **popular**: movies by number of training ratings, ties by ascending movie id.
 
 Ids: the scorer works in *rows* (positions in the id-sorted factor arrays); the catalog maps
