@@ -376,13 +376,32 @@ def test_http_layer_errors_are_json(
 
 
 def test_app_errors_are_json(hclient: httpx.Client) -> None:
+    """Errors from every layer of the app are the JSON envelope (validated against the
+    declared ``ErrorBody`` model), with a bounded ``detail``."""
+    from movierec.service.schemas import ErrorBody
+
+    answers = []
     r = hclient.put("/health")
     assert r.status_code == 405 and r.json()["error"] == "method_not_allowed"
+    answers.append(r)
     r = hclient.get("/nothing/here")
     assert r.status_code == 404 and r.json()["error"] == "not_found"
+    answers.append(r)
     exclude = ",".join(["1"] * 10_001)
     r = hclient.get("/users/1/recommendations", params={"exclude": exclude})
     assert r.status_code == 422 and len(r.json()["detail"]) <= 300
+    answers.append(r)
+    bad = {"ratings": [{"movie_id": "x", "rating": "bad"} for _ in range(500)]}
+    r = hclient.post("/recommendations", json=bad)
+    assert r.status_code == 422 and len(r.json()["detail"]) <= 300
+    assert len(r.json()["errors"]) == 20 and "more" in r.json()["detail"]
+    answers.append(r)
+    answers.append(hclient.post("/admin/reload"))  # no key: 401
+    answers.append(hclient.get("/users/1/recommendations/424242/explain"))
+    answers.append(hclient.post("/recommendations", content=b"x" * (2 << 20)))  # 413
+    for r in answers:
+        assert r.status_code >= 400 and r.headers["content-type"] == "application/json"
+        ErrorBody.model_validate(r.json())
 
 
 def test_unexpected_exception_is_json_500(hmodels: dict[str, Any]) -> None:

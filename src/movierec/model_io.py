@@ -8,10 +8,11 @@ Layout of a model folder (format version 1)::
                           user_bias, item_bias (float64; zeros for plain ALS); no pickles
     engine/               the engine's native model (Spark: ALSModel.save output)
     train_ratings.parquet the training ratings (user_id, movie_id, rating): seen-item exclusion
+                          (readers also accept a folder of Parquet part files of that name)
     movies.parquet        titles and genres, when a movies file was given
     user_ids.npy / item_ids.npy   original ids by dense index, when ids were remapped
-    serving/              the training ratings indexed for the HTTP service, loaded with
-                          ``np.load(mmap_mode="r")`` (no Parquet decoding at start-up):
+    serving/              the training ratings indexed for the HTTP service, read as plain
+                          ``.npy`` arrays (no Parquet decoding at start-up):
                           seen_indptr.npy (int64, users + 1: CSR offsets by user row),
                           seen_items.npy (int32: item rows, i.e. positions in the id-sorted
                           item_ids, grouped by user row, ascending within a user),

@@ -82,11 +82,17 @@ def validation_response(errors: Iterable[Mapping[str, Any]]) -> Response:
         if len(listed) < MAX_LISTED_ERRORS:
             loc = [str(p) for p in e.get("loc", ())]
             listed.append({"loc": loc, "msg": e.get("msg", ""), "type": e.get("type")})
-    reason = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in listed) or "invalid request"
-    if total > len(listed):
-        reason += f"; and {total - len(listed)} more"
-    if len(reason) > MAX_DETAIL:
-        reason = reason[: MAX_DETAIL - 1] + "…"
+    parts: list[str] = []
+    size = 0
+    for e in listed:
+        text = f"{'.'.join(e['loc'])}: {e['msg']}"[: MAX_DETAIL - 30]
+        if parts and size + len(text) + 2 > MAX_DETAIL - 30:
+            break
+        parts.append(text)
+        size += len(text) + 2
+    reason = "; ".join(parts) or "invalid request"
+    if total > len(parts):
+        reason += f"; and {total - len(parts)} more"
     return json_response({"error": "invalid_request", "detail": reason, "errors": listed}, 422)
 
 
