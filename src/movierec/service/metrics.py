@@ -89,7 +89,9 @@ class ServiceMetrics:
     """
 
     def __init__(self, live: Callable[[], dict[str, Any]]) -> None:
-        prometheus_client.disable_created_metrics()  # no *_created series
+        # No *_created series (a process-wide prometheus_client setting; the page stays
+        # what it was before the library was used).
+        prometheus_client.disable_created_metrics()
         self.registry = CollectorRegistry(auto_describe=False)
         self.active = 0
         labels = ["method", "route", "status"]

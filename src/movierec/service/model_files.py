@@ -116,10 +116,10 @@ class ModelFiles:
 
         path = self.folder / rel
         if path.is_dir():
-            parts = sorted(
+            parts = sorted(  # name order: Spark's part-00000, part-00001, …
                 p.relative_to(self.folder).as_posix()
-                for p in path.rglob("*")
-                if p.is_file() and not p.name.startswith((".", "_"))
+                for p in path.iterdir()
+                if p.is_file() and p.suffix == ".parquet" and not p.name.startswith((".", "_"))
             )
             if not parts:
                 raise ModelError(f"{path}: a folder without Parquet part files")
