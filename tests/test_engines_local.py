@@ -288,51 +288,6 @@ def test_unregularised_and_nonnegative_short_rows(rank: int) -> None:
         assert np.all(grad[x == 0] >= -tol), grad
 
 
-def test_flop_accounting() -> None:
-    """The benchmark's FLOP count mirrors the kernel's paths (2 FLOPs per multiply-add),
-    checked against numbers worked out by hand from the loops."""
-    from movierec.engines import _local_plan as P
-
-    k = 10
-    lim = P.dual_limit(k)
-    assert lim == 7
-    per_row = 1000 / 3 + 200 + 10
-    # Primal rows, rank 10: the extended matrix is 12 wide; the register tiles compute,
-    # per rating, row blocks 0, 4, 8 from their first column to 12: 4·(12 + 8 + 4) = 96
-    # multiply-adds. The blocked Cholesky of 10 rows in width 12: strips at 4 and 8 take
-    # 4·4·8 + 4·8·4 = 256 multiply-adds of tile updates (512), the three strips' own
-    # solves 16 per column right of them, (8 + 4 + 0)·16 = 192, plus 40 each (120), and
-    # the back substitution 10² — 924 per row.
-    rows = np.array([8, 19, 257, 600, 0])
-    flops = P.solve_half_flops(rows, k)
-    assert flops["executed"] == pytest.approx(2 * 96 * (8 + 19 + 257 + 600) + 4 * 924)
-    assert flops["useful"] == pytest.approx(2 * (8 + 19 + 257 + 600) * 65 + 4 * per_row)
-    # Rank 50 primal: 4·(52 + 48 + … + 4) = 1456 multiply-adds per rating; Cholesky of 50
-    # in width 52: tile updates 4·Σ j0·(52 − j0) over j0 = 4, 8, …, 48 = 23296 (46592),
-    # strip solves 16·((52 + 48 + … + 4) − 13·4) = 4992, 13·40, and 50².
-    primal50 = P.solve_half_flops(np.array([60]), 50)["executed"]
-    assert primal50 == pytest.approx(2 * 1456 * 60 + 46592 + 4992 + 520 + 2500)
-    # Short dual rows: n = 5 takes the 15 lower-triangle dot products of length k, then
-    # n³/3 + 2n² and x = Yᵀz (n·k).
-    dual = P.solve_half_flops(np.array([5]), k)["executed"]
-    assert dual == pytest.approx(2 * 15 * k + 125 / 3 + 50 + 2 * 5 * k)
-    # n = 9 at rank 50 (width 12): Gram row blocks 0, 4, 8 to column 12, 50 multiply-adds
-    # per entry, 4·50·(12 + 8 + 4) = 4800; Cholesky tile updates 4·4·8 + 4·8·4 = 256,
-    # strip solves 16·(8 + 4 + 0), 3·40, 9²; x = Yᵀz 9·50.
-    dual = P.solve_half_flops(np.array([9]), 50)["executed"]
-    assert dual == pytest.approx(2 * 4800 + 2 * 256 + 16 * 12 + 120 + 81 + 2 * 9 * 50)
-    # Longer dual rows (n = 22 at rank 50, width 24): the upper 22×22 Gram in row blocks
-    # 0, 4, …, 20 from their first column to 24, 50 multiply-adds per entry:
-    # 4·50·(24 + 20 + 16 + 12 + 8 + 4) = 16800; Cholesky tile updates
-    # 4·(4·20 + 8·16 + 12·12 + 16·8 + 20·4) = 2240, strip solves 16·(84 − 24) = 960,
-    # 6·40, 22²; x = Yᵀz 22·50.
-    dual = P.solve_half_flops(np.array([22]), 50)["executed"]
-    assert dual == pytest.approx(2 * 16800 + 2 * 2240 + 960 + 240 + 484 + 2 * 22 * 50)
-    # Without the dual path (nonnegative / reg 0) a 5-rating row is primal.
-    primal = P.solve_half_flops(np.array([5]), k, dual=False)["executed"]
-    assert primal == pytest.approx(2 * 96 * 5 + 924)
-
-
 def test_cholesky_solve_upper_matches_numpy() -> None:
     """The blocked in-place Cholesky (whole 4-row strips, a partial last strip, register-tile
     updates, vector strip solves, the 4-lane back substitution) against numpy.linalg.solve

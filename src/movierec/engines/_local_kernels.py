@@ -1217,53 +1217,76 @@ def _solve_half_implicit(
 
 
 @njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
-def _gram_matvec(gram: np.ndarray, vec: np.ndarray, lam: float, out: np.ndarray) -> None:
-    """out = gram·vec + lam·vec (k×k float64 ``gram``, vectors of k float64)."""
+def _gram_matvec(
+    gram32: np.ndarray, vec32: np.ndarray, vec: np.ndarray, lam: float, out: np.ndarray
+) -> None:
+    """out = gram·vec + lam·vec (float64 ``out``): the k×k product in float32 SIMD lanes
+    (``gram32``, ``vec32`` = float32(vec)), each entry widened to float64 before lam·vec is
+    added."""
     k = vec.shape[0]
     for i in range(k):
-        acc = 0.0
+        acc = np.float32(0.0)
         for j in range(k):
-            acc += gram[i, j] * vec[j]
-        out[i] = acc + lam * vec[i]
+            acc += gram32[i, j] * vec32[j]
+        out[i] = np.float64(acc) + lam * vec[i]
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", inline="always")
+def _gather_factor_rows(
+    indices: np.ndarray, src: np.ndarray, start: int, n: int, ybuf: np.ndarray
+) -> None:
+    """ybuf[t] = src[indices[start + t]] (float32 copies), t < n, prefetching the factor row
+    8 entries ahead: the row's one random read of the factor matrix, so that every CG pass
+    after it reads a contiguous copy from the cache."""
+    k = src.shape[1]
+    for t in range(n):
+        if t + 8 < n:
+            ahead = indices[start + t + 8]
+            for f in range(0, k, 16):
+                _prefetch(src, ahead, f)  # type: ignore[call-arg]
+            _prefetch(src, ahead, k - 1)  # type: ignore[call-arg]
+        col = indices[start + t]
+        for f in range(k):
+            ybuf[t, f] = src[col, f]
 
 
 @njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
 def _cg_residual_pass(
-    indices: np.ndarray,
+    ys: np.ndarray,
+    rows: np.ndarray,
+    off: int,
     values: np.ndarray,
-    src: np.ndarray,
     start: int,
     n: int,
     alpha: float,
     ials: bool,
-    x: np.ndarray,
+    x32: np.ndarray,
     out: np.ndarray,
-    ybuf: np.ndarray,
-    buffered: bool,
 ) -> int:
-    """out += Σ_j (t_j − c_j·(y_j·x)) y_j over the row's entries start … start+n−1 (one
-    random read of every factor row); with ``buffered`` each y_j is also copied to
-    ``ybuf[j − start]`` for the later passes. Four entries at a time (four independent dot
-    products, then one fused update of ``out``). Returns the count of entries v > 0."""
-    k = src.shape[1]
+    """out += Σ_j (t_j − c_j·(y_j·x)) y_j over the row's n entries, y_j = ``ys[rows[off +
+    j]]`` (float32), x32 = float32(x), (c_j, t_j) from ``values[start + j]``. Four entries at
+    a time: four float32 dot products, their weights in float64, then the four scaled
+    vectors summed in float32 and added to the float64 ``out``. Returns the count of
+    entries v > 0."""
+    k = ys.shape[1]
     n_pos = 0
     t = 0
     while t + 4 <= n:
-        p = start + t
-        r0 = indices[p]
-        r1 = indices[p + 1]
-        r2 = indices[p + 2]
-        r3 = indices[p + 3]
-        d0 = 0.0
-        d1 = 0.0
-        d2 = 0.0
-        d3 = 0.0
+        r0 = rows[off + t]
+        r1 = rows[off + t + 1]
+        r2 = rows[off + t + 2]
+        r3 = rows[off + t + 3]
+        d0 = np.float32(0.0)
+        d1 = np.float32(0.0)
+        d2 = np.float32(0.0)
+        d3 = np.float32(0.0)
         for f in range(k):
-            xf = x[f]
-            d0 += np.float64(src[r0, f]) * xf
-            d1 += np.float64(src[r1, f]) * xf
-            d2 += np.float64(src[r2, f]) * xf
-            d3 += np.float64(src[r3, f]) * xf
+            xf = x32[f]
+            d0 += ys[r0, f] * xf
+            d1 += ys[r1, f] * xf
+            d2 += ys[r2, f] * xf
+            d3 += ys[r3, f] * xf
+        p = start + t
         c0, g0 = _entry_weight(np.float64(values[p]), alpha, ials)
         c1, g1 = _entry_weight(np.float64(values[p + 1]), alpha, ials)
         c2, g2 = _entry_weight(np.float64(values[p + 2]), alpha, ials)
@@ -1271,36 +1294,27 @@ def _cg_residual_pass(
         for q in range(4):
             if values[p + q] > 0.0:
                 n_pos += 1
-        w0 = g0 - c0 * d0
-        w1 = g1 - c1 * d1
-        w2 = g2 - c2 * d2
-        w3 = g3 - c3 * d3
+        w0 = np.float32(g0 - c0 * np.float64(d0))
+        w1 = np.float32(g1 - c1 * np.float64(d1))
+        w2 = np.float32(g2 - c2 * np.float64(d2))
+        w3 = np.float32(g3 - c3 * np.float64(d3))
         for f in range(k):
-            out[f] += (w0 * np.float64(src[r0, f]) + w1 * np.float64(src[r1, f])) + (
-                w2 * np.float64(src[r2, f]) + w3 * np.float64(src[r3, f])
+            out[f] += np.float64(
+                (w0 * ys[r0, f] + w1 * ys[r1, f]) + (w2 * ys[r2, f] + w3 * ys[r3, f])
             )
-        if buffered:
-            for f in range(k):
-                ybuf[t, f] = src[r0, f]
-                ybuf[t + 1, f] = src[r1, f]
-                ybuf[t + 2, f] = src[r2, f]
-                ybuf[t + 3, f] = src[r3, f]
         t += 4
     while t < n:
-        p = start + t
-        r0 = indices[p]
-        d0 = 0.0
+        r0 = rows[off + t]
+        d0 = np.float32(0.0)
         for f in range(k):
-            d0 += np.float64(src[r0, f]) * x[f]
+            d0 += ys[r0, f] * x32[f]
+        p = start + t
         c0, g0 = _entry_weight(np.float64(values[p]), alpha, ials)
         if values[p] > 0.0:
             n_pos += 1
-        w0 = g0 - c0 * d0
+        w0 = np.float32(g0 - c0 * np.float64(d0))
         for f in range(k):
-            out[f] += w0 * np.float64(src[r0, f])
-        if buffered:
-            for f in range(k):
-                ybuf[t, f] = src[r0, f]
+            out[f] += np.float64(w0 * ys[r0, f])
         t += 1
     return n_pos
 
@@ -1315,12 +1329,13 @@ def _cg_matvec_pass(
     n: int,
     alpha: float,
     ials: bool,
-    vec: np.ndarray,
+    vec32: np.ndarray,
     out: np.ndarray,
 ) -> None:
     """out += Σ_j c_j (y_j·vec) y_j over the row's n entries, y_j = ``ys[rows[off + j]]``
     (the factors themselves through the CSR indices, or the row's gathered copy through
-    0, 1, 2 …) and c_j from ``values[start + j]``. Four entries at a time."""
+    0, 1, 2 …), vec32 = float32(vec), c_j from ``values[start + j]``; arithmetic as in
+    :func:`_cg_residual_pass`."""
     k = ys.shape[1]
     t = 0
     while t + 4 <= n:
@@ -1328,34 +1343,36 @@ def _cg_matvec_pass(
         r1 = rows[off + t + 1]
         r2 = rows[off + t + 2]
         r3 = rows[off + t + 3]
-        d0 = 0.0
-        d1 = 0.0
-        d2 = 0.0
-        d3 = 0.0
+        d0 = np.float32(0.0)
+        d1 = np.float32(0.0)
+        d2 = np.float32(0.0)
+        d3 = np.float32(0.0)
         for f in range(k):
-            vf = vec[f]
-            d0 += np.float64(ys[r0, f]) * vf
-            d1 += np.float64(ys[r1, f]) * vf
-            d2 += np.float64(ys[r2, f]) * vf
-            d3 += np.float64(ys[r3, f]) * vf
+            vf = vec32[f]
+            d0 += ys[r0, f] * vf
+            d1 += ys[r1, f] * vf
+            d2 += ys[r2, f] * vf
+            d3 += ys[r3, f] * vf
         p = start + t
-        w0 = _entry_weight(np.float64(values[p]), alpha, ials)[0] * d0
-        w1 = _entry_weight(np.float64(values[p + 1]), alpha, ials)[0] * d1
-        w2 = _entry_weight(np.float64(values[p + 2]), alpha, ials)[0] * d2
-        w3 = _entry_weight(np.float64(values[p + 3]), alpha, ials)[0] * d3
+        w0 = np.float32(_entry_weight(np.float64(values[p]), alpha, ials)[0] * np.float64(d0))
+        w1 = np.float32(_entry_weight(np.float64(values[p + 1]), alpha, ials)[0] * np.float64(d1))
+        w2 = np.float32(_entry_weight(np.float64(values[p + 2]), alpha, ials)[0] * np.float64(d2))
+        w3 = np.float32(_entry_weight(np.float64(values[p + 3]), alpha, ials)[0] * np.float64(d3))
         for f in range(k):
-            out[f] += (w0 * np.float64(ys[r0, f]) + w1 * np.float64(ys[r1, f])) + (
-                w2 * np.float64(ys[r2, f]) + w3 * np.float64(ys[r3, f])
+            out[f] += np.float64(
+                (w0 * ys[r0, f] + w1 * ys[r1, f]) + (w2 * ys[r2, f] + w3 * ys[r3, f])
             )
         t += 4
     while t < n:
         r0 = rows[off + t]
-        d0 = 0.0
+        d0 = np.float32(0.0)
         for f in range(k):
-            d0 += np.float64(ys[r0, f]) * vec[f]
-        w0 = _entry_weight(np.float64(values[start + t]), alpha, ials)[0] * d0
+            d0 += ys[r0, f] * vec32[f]
+        w0 = np.float32(
+            _entry_weight(np.float64(values[start + t]), alpha, ials)[0] * np.float64(d0)
+        )
         for f in range(k):
-            out[f] += w0 * np.float64(ys[r0, f])
+            out[f] += np.float64(w0 * ys[r0, f])
         t += 1
 
 
@@ -1365,7 +1382,7 @@ def _solve_half_cg(
     indices: np.ndarray,
     values: np.ndarray,
     src: np.ndarray,
-    gram: np.ndarray,
+    gram32: np.ndarray,
     reg_param: float,
     alpha: float,
     dst: np.ndarray,
@@ -1379,27 +1396,38 @@ def _solve_half_cg(
     """One implicit half-step by ``steps`` conjugate-gradient steps per row, warm-started
     from ``dst`` (the previous factors; overwritten by the new ones, float32).
 
-    Same system as :func:`_solve_half_implicit`; CG needs only products with its matrix,
-    A·p = gram·p + λ_r·p + Σ_j c_j (y_j·p) y_j: O(n·k + k²) per step instead of the
-    O(n·k² + k³) of forming and factorising it. Per row: x = dst[r]; r = b − A·x in one pass
-    over the entries (:func:`_cg_residual_pass`, which also copies the row's factor vectors
-    into a contiguous buffer when the row has at most ``buf_rows`` entries); then each step
-    one pass (:func:`_cg_matvec_pass`, from the buffer when there is one) and the usual
-    updates. A step stops early when the residual's squared norm falls below 1e-20 (the
-    row is solved). Each CG step minimises the row's quadratic over a growing Krylov space
-    containing the start, so the objective never increases. Rows without entries get zeros.
+    Same system as :func:`_solve_half_implicit` (``gram32`` its Gramian term in float32);
+    CG needs only products with its matrix, A·p = gram·p + λ_r·p + Σ_j c_j (y_j·p) y_j:
+    O(n·k + k²) per step instead of the O(n·k² + k³) of forming and factorising it. Per row:
+    the row's factor vectors are copied into a contiguous buffer when there are at most
+    ``buf_rows`` of them (:func:`_gather_factor_rows`, the one random read of the factor
+    matrix; the buffer holds the task's longest row up to ``buf_rows``); x = dst[r]; the
+    residual r = b − A·x in one pass over the entries
+    (:func:`_cg_residual_pass`); then each step one pass (:func:`_cg_matvec_pass`) and the
+    usual updates. The products over the factor vectors and the Gramian run in float32
+    SIMD lanes (as in the `implicit` library), each dot product and each 4-entry partial
+    sum widened to float64; x, r, p, A·p and the step sizes are float64. A step stops early
+    when the residual's squared norm falls below 1e-20 (the row is solved). Each CG step
+    minimises the row's quadratic over a growing Krylov space containing the start, so the
+    objective does not increase (up to rounding). Rows without entries get zeros.
     """
     k = src.shape[1]
     n_tasks = bounds.shape[0] - 1
     for c in prange(n_tasks):
-        # Scratch of one task: the iterate x, residual res, search direction pvec and A·pvec;
-        # the row's gathered factor vectors (float32, like src) and their row numbers 0 … .
+        # Scratch of one task: the iterate x, residual res, search direction pvec, A·pvec and
+        # float32 copies of x / pvec for the SIMD products; the row's gathered factor
+        # vectors (float32, like src) and their row numbers 0, 1, 2 … in that buffer.
         x = np.empty(k, dtype=np.float64)
         res = np.empty(k, dtype=np.float64)
         pvec = np.empty(k, dtype=np.float64)
         ap = np.empty(k, dtype=np.float64)
-        ybuf = np.empty((buf_rows, k), dtype=np.float32)
-        iota = np.arange(buf_rows).astype(np.int32)
+        vec32 = np.empty(k, dtype=np.float32)
+        longest = 0
+        for r in range(bounds[c], bounds[c + 1]):
+            longest = max(longest, indptr[r + 1] - indptr[r])
+        n_buf = min(longest, buf_rows)
+        ybuf = np.empty((n_buf, k), dtype=np.float32)
+        iota = np.arange(n_buf).astype(np.int32)
         for r in range(bounds[c], bounds[c + 1]):
             start = indptr[r]
             n = indptr[r + 1] - start
@@ -1407,15 +1435,20 @@ def _solve_half_cg(
                 for f in range(k):
                     dst[r, f] = 0.0
                 continue
-            buffered = n <= buf_rows
+            buffered = n <= n_buf
             for f in range(k):
                 x[f] = np.float64(dst[r, f])
+                vec32[f] = dst[r, f]
                 res[f] = 0.0
-            n_pos = _cg_residual_pass(
-                indices, values, src, start, n, alpha, ials, x, res, ybuf, buffered
-            )
+            if buffered:
+                _gather_factor_rows(indices, src, start, n, ybuf)
+                n_pos = _cg_residual_pass(ybuf, iota, 0, values, start, n, alpha, ials, vec32, res)
+            else:
+                n_pos = _cg_residual_pass(
+                    src, indices, start, values, start, n, alpha, ials, vec32, res
+                )
             lam = _row_reg(reg_param, n_pos, ials, reg_extra, reg_exp)
-            _gram_matvec(gram, x, lam, ap)
+            _gram_matvec(gram32, vec32, x, lam, ap)
             rs = 0.0
             for f in range(k):
                 res[f] -= ap[f]
@@ -1424,11 +1457,13 @@ def _solve_half_cg(
             for _ in range(steps):
                 if rs < 1e-20:
                     break
-                _gram_matvec(gram, pvec, lam, ap)
+                for f in range(k):
+                    vec32[f] = np.float32(pvec[f])
+                _gram_matvec(gram32, vec32, pvec, lam, ap)
                 if buffered:
-                    _cg_matvec_pass(ybuf, iota, 0, values, start, n, alpha, ials, pvec, ap)
+                    _cg_matvec_pass(ybuf, iota, 0, values, start, n, alpha, ials, vec32, ap)
                 else:
-                    _cg_matvec_pass(src, indices, start, values, start, n, alpha, ials, pvec, ap)
+                    _cg_matvec_pass(src, indices, start, values, start, n, alpha, ials, vec32, ap)
                 pap = 0.0
                 for f in range(k):
                     pap += pvec[f] * ap[f]
@@ -1925,8 +1960,9 @@ def solve_half_implicit(
         float(reg_exponent),
     )
     if cg:
+        gram32 = np.ascontiguousarray(gram, dtype=np.float32)
         _locked(_solve_half_cg)(
-            indptr, indices, values, src, gram, reg, a, dst, bounds, flag, rx, rexp,
+            indptr, indices, values, src, gram32, reg, a, dst, bounds, flag, rx, rexp,
             int(cg_steps), P.cg_buffer_rows(k),
         )  # fmt: skip
         return 0

@@ -219,10 +219,11 @@ IMPLICIT_SOLVERS = ("cg", "cholesky")
 """How implicit half-steps solve each row: ``cg`` (a few conjugate-gradient steps
 warm-started from the previous factors) or ``cholesky`` (the exact solve)."""
 
-CG_BUFFER_BYTES = 256 << 10
+CG_BUFFER_BYTES = 64 << 20
 """A CG row whose factor vectors fit in this many bytes (float32) is gathered once into a
-contiguous per-task buffer and its later CG steps read the copy, which stays in the L2 cache;
-longer rows re-read the factor matrix through their indices at every step."""
+contiguous per-task buffer (as long as the task's longest row) and its later CG steps read
+the copy — from the L2 cache for short rows, as a sequential stream for long ones; longer
+rows re-read the factor matrix through their indices (random rows) at every step."""
 
 
 def cg_buffer_rows(k: int) -> int:
