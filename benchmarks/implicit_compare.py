@@ -129,7 +129,9 @@ def main() -> None:
 
     for method in methods:  # compile / warm every path once on the real data
         run(method, ranks[0], 1)
-    runs: dict[str, dict[int, list[dict[str, float]]]] = {m: {r: [] for r in ranks} for m in methods}
+    runs: dict[str, dict[int, list[dict[str, float]]]] = {
+        m: {r: [] for r in ranks} for m in methods
+    }
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     load_start = loadavg()
     for rep in range(args.repeats):
@@ -161,7 +163,12 @@ def main() -> None:
         "versions": {**versions(), "implicit": implicit_version or "not installed"},
         "loadavg_at_start": load_start,
         "loadavg_at_end": loadavg(),
-        "data": {"path": str(path), "ratings": data.nnz, "users": data.n_users, "items": data.n_items},
+        "data": {
+            "path": str(path),
+            "ratings": data.nnz,
+            "users": data.n_users,
+            "items": data.n_items,
+        },
         "settings": {
             "iterations": args.iters,
             "threads": args.threads,
@@ -190,7 +197,9 @@ def main() -> None:
         + "\nEvery run (s, with the 1-minute load average before it): "
         + "; ".join(
             f"{m} rank {r}: "
-            + ", ".join(f"{x['seconds']:.2f} (load {x['load_1min_before']:.1f})" for x in runs[m][r])
+            + ", ".join(
+                f"{x['seconds']:.2f} (load {x['load_1min_before']:.1f})" for x in runs[m][r]
+            )
             for m in methods
             for r in ranks
         )
