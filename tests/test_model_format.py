@@ -140,26 +140,23 @@ def test_manifest_required_when_model_json_says_so(model: Path, tmp_path: Path) 
         read_model(garbled)
 
 
-def test_legacy_folder_without_manifest_loads(model: Path, tmp_path: Path) -> None:
+def test_legacy_folder_without_manifest_loads(
+    model: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """Folders saved before manifests: read unverified (one warning), version from
     model.json as before."""
     import hashlib
     import logging
-
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append  # type: ignore[method-assign]
-    logging.getLogger("movierec.service.model_reader").addHandler(handler)
 
     legacy = _copy(model, tmp_path)
     meta = json.loads((legacy / "model.json").read_text())
     del meta["integrity"]
     (legacy / "model.json").write_text(json.dumps(meta))
     (legacy / MANIFEST).unlink()
-    try:
+    # An earlier CLI test may have set the "movierec" logger to ERROR (-q): ask for warnings.
+    with caplog.at_level(logging.WARNING, logger="movierec.service.model_reader"):
         arrays = read_model(legacy)
-    finally:
-        logging.getLogger("movierec.service.model_reader").removeHandler(handler)
+    records = [r for r in caplog.records if r.name == "movierec.service.model_reader"]
     assert arrays.version == hashlib.sha256((legacy / "model.json").read_bytes()).hexdigest()[:12]
     assert ["not verified" in r.getMessage() for r in records] == [True]
     assert load_model_dir(legacy).params.rank == 6

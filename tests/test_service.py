@@ -888,6 +888,7 @@ def implicit_model(models: dict[str, Any]) -> tuple[Path, Any]:
         max_iter=8,
         model="implicit-als",
         alpha=2.0,
+        implicit_solver="cholesky",  # fold-in is the exact solve; CG training stops near it
     )
 
 
