@@ -1050,34 +1050,43 @@ def _solve_half(
     return int(failed.sum())
 
 
-@njit(parallel=True, cache=True, fastmath=False, error_model="numpy")
+@njit(parallel=True, cache=True, fastmath=_FAST, error_model="numpy")
 def _gram(src: np.ndarray) -> np.ndarray:
     """YᵀY of the float32 rows of ``src`` in float64 (Spark's ``computeYtY``).
 
-    Rows are split into at most 256 contiguous parts (one partial k×k sum each, parallel),
-    then the partial sums are added in part order, so the result does not depend on the
-    thread count.
+    Rows are split into at most 256 contiguous parts (one partial sum each, parallel), then
+    the partial sums are added in part order, so the result does not depend on the thread
+    count. Each part widens its rows to float64 48 at a time (columns padded with zeros to a
+    multiple of 4) and adds their upper Gram as register tiles (:func:`_gram_upper`); the
+    upper triangle is mirrored into the lower one.
     """
     n = src.shape[0]
     k = src.shape[1]
+    w = ((k + 3) // 4) * 4
     n_parts = max(1, min(256, (n + _ROWS_PER_CHUNK - 1) // _ROWS_PER_CHUNK))
-    parts = np.zeros((n_parts, k, k), dtype=np.float64)
+    parts = np.zeros((n_parts, w, w), dtype=np.float64)
     for c in prange(n_parts):
-        y = np.empty(k, dtype=np.float64)
+        rows = np.zeros((48, w), dtype=np.float64)
+        acc = np.zeros((w, w), dtype=np.float64)
         lo = (n * c) // n_parts
         hi = (n * (c + 1)) // n_parts
-        for r in range(lo, hi):
-            for f in range(k):
-                y[f] = np.float64(src[r, f])
-            for i in range(k):
-                yi = y[i]
-                for j in range(k):
-                    parts[c, i, j] += yi * y[j]
+        for b0 in range(lo, hi, 48):
+            m = min(48, hi - b0)
+            for t in range(m):
+                for f in range(k):
+                    rows[t, f] = np.float64(src[b0 + t, f])
+            _gram_upper(rows, m, k, w, acc, 1)
+        for i in range(w):
+            for j in range(w):
+                parts[c, i, j] = acc[i, j]
     out = np.zeros((k, k), dtype=np.float64)
     for c in range(n_parts):
         for i in range(k):
-            for j in range(k):
+            for j in range(i, k):
                 out[i, j] += parts[c, i, j]
+    for i in range(k):
+        for j in range(i + 1, k):
+            out[j, i] = out[i, j]
     return out
 
 
