@@ -14,20 +14,25 @@ unless it holds a number, which is refused: that record is data.
 from __future__ import annotations
 
 import logging
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from movierec import schema
+from movierec.data.header import (
+    fields_text,
+    find_alias,
+    header_problem,
+    id_kind,
+    is_number,
+    map_header,
+    named_columns,
+    positional_mapping,
+)
 from movierec.data.textio import Sample
 from movierec.data.validate import (
     HEADER_ALIASES,
-    MISSING_MARKERS,
     QUOTE,
-    header_role,
     norm_name,
 )
 from movierec.errors import MAX_MESSAGE, DataError, join_within, quote_cell, quote_cells
@@ -61,7 +66,6 @@ SEP_ALIASES = {
     "space": "ws",
 }
 
-_ZERO_PADDED = re.compile(r"[+-]?0\d+")
 
 TRAILING_SHARE = 0.9
 """Share of sampled records ending with an empty field that makes it a trailing separator."""
@@ -119,123 +123,6 @@ def split_fields(line: str, sep: str) -> list[str]:
     return [p.strip() for p in parts]
 
 
-def _is_number(text: str) -> bool:
-    try:
-        value = float(text)
-    except ValueError:
-        return False
-    return bool(np.isfinite(value))
-
-
-def _fields(n: int) -> str:
-    return "1 field" if n == 1 else f"{n} fields"
-
-
-def _positional_mapping(columns: dict[str, str]) -> dict[str, int] | None:
-    if columns and all(v.strip().isdigit() for v in columns.values()):
-        return {k: int(v) for k, v in columns.items()}
-    return None
-
-
-def _named(columns: dict[str, str]) -> bool:
-    return bool(columns) and _positional_mapping(columns) is None
-
-
-def _header_like(first: list[str], columns: dict[str, str]) -> bool:
-    """Rule R5: a field is a known column name, or a name given in ``columns``, and no field
-    is a number (``user,5,4.0`` is data whose user id is "user")."""
-    if any(_is_number(f) for f in first):
-        return False
-    if _named(columns):
-        present = {f.lower() for f in first}
-        if any(v.lower() in present for v in columns.values()):
-            return True
-    return any(header_role(f) is not None for f in first)
-
-
-def _find_alias(names: list[str], canon: str) -> int | None:
-    for j, n in enumerate(names):
-        if header_role(n) == canon:
-            return j
-    return None
-
-
-def _map_header(names: list[str], columns: dict[str, str]) -> tuple[dict[str, int], str | None]:
-    """Find canonical columns in a header row; returns (positions, problem)."""
-    lowered = [n.lower() for n in names]
-    shown = quote_cells(names, most=5, limit=24)
-    if _named(columns):
-        pos: dict[str, int] = {}
-        for canon, wanted in columns.items():
-            if wanted in names:
-                pos[canon] = names.index(wanted)
-            elif wanted.lower() in lowered:
-                pos[canon] = lowered.index(wanted.lower())
-            else:
-                return {}, (
-                    f"column {quote_cell(wanted)} (for {canon}) is not in the header {shown}"
-                )
-        for canon in (schema.USER, schema.ITEM, schema.RATING):
-            if canon not in pos:
-                found = _find_alias(names, canon)
-                if found is None:
-                    return {}, f"no {canon} column in the header {shown}; add it to data.columns"
-                pos[canon] = found
-        if schema.TIMESTAMP not in pos:
-            ts = _find_alias(names, schema.TIMESTAMP)
-            if ts is not None:
-                pos[schema.TIMESTAMP] = ts
-        return pos, None
-    pos = {}
-    for canon in schema.RATING_COLUMNS:
-        found = _find_alias(names, canon)
-        if found is not None:
-            pos[canon] = found
-    missing = [c for c in (schema.USER, schema.ITEM, schema.RATING) if c not in pos]
-    if not missing:
-        return pos, None
-    by_position = dict(zip(schema.RATING_COLUMNS, range(len(names))))
-    consistent = all(by_position.get(canon) == j for canon, j in pos.items())
-    if len(names) in (3, 4) and consistent:
-        return by_position, None  # e.g. User-ID;ISBN;Book-Rating: used by position
-    what = " and ".join(c.removesuffix("_id") for c in missing)
-    return {}, (
-        f"no {what} column in the header {shown}; name it "
-        f"({', '.join(sorted(HEADER_ALIASES[missing[0]])[:3])} ...) or set data.columns"
-    )
-
-
-def id_kind(values: list[str]) -> str:
-    """``"str"`` when sampled ids are mostly non-numeric or written with leading zeros
-    (``0345``: the zeros are part of the id), else ``"int"``."""
-    vals = [v for v in values if v.lower() not in MISSING_MARKERS]
-    if not vals:
-        return "int"
-    non_numeric = sum(not _is_number(v) for v in vals)
-    zero_padded = any(_ZERO_PADDED.fullmatch(v) for v in vals if "0" in v[:2])
-    return "str" if non_numeric * 2 > len(vals) or zero_padded else "int"
-
-
-def _header_problem(
-    first: tuple[int, str] | None, fields: list[str], header: bool | None, cols: dict[str, str]
-) -> tuple[bool, str | None]:
-    """Whether the first record is the header, or why it cannot be (``data.header`` set)."""
-    if first is None or header is False:
-        if header and first is None:
-            return False, "data.header is true, but line 1 is too long to be a header"
-        return False, None
-    if _header_like(fields, cols):
-        return True, None
-    if header is None:
-        return False, None
-    if any(_is_number(f) for f in fields):
-        return False, (
-            f"data.header is true, but line {first[0]} holds numbers, so it is data, "
-            f"not a header: {quote_cell(first[1])}; drop --header (or set data.header = false)"
-        )
-    return True, None
-
-
 def _occurs(sample: Sample, sep: str) -> bool:
     """Whether ``sep`` occurs in a sampled record at all (else it cannot be the separator)."""
     return any(sep in text for _, text in sample.head) or any(sep in t for t in sample.body)
@@ -254,7 +141,7 @@ def evaluate_layout(
     first = sample.head[0] if sample.head else None
     first_fields = head_rows[0] if head_rows else []
     layout = TextLayout(sep=sep, nfields=len(first_fields), positions={}, names={})
-    is_header, problem = _header_problem(first, first_fields, header, columns)
+    is_header, problem = header_problem(first, first_fields, header, columns)
     if problem:
         layout.problems.append(problem)
         return layout
@@ -264,13 +151,13 @@ def evaluate_layout(
         layout.header_line = first[0]
         names = first_fields
         layout.nfields = len(names)
-        positions, problem = _map_header(names, columns)
+        positions, problem = map_header(names, columns)
         if problem:
             layout.problems.append(problem)
             return layout
         layout.names = {c: names[j] for c, j in positions.items()}
         layout.positional_header = not columns and any(
-            _find_alias(names, c) is None for c in (schema.USER, schema.ITEM, schema.RATING)
+            find_alias(names, c) is None for c in (schema.USER, schema.ITEM, schema.RATING)
         )
     else:
         if not data:
@@ -278,8 +165,8 @@ def evaluate_layout(
             return layout
         counts = Counter(len(r) for r in data)
         layout.nfields = max(counts.items(), key=lambda kv: (kv[1], kv[0]))[0]
-        mapped = _positional_mapping(columns)
-        if _named(columns):
+        mapped = positional_mapping(columns)
+        if named_columns(columns):
             layout.problems.append(
                 "data.columns names header columns, but the file has no header row; "
                 "give 0-based positions instead"
@@ -299,11 +186,11 @@ def evaluate_layout(
                 width -= 1  # a separator at the end of every line: the last field is empty
                 layout.trailing_sep = True
             if width == 5:
-                layout.problems.append(f"found {_fields(width)} per line")
+                layout.problems.append(f"found {fields_text(width)} per line")
                 return layout
             positions = dict(zip(schema.RATING_COLUMNS, range(width)))
         else:
-            layout.problems.append(f"found {_fields(layout.nfields)} per line")
+            layout.problems.append(f"found {fields_text(layout.nfields)} per line")
             return layout
         layout.names = {c: c for c in positions}
     for canon in (schema.USER, schema.ITEM, schema.RATING):
@@ -318,7 +205,7 @@ def evaluate_layout(
         positions[schema.ITEM],
         positions[schema.RATING],
     )
-    good = [r for r in data if len(r) == k and r[pu] and r[pi] and _is_number(r[pr])]
+    good = [r for r in data if len(r) == k and r[pu] and r[pi] and is_number(r[pr])]
     layout.plausible = len(good)
     layout.user_kind = id_kind([r[pu] for r in good])
     layout.item_kind = id_kind([r[pi] for r in good])
@@ -370,7 +257,7 @@ def detect_layout(
             )
         elif best.header_line is None and header is None and sample.head:
             ln, text = sample.head[0]
-            if not any(_is_number(f) for f in split_fields(text, best.sep)):
+            if not any(is_number(f) for f in split_fields(text, best.sep)):
                 logger.warning(
                     "%s: line %d %s is not a known header, so it is read as data (set "
                     "data.header = true if it is a header)",
@@ -415,7 +302,7 @@ def detect_layout(
         if mapping:
             raise fail(mapping[0])
         widest = max(c.nfields for c in candidates)
-        hint = f" (found {_fields(widest)} per line)" if widest < 3 else ""
+        hint = f" (found {fields_text(widest)} per line)" if widest < 3 else ""
     where = (
         f"separated by {sep_label(sep)}"
         if sep
