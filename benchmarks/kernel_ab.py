@@ -3,7 +3,9 @@
 Runs the local engine's fits on ml-latest-small (``random_split(ratings, 0.2, seed=42)``)
 from two copies of ``src/`` — typically the commit before a kernel change and the working
 tree — each in its own process with its own ``NUMBA_CACHE_DIR``, alternating A, B, A, B …
-so both sample the machine over the same minutes. Each process compiles (or loads its
+so both sample the machine over the same minutes. On a busy machine ``--threads 1 --clock cpu``
+compares CPU time of single-threaded fits, which other processes disturb far less than the
+wall time of a parallel fit. Each process compiles (or loads its
 cache), runs one warm-up fit per configuration, then ``--repeats`` timed fits, and saves the
 last fit's factors. The report gives, per configuration, the median over all timed fits of
 each side, B/A, and whether the factors are bit-identical.
@@ -49,8 +51,9 @@ def _loadavg() -> list[float]:
         return []
 
 
-def worker(data: Path, repeats: int, factors_out: Path) -> None:
+def worker(data: Path, repeats: int, factors_out: Path, clock: str) -> None:
     """Time the configurations in this process (PYTHONPATH picks the tree)."""
+    now = time.process_time if clock == "cpu" else time.perf_counter
     import dataclasses
 
     import numpy as np
@@ -78,9 +81,9 @@ def worker(data: Path, repeats: int, factors_out: Path) -> None:
         runs = []
         model = None
         for _ in range(repeats):
-            t0 = time.perf_counter()
+            t0 = now()
             model = engine.fit(handle, params)
-            runs.append(time.perf_counter() - t0)
+            runs.append(now() - t0)
         assert model is not None
         out[cfg["name"]] = runs
         key = cfg["name"].replace(" ", "_")
@@ -97,13 +100,20 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=4, help="A/B process pairs")
     ap.add_argument("--repeats", type=int, default=7, help="timed fits per process")
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared/datasets/ml-latest-small")
+    ap.add_argument("--threads", type=int, help="NUMBA_NUM_THREADS of the workers")
+    ap.add_argument(
+        "--clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="wall time, or the process's CPU time (with --threads 1: robust on a busy machine)",
+    )
     ap.add_argument("--out", type=Path, help="write the report as JSON here")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--factors", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     csv = args.data / "ratings.csv" if args.data.is_dir() else args.data
     if args.worker:
-        worker(csv, args.repeats, args.factors)
+        worker(csv, args.repeats, args.factors, args.clock)
         return
     if args.a is None or args.b is None:
         ap.error("--a and --b are required")
@@ -120,6 +130,7 @@ def main() -> None:
                 **os.environ,
                 "PYTHONPATH": str(sides[side]),
                 "NUMBA_CACHE_DIR": str(tmp / f"cache-{side}"),
+                **({"NUMBA_NUM_THREADS": str(args.threads)} if args.threads else {}),
             }
             cmd = [
                 sys.executable,
@@ -131,6 +142,8 @@ def main() -> None:
                 str(args.repeats),
                 "--factors",
                 str(tmp / f"factors-{side}.npz"),
+                "--clock",
+                args.clock,
             ]
             loads.append(_loadavg())
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp)
@@ -147,6 +160,8 @@ def main() -> None:
         "b": str(sides["B"]),
         "rounds": args.rounds,
         "repeats_per_process": args.repeats,
+        "threads": args.threads,
+        "clock": args.clock,
         "loadavg_before_each_process": loads,
         "configs": {},
     }
