@@ -154,8 +154,8 @@ def test_fold_in_reproduces_trained_factors(engine: LocalEngine, handle: LocalDa
     """Training ends with an exact user half-step against the final item factors, so folding
     a training user's own movies in gives back that user's factors."""
     params = ALSParams(
-        model="ials", rank=24, reg_param=0.01, unobserved_weight=0.3, max_iter=4,
-        implicit_solver="cholesky",
+        model="ials", rank=24, reg_param=0.01, unobserved_weight=0.3, reg_exponent=1.0,
+        max_iter=4, implicit_solver="cholesky",
     )  # fmt: skip
     model = engine.fit(handle, params)
     train = handle.ratings
