@@ -189,9 +189,7 @@ def main() -> None:
                     flush=True,
                 )
     best = {m: {r: min(x["seconds"] for x in runs[m][r]) for r in ranks} for m in methods}
-    best_cpu = {
-        m: {r: min(x["cpu_seconds"] for x in runs[m][r]) for r in ranks} for m in methods
-    }
+    best_cpu = {m: {r: min(x["cpu_seconds"] for x in runs[m][r]) for r in ranks} for m in methods}
     ours = [m for m in methods if m != "implicit"]
     rows = []
     for rank in ranks:
