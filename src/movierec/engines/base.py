@@ -33,17 +33,27 @@ def _config_default(name: str) -> Any:
     return ALSConfig.model_fields[name].default
 
 
+_KIND_DEFAULT: Any = object()
+"""Marks rank / reg_param / max_iter not given: :meth:`ALSParams.__post_init__` fills in
+the model kind's default (``ALSConfig``'s, with :data:`~movierec.config.BIASED_ALS_DEFAULTS`
+/ :data:`~movierec.config.IALS_DEFAULTS` for those kinds)."""
+
+
 @dataclass(frozen=True)
 class ALSParams:
     """Hyper-parameters of one ALS fit (Spark MLlib semantics).
 
     ``alpha`` is the confidence scale of ``implicit-als`` (Spark's ``alpha``); the explicit
-    models ignore it.
+    models ignore it. ``rank``, ``reg_param`` and ``max_iter`` left out take the model
+    kind's defaults from :class:`~movierec.config.ALSConfig` (the one config source):
+
+    >>> ALSParams(model="biased-als").rank, ALSParams().rank
+    (40, 10)
     """
 
-    rank: int = 10
-    reg_param: float = 0.1
-    max_iter: int = 15
+    rank: int = _KIND_DEFAULT
+    reg_param: float = _KIND_DEFAULT
+    max_iter: int = _KIND_DEFAULT
     seed: int = 42
     model: str = "als"
     bias_reg: float = 5.0
@@ -66,6 +76,14 @@ class ALSParams:
     """ials's σ (factors start as N(0, σ/√rank))."""
 
     def __post_init__(self) -> None:
+        unset = [n for n in ("rank", "reg_param", "max_iter") if getattr(self, n) is _KIND_DEFAULT]
+        if unset:
+            try:
+                defaults = ALSConfig(model=self.model)  # type: ignore[arg-type]
+            except ValueError:  # an unknown kind is refused where it is used, not here
+                defaults = ALSConfig()
+            for name in unset:
+                object.__setattr__(self, name, getattr(defaults, name))
         if self.rating_scale is not None:  # a list when read back from JSON metadata
             lo, hi = (float(v) for v in self.rating_scale)
             object.__setattr__(self, "rating_scale", (lo, hi))
