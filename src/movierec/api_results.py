@@ -126,8 +126,8 @@ class RunResult:
     recommendations: pd.DataFrame
     """The top-N lists (user_id, rank, movie_id, title, genres, score; original ids)."""
     model: Any
-    """The final model (a :class:`movierec.Recommender`), loaded back from ``out/model``: ready for predict / recommend /
-    similar_items / recommend_for."""
+    """The final model (a :class:`movierec.Recommender`), loaded back from ``out/model``:
+    ready for predict / recommend / similar_items / recommend_for."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -60,7 +60,8 @@ class SparkData(EngineData):
     """A canonical ratings table as a cached Spark DataFrame (user, movie, rating)."""
 
     def __init__(self, spark: SparkSession, ratings: pd.DataFrame) -> None:
-        self._ratings = ratings
+        self._ratings: pd.DataFrame | None = ratings
+        self._owned = True
         pdf = pd.DataFrame(
             {
                 USER: ratings[USER].to_numpy(dtype=np.int32),
@@ -70,12 +71,26 @@ class SparkData(EngineData):
         )
         self.df: DataFrame = spark.createDataFrame(pdf, schema=_ratings_schema()).cache()
 
+    @classmethod
+    def of_spark(cls, df: DataFrame) -> SparkData:
+        """A handle on a Spark DataFrame already in the canonical (USER, ITEM, RATING)
+        columns, used as it is (not cached, never released here); :attr:`ratings` collects
+        it only if a caller asks for pandas."""
+        self = cls.__new__(cls)
+        self.df = df
+        self._ratings = None
+        self._owned = False
+        return self
+
     @property
     def ratings(self) -> pd.DataFrame:
+        if self._ratings is None:
+            self._ratings = self.df.toPandas()
         return self._ratings
 
     def release(self) -> None:
-        self.df.unpersist()
+        if self._owned:
+            self.df.unpersist()
 
 
 U_BIAS = "user_bias"
