@@ -62,7 +62,7 @@ def test_reject_limit_duplicates_and_missing_columns() -> None:
         )
     dup = pd.DataFrame({"userId": [1, 1], "movieId": [5, 5], "rating": [3.0, 4.0]})
     assert movierec.load_ratings(dup, duplicates="last").ratings["rating"].tolist() == [4.0]
-    with pytest.raises(DataError, match="more than once|duplicate"):
+    with pytest.raises(DataError, match=r"more than once|duplicate"):
         movierec.load_ratings(dup, duplicates="error")
     with pytest.raises(DataError, match="cannot find the user_id"):
         movierec.load_ratings(pd.DataFrame({"x": [1], "movieId": [1], "rating": [3.0]}))
