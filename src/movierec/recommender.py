@@ -90,6 +90,9 @@ class Recommender:
     ``interactions`` (``rating``, ``all``, ``threshold``) and ``interaction_threshold`` say
     what an implicit model is fitted on (:mod:`movierec.interactions`).
 
+    >>> Recommender("ials").params.rank   # ials's own default (config.IALS_DEFAULTS)
+    256
+
     Raises:
         ConfigError: an unknown kind, a bad parameter, or an unknown engine.
     """
@@ -177,6 +180,10 @@ class Recommender:
         """A model folder (written by :meth:`save`, ``movierec train`` or ``run``'s
         ``model/``) ready to use; ``engine`` defaults to the one that trained it.
 
+        >>> path = rec.save(tmp / "model")
+        >>> Recommender.load(path).recommend([1], n=1, titles=False)["movie_id"].tolist()
+        [30]
+
         Raises:
             ModelError: the folder is missing, damaged or incompatible.
         """
@@ -221,7 +228,11 @@ class Recommender:
     def save(self, path: str | Path) -> Path:
         """Write a complete model folder (the format of ``movierec train``: it serves with
         ``movierec serve`` and loads with :meth:`load`); an earlier model folder there is
-        replaced. Returns the path."""
+        replaced. Returns the path.
+
+        >>> (rec.save(tmp / "saved") / "model.json").is_file()
+        True
+        """
         from movierec.model_io import save_model
 
         f = self._state()
@@ -287,6 +298,10 @@ class Recommender:
         column: the predicted rating, clipped to the training scale as the CLI clips it
         (``implicit-als``/``ials``: the preference score). Unknown users or movies: NaN.
 
+        >>> out = rec.predict(pd.DataFrame({"userId": [1, 99], "movieId": [30, 30]}))
+        >>> bool(0.5 <= out.prediction[0] <= 5.0), bool(out.prediction.isna()[1])
+        (True, True)
+
         Raises:
             ModelError: not fitted. DataError: the user or movie column is missing.
         """
@@ -317,6 +332,9 @@ class Recommender:
         user_id, rank, movie_id, (title, genres,) score. ``exclude_seen`` leaves out the
         movies each user rated in the training data.
 
+        >>> rec.recommend([1, 2], n=1, titles=False)[["user_id", "movie_id"]].values.tolist()
+        [[1, 30], [2, 20]]
+
         Raises:
             ConfigError: a user the model does not know, or n < 1.
         """
@@ -331,7 +349,11 @@ class Recommender:
 
     def recommend_all(self, n: int = 10, *, exclude_seen: bool = True, titles: bool = True) -> Any:
         """Top-``n`` unseen movies for every training user: a pandas DataFrame on the local
-        engine, a Spark DataFrame on Spark (computed by the executors, never collected)."""
+        engine, a Spark DataFrame on Spark (computed by the executors, never collected).
+
+        >>> rec.recommend_all(1, titles=False)["user_id"].tolist()
+        [1, 2, 3]
+        """
         f = self._state()
         exclude = f.handle if exclude_seen else None
         if f.engine.name == "spark":
@@ -394,6 +416,9 @@ class Recommender:
         service's ``/movies/{id}/similar`` numbers). Columns: movie_id, (title, genres,)
         score.
 
+        >>> list(rec.similar_items(10, n=2, titles=False).columns)
+        ['movie_id', 'score']
+
         Raises:
             ConfigError: no movie matches.
         """
@@ -436,6 +461,9 @@ class Recommender:
         regularisation (the service's fold-in; :func:`movierec.ials.fold_in` for ``ials``).
         ``ratings``: a ``{movie_id: rating}`` dict or a DataFrame of movies and ratings
         (original ids). Rated movies are not recommended; unknown movies are ignored.
+
+        >>> rec.recommend_for({10: 5.0, 20: 4.0}, n=5, titles=False)["movie_id"].tolist()
+        [30]
 
         Raises:
             ConfigError: none of the rated movies is known to the model.
@@ -499,7 +527,12 @@ class Recommender:
         the training data's original ids): RMSE/MAE of the clipped predictions, catalogue
         top-``k`` metrics (relevance = rating >= ``threshold``, training movies excluded),
         beyond-accuracy, and with ``baselines`` the global mean, bias and most-popular on the
-        same rows. Returns an :class:`~movierec.api_results.Evaluation`."""
+        same rows. Returns an :class:`~movierec.api_results.Evaluation`.
+
+        >>> test = pd.DataFrame({"userId": [1, 3], "movieId": [30, 10], "rating": [4.0, 2.0]})
+        >>> list(rec.evaluate(test, k=2).to_frame().index)
+        ['biased-als', 'global_mean', 'bias', 'most_popular']
+        """
         from movierec.evaluation import evaluate as evaluate_model
         from movierec.model_io import SavedModel, align_test_ids
         from movierec.workflows import predicts_ratings, ranking_only
