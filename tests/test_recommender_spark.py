@@ -177,3 +177,35 @@ def test_workers_without_pandas_fail_in_one_line_naming_pyspark_python(tmp_path:
     assert lines, done.stdout + done.stderr[-2000:]
     assert "PYSPARK_PYTHON" in lines[0] and "pandas" in lines[0]
     assert len(done.stdout.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_get_engine_adopts_a_notebooks_running_session_unchanged() -> None:
+    """A session the notebook built first is used as it is by get_engine("spark"): its
+    shuffle partitions, checkpoint folder and log level stay; stop_spark leaves it running."""
+    script = (
+        "from pyspark.sql import SparkSession\n"
+        "import movierec\n"
+        "from movierec.spark import stop_spark\n"
+        "s = (SparkSession.builder.master('local[1]')"
+        ".config('spark.sql.shuffle.partitions', '7')"
+        ".config('spark.ui.enabled', 'false')"
+        ".config('spark.driver.memory', '512m').getOrCreate())\n"
+        "engine = movierec.get_engine('spark')\n"
+        "print('SAME', engine.spark is s)\n"
+        "print('PARTS', s.conf.get('spark.sql.shuffle.partitions'))\n"
+        "print('CKPT', s.sparkContext.getCheckpointDir())\n"
+        "stop_spark()\n"
+        "print('ALIVE', s.range(3).count())\n"
+        "s.stop()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "SPARK_LOCAL_IP": "127.0.0.1"}
+    env["PYSPARK_PYTHON"] = sys.executable
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    out = dict(ln.split(" ", 1) for ln in done.stdout.splitlines() if " " in ln)
+    assert out.get("SAME") == "True", done.stdout + done.stderr[-2000:]
+    assert out["PARTS"] == "7"
+    assert out["CKPT"] == "None"
+    assert out["ALIVE"] == "3"

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _session: SparkSession | None = None
 _tmp_checkpoint: str | None = None
+_guest = [False]
+"""Whether ``_session`` is the caller's own session (never stopped or reconfigured here)."""
 
 
 def _check_java() -> None:
@@ -78,7 +80,9 @@ def get_spark(cfg: SparkConfig | None = None) -> SparkSession:
     Local mode is sized for one machine (few shuffle partitions, UI off unless asked,
     driver memory from the config); a checkpoint directory is always set so that long ALS
     runs truncate their lineage instead of overflowing the JVM stack. ``cfg.remote`` builds
-    a Spark Connect session instead; ``cfg.master`` accepts any master URL.
+    a Spark Connect session instead; ``cfg.master`` accepts any master URL. When the
+    process already has an active SparkSession movierec did not build (a notebook's), that
+    session is used as it is, ``cfg`` ignored (:func:`adopt_session`).
 
     Raises:
         EngineError: Java is missing or the session could not start.
@@ -90,6 +94,13 @@ def get_spark(cfg: SparkConfig | None = None) -> SparkSession:
             return _session
         from pyspark.sql import SparkSession
 
+        active = None if cfg.remote else SparkSession.getActiveSession()
+        if active is not None:
+            # A notebook's own session (Databricks, Jupyter): a guest uses it as it is.
+            adopt_session(active)
+            _session, _guest[0] = active, True
+            log.info("using the running SparkSession as it is (its settings are kept)")
+            return active
         builder = SparkSession.builder.appName(cfg.app_name)
         if cfg.remote:
             builder = builder.remote(cfg.remote)
@@ -176,12 +187,14 @@ def ensure_active(spark: Any) -> None:
 
 
 def stop_spark() -> None:
-    """Stop the process-wide session (if any) and remove its temporary checkpoint folder."""
+    """Stop the process-wide session (if any; a session movierec did not build is only
+    forgotten, not stopped) and remove its temporary checkpoint folder."""
     global _session
     with _lock:
-        if _session is not None:
+        if _session is not None and not _guest[0]:
             _session.stop()
-            _session = None
+        _session = None
+        _guest[0] = False
         _cleanup_checkpoint()
 
 
