@@ -18,14 +18,16 @@ passing the untransformed ratings as ``exclude`` (see :func:`fit_model`).
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
 
-from movierec.engines.base import ALSParams, Engine, EngineData, TrainedModel
 from movierec.errors import ConfigError, DataError
 from movierec.schema import RATING
+
+if TYPE_CHECKING:
+    from movierec.engines.base import ALSParams, Engine, EngineData, TrainedModel
 
 log = logging.getLogger(__name__)
 
@@ -79,17 +81,15 @@ def fit_model(
     """Fit ``params`` on ``handle``'s ratings, as interactions when the model is implicit.
 
     Explicit models, and ``implicit-als`` in ``rating`` mode, are fitted on ``handle`` itself.
-    Otherwise the transformed table is loaded into a temporary engine handle (released before
-    returning; a fitted model does not depend on its input). Callers keep ``handle`` (all
-    the ratings) as ``exclude`` when recommending, so sub-threshold movies stay excluded.
+    Otherwise on the transformed table, derived on the engine (:meth:`EngineData.interactions`)
+    and released before returning (a fitted model does not depend on its input). Callers keep
+    ``handle`` (all the ratings) as ``exclude`` when recommending, so sub-threshold movies stay
+    excluded.
 
     Raises:
         ConfigError, DataError: see :func:`to_interactions`; engine errors pass through.
     """
     if not params.implicit or mode == "rating":
         return engine.fit(handle, params)
-    tmp = engine.data(to_interactions(handle.ratings, mode, threshold))
-    try:
-        return engine.fit(tmp, params)
-    finally:
-        tmp.release()
+    with handle.interactions(mode, threshold) as table:
+        return engine.fit(table, params)

@@ -1019,28 +1019,78 @@ def _recommender_choice(info: Mapping[str, Any]) -> list[str]:
 
 
 def _recommendations_section(run_dir: Path, s: dict[str, Any]) -> str:
+    info = s.get("recommendations") or {}
+    sample = info.get("sample")
+    if not (run_dir / "recommendations.parquet").exists():  # a file, or a folder of parts
+        return _note("<code>recommendations.parquet</code> is not in this run folder.")
+    if isinstance(sample, list):  # written by the run: a few users' rows, whatever the data size
+        if not sample:
+            return _note("The recommendation lists are empty.")
+        shown = [
+            (
+                str(entry.get("label", "")),
+                entry.get("user"),
+                pd.DataFrame(entry.get("recommendations") or [], columns=_LIST_COLUMNS),
+                pd.DataFrame(entry.get("top_rated") or [], columns=_LIKED_COLUMNS),
+            )
+            for entry in sample
+            if isinstance(entry, dict)
+        ]
+        return _render_lists(info, shown, info.get("users"))
+    return _recommendations_from_files(run_dir, info)
+
+
+_LIST_COLUMNS = ["rank", ITEM, TITLE, GENRES, SCORE]
+_LIKED_COLUMNS = [ITEM, TITLE, GENRES, RATING]
+
+
+def _recommendations_from_files(run_dir: Path, info: dict[str, Any]) -> str:
+    """The sample of a run folder written before summaries carried one: read from the
+    recommendations and the model's training ratings (small runs; single files or parts)."""
+    from movierec.lists import read_table
+
     recs_file = run_dir / "recommendations.parquet"
-    if not recs_file.is_file():
+    if not recs_file.exists():
         return _note("<code>recommendations.parquet</code> is not in this run folder.")
     try:
-        recs = pd.read_parquet(recs_file)
-    except (OSError, ValueError) as exc:
+        recs = read_table(recs_file)
+    except (OSError, ValueError, MovierecError) as exc:
         return _note(f"<code>recommendations.parquet</code> could not be read: {_e(exc)}")
     if recs.empty:
         return _note("The recommendation lists are empty.")
     model_dir = run_dir / "model"
     train = movies = user_ids = item_ids = None
     try:
-        train = pd.read_parquet(model_dir / "train_ratings.parquet")
+        train = read_table(model_dir / "train_ratings.parquet")
         if (model_dir / "movies.parquet").is_file():
             movies = pd.read_parquet(model_dir / "movies.parquet")
         user_ids = _load_ids(model_dir / "user_ids.npy")
         item_ids = _load_ids(model_dir / "item_ids.npy")
-    except (OSError, ValueError):
+    except (OSError, ValueError, MovierecError):
         train = None
 
     picks = _pick_users(recs, train, user_ids)
-    info = s.get("recommendations") or {}
+    liked = None
+    if train is not None:
+        dense = np.asarray([d for _, d, _ in picks if d is not None], dtype=np.int64)
+        liked = top_rated(train, dense, LIST_LENGTH, movies, user_ids, item_ids)
+        liked["_key"] = liked[USER].astype(str)
+    keys = recs[USER].astype(str)
+    shown = []
+    for label, _, original in picks:
+        mine = recs[keys == str(original)].sort_values("rank", kind="stable").head(LIST_LENGTH)
+        theirs = liked[liked["_key"] == str(original)] if liked is not None else None
+        shown.append((label, original, mine, theirs))
+    return _render_lists(info, shown, info.get("users", recs[USER].nunique()))
+
+
+def _render_lists(
+    info: dict[str, Any],
+    shown: Sequence[tuple[str, Any, pd.DataFrame, pd.DataFrame | None]],
+    users: Any,
+) -> str:
+    """The section's text, then for each (label, original user id, list, highest rated or
+    None) the list beside what that user rated highest."""
     name = str(info.get("recommender", "rating-model"))
     score_text = {
         "implicit-als": "score is implicit ALS's preference (higher = more likely to be liked; "
@@ -1050,7 +1100,7 @@ def _recommendations_section(run_dir: Path, s: dict[str, Any]) -> str:
     parts = [
         _note(
             f"Top-{_e(info.get('n', LIST_LENGTH))} unseen movies were written for "
-            f"{_int(info.get('users', recs[USER].nunique()))} users "
+            f"{_int(users)} users "
             f"(<code>recommendations.parquet</code>/<code>.csv</code>) by "
             f"<strong>{_e(name)}</strong>. Already rated movies are never recommended. Three "
             "users are shown: the one with the fewest ratings, the median and the most active "
@@ -1058,14 +1108,8 @@ def _recommendations_section(run_dir: Path, s: dict[str, Any]) -> str:
         )
     ]
     parts.extend(_recommender_choice(info))
-    liked = None
-    if train is not None:
-        dense = np.asarray([d for _, d, _ in picks if d is not None], dtype=np.int64)
-        liked = top_rated(train, dense, LIST_LENGTH, movies, user_ids, item_ids)
-        liked["_key"] = liked[USER].astype(str)
-    keys = recs[USER].astype(str)
-    for label, _, original in picks:
-        mine = recs[keys == str(original)].sort_values("rank", kind="stable").head(LIST_LENGTH)
+    for label, original, mine, theirs in shown:
+        mine = mine.sort_values("rank", kind="stable").head(LIST_LENGTH)
         rec_table = _table(
             ["#", "Title", "Genres", "Score"],
             [
@@ -1075,8 +1119,7 @@ def _recommendations_section(run_dir: Path, s: dict[str, Any]) -> str:
             caption=f"Recommended for user {_e(original)}",
             numeric=[True, False, False, True],
         )
-        if liked is not None:
-            theirs = liked[liked["_key"] == str(original)]
+        if theirs is not None:
             liked_table = _table(
                 ["Title", "Genres", "Rating"],
                 [(_title(r), _genres(r), _num(r[RATING], 1)) for _, r in theirs.iterrows()],

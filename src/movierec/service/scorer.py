@@ -162,6 +162,37 @@ def _rows_of(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.where(sorted_ids[pos] == v64, pos, -1).astype(np.int32)
 
 
+def _parquet_parts(path: Path) -> list[Path]:
+    """``path`` itself, or for a folder of part files (Spark's layout) its ``*.parquet``
+    files in name order (``_SUCCESS``, ``.crc`` and other hidden files skipped)."""
+    if not path.is_dir():
+        return [path]
+    parts = sorted(
+        p for p in path.iterdir() if p.suffix == ".parquet" and not p.name.startswith(("_", "."))
+    )
+    if not parts:
+        raise ModelError(f"{path}: no Parquet part files in this folder")
+    return parts
+
+
+def _parquet_names(path: Path) -> list[str]:
+    """Column names of a Parquet file or of the first part of a folder of parts."""
+    import pyarrow.parquet as pq
+
+    return list(pq.ParquetFile(_parquet_parts(path)[0], memory_map=True).schema_arrow.names)
+
+
+def _read_parquet(path: Path, columns: list[str]) -> Any:
+    """``columns`` of a Parquet file, or of a folder of part files concatenated in name
+    order (the rows of a model folder Spark's executors wrote, sorted by user)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parts = _parquet_parts(path)
+    tables = [pq.ParquetFile(p, memory_map=True).read(columns=columns) for p in parts]
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+
 def _column(table: Any, name: str, file: Path) -> np.ndarray:
     """A numeric Parquet column as a numpy array, zero-copy when possible.
 
@@ -598,13 +629,10 @@ class Scorer:
         if (self.path / SERVING_DIR / "seen_indptr.npy").is_file():
             self._read_index()
             return
-        import pyarrow.parquet as pq
-
         file = self.path / "train_ratings.parquet"
-        pf = pq.ParquetFile(file, memory_map=True)
-        if "rating" not in pf.schema_arrow.names:
+        if "rating" not in _parquet_names(file):
             raise ModelError(f"{file}: no rating column")
-        table = pf.read(columns=["user_id", "movie_id"])
+        table = _read_parquet(file, ["user_id", "movie_id"])
         users = _column(table, "user_id", file)
         items = _column(table, "movie_id", file)
         del table
@@ -707,9 +735,7 @@ class Scorer:
             self.rating_max = float(ratings.max()) if len(ratings) else 0.0
 
     def _read_ratings(self, file: Path, order: np.ndarray | None) -> None:
-        import pyarrow.parquet as pq
-
-        table = pq.ParquetFile(file, memory_map=True).read(columns=["rating"])
+        table = _read_parquet(file, ["rating"])
         r = _column(table, "rating", file)
         if len(r) != self.n_ratings:
             raise ModelError(
