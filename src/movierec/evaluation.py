@@ -18,7 +18,7 @@ import pandas as pd
 
 from movierec.engines.base import Catalog, EngineData, TrainedModel
 from movierec.engines.clipping import with_clipping
-from movierec.engines.memory import prediction_metrics as _prediction_metrics
+from movierec.engines.frames import prediction_metrics as _prediction_metrics
 from movierec.errors import DataError
 
 log = logging.getLogger(__name__)

@@ -18,57 +18,15 @@ passing the untransformed ratings as ``exclude`` (see :func:`fit_model`).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
-import numpy as np
-import pandas as pd
-
-from movierec.errors import ConfigError, DataError
-from movierec.schema import RATING
-
-if TYPE_CHECKING:
-    from movierec.engines.base import ALSParams, Engine, EngineData, TrainedModel
+from movierec.engines.base import ALSParams, Engine, EngineData, TrainedModel
+from movierec.engines.frames import MODES as MODES  # re-exported
+from movierec.engines.frames import to_interactions as to_interactions  # re-exported
 
 log = logging.getLogger(__name__)
 
 InteractionMode = Literal["rating", "all", "threshold"]
-MODES: tuple[str, ...] = ("rating", "all", "threshold")
-
-
-def to_interactions(
-    ratings: pd.DataFrame, mode: str = "rating", threshold: float = 3.0
-) -> pd.DataFrame:
-    """The table implicit ALS is fitted on, derived from explicit ``ratings`` (a new frame).
-
-    Args:
-        ratings: canonical ratings (USER, ITEM, RATING, optional TIMESTAMP).
-        mode: ``rating`` (values unchanged), ``all`` (every value 1.0) or ``threshold``
-            (rows with rating >= ``threshold`` kept with value 1.0, the others dropped).
-        threshold: the cut-off of ``threshold`` mode, in rating units.
-
-    Returns:
-        The same columns; RATING is float64. ``rating`` mode returns ``ratings`` itself.
-
-    Raises:
-        ConfigError: an unknown mode or a non-finite threshold.
-        DataError: ``threshold`` mode leaves no interaction.
-    """
-    if mode not in MODES:
-        raise ConfigError(f"unknown interactions mode {mode!r}; choose one of: {', '.join(MODES)}")
-    if mode == "rating":
-        return ratings
-    if mode == "all":
-        return ratings.assign(**{RATING: np.float64(1.0)})
-    if not np.isfinite(threshold):
-        raise ConfigError(f"interaction threshold must be a finite number, got {threshold}")
-    kept = ratings.loc[ratings[RATING].to_numpy() >= threshold]
-    if kept.empty:
-        raise DataError(
-            f"no rating is >= the interaction threshold {threshold}; "
-            "lower --interaction-threshold or use --interactions rating"
-        )
-    log.debug("interactions: %d of %d ratings are >= %g", len(kept), len(ratings), threshold)
-    return kept.assign(**{RATING: np.float64(1.0)}).reset_index(drop=True)
 
 
 def fit_model(

@@ -8,14 +8,19 @@ user then rank across the parts in name order. :func:`read_table` reads either.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from movierec.atomic import atomic_files
-from movierec.errors import DataError
+from movierec.errors import DataError, MovierecError
 from movierec.schema import GENRES, ITEM, RANK, SCORE, TITLE, USER
 
 log = logging.getLogger(__name__)
@@ -62,12 +67,7 @@ def save_recommendations(recs: pd.DataFrame, path: Path) -> list[Path]:
     Raises:
         MovierecError: the folder is not writable.
     """
-    path = Path(path)
-    targets = (
-        [path]
-        if path.suffix in (".parquet", ".csv")
-        else [path.with_suffix(".parquet"), path.with_suffix(".csv")]
-    )
+    targets = output_targets(Path(path))
     with atomic_files(*targets) as temps:
         for tmp, target in zip(temps, targets):
             if target.suffix == ".parquet":
@@ -75,6 +75,47 @@ def save_recommendations(recs: pd.DataFrame, path: Path) -> list[Path]:
             else:
                 recs.to_csv(tmp, index=False)
     return targets
+
+
+def output_targets(path: Path) -> list[Path]:
+    """Where lists for ``path`` go: ``path`` itself when it ends in ``.parquet`` or ``.csv``,
+    else ``path.parquet`` and ``path.csv``."""
+    if path.suffix in (".parquet", ".csv"):
+        return [path]
+    return [path.with_suffix(".parquet"), path.with_suffix(".csv")]
+
+
+@contextlib.contextmanager
+def replaced_atomically(target: Path) -> Iterator[Path]:
+    """Yield where to write a file or folder standing for ``target``; put it in place after.
+
+    Normally a temporary sibling (``.NAME.tmp-HEX``, not created) renamed to ``target`` on
+    success, replacing an earlier file or folder of that name; removed on error. Inside the
+    staging of a Hadoop output (see :func:`movierec.hadoopfs.spark_uri`) ``target`` itself:
+    what Spark writes there goes straight to the remote temporary folder, published whole.
+
+    Raises:
+        MovierecError: the rename fails.
+    """
+    from movierec.hadoopfs import is_remote, spark_uri
+
+    if is_remote(spark_uri(target)):
+        yield target
+        return
+    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        yield tmp
+        if target.is_dir():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise MovierecError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
 
 
 def part_files(folder: Path, suffix: str) -> list[Path]:

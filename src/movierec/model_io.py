@@ -48,9 +48,9 @@ import pandas as pd
 
 from movierec.atomic import atomic_dir
 from movierec.engines.base import ALSParams, EngineData, Factors, Loaded, TrainedModel
-from movierec.engines.memory import fingerprint as fingerprint  # re-exported
+from movierec.engines.frames import fingerprint as fingerprint  # re-exported
 from movierec.errors import ModelError, MovierecError
-from movierec.ids import fresh_ids, lookup_ids
+from movierec.ids import align_column
 from movierec.schema import GENRES, ITEM, RATING, TITLE, USER
 
 log = logging.getLogger(__name__)
@@ -361,14 +361,6 @@ def align_test_ids(loaded: Any, saved: SavedModel) -> pd.DataFrame:
         (USER, saved.user_ids, loaded.user_ids, saved.factors.user_ids),
         (ITEM, saved.item_ids, loaded.item_ids, saved.factors.item_ids),
     ):
-        if model_map is None and test_map is None:
-            continue
-        dense_test = ratings[col].to_numpy()
-        originals = np.asarray(test_map)[dense_test] if test_map is not None else dense_test
-        mapped = lookup_ids(originals, model_map, known)
-        missing = mapped < 0
-        if missing.any():
-            codes, _ = pd.factorize(pd.Series(originals[missing]).astype(str))
-            mapped[missing] = fresh_ids(codes, known)
-        ratings[col] = mapped.astype(np.int32)
+        if model_map is not None or test_map is not None:
+            ratings[col] = align_column(ratings[col].to_numpy(), test_map, model_map, known)
     return ratings

@@ -275,7 +275,7 @@ def _run(cfg: RunConfig, out: Path, reporter: Reporter | None) -> dict[str, Any]
                 ranker = scope.enter_context(fit_recommender(engine, ratings, choice, cfg))
                 recs = ranker.recommend_table(None, n, exclude=ratings)
             scope.enter_context(recs)
-            written = recs.write_recommendations(tmp, loaded.catalog)
+            written = recs.write_recommendations(tmp / "recommendations", loaded.catalog)
             sample = recommendation_sample(recs, ratings, user_counts, loaded.catalog)
         summary = _summary(cfg, loaded, eda, comparison, tuning, sizes, best)
         summary["test"] = test_metrics

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from movierec.config import DataConfig
-from movierec.engines.base import ALSParams, Engine, fit_clipped
+from movierec.engines.base import ALSParams, Engine
+from movierec.engines.clipping import fit_clipped
 from movierec.errors import ConfigError, DataError
 from movierec.metrics import catalogue_top_k, rating_errors
 from movierec.schema import ITEM, RATING, USER

@@ -32,7 +32,7 @@ import pandas as pd
 from movierec.config import TuningConfig
 from movierec.engines.base import ALSParams, Engine, EngineData
 from movierec.engines.clipping import fit_clipped
-from movierec.engines.memory import holdout_rmse as holdout_rmse  # re-exported
+from movierec.engines.frames import holdout_rmse as holdout_rmse  # re-exported
 from movierec.search import (
     Candidate,
     enqueued,

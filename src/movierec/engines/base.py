@@ -22,8 +22,9 @@ table has USER, ITEM, SCORE, RANK.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -31,7 +32,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from movierec.config import ALSConfig
+from movierec.engines.params import MODELS, ALSParams, Factors
+from movierec.errors import ConfigError, EngineError
 from movierec.schema import ITEM, PREDICTION, RATING, USER
 from movierec.split import SALT_HOLDOUT
 
@@ -39,92 +41,10 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from movierec.config import DataConfig, SparkConfig
-    from movierec.data.report import LoadReport
-
-MODELS = ("als", "biased-als", "implicit-als")
-"""``als``: Spark MLlib ALS on the ratings. ``biased-als``: global mean + damped user and
-movie biases, with ALS fitted on the residuals (prediction = mean + b_u + b_i + x_u·y_i).
-``implicit-als``: Spark MLlib's implicit-feedback ALS (Hu, Koren & Volinsky; every rating is
-an interaction with confidence 1 + alpha·|r|); its "prediction" x_u·y_i is a preference
-score for ranking (about 0..1), not a rating."""
+    from movierec.data.report import LoadedRatings, LoadReport
 
 BASELINES = ("global_mean", "bias", "most_popular")
 """Names :meth:`EngineData.fit_baseline` accepts (see :mod:`movierec.baselines`)."""
-
-
-@dataclass(frozen=True)
-class ALSParams:
-    """Hyper-parameters of one ALS fit (Spark MLlib semantics).
-
-    ``alpha`` is the confidence scale of ``implicit-als`` (Spark's ``alpha``); the explicit
-    models ignore it.
-    """
-
-    rank: int = 10
-    reg_param: float = 0.1
-    max_iter: int = 15
-    seed: int = 42
-    model: str = "als"
-    bias_reg: float = 5.0
-    nonnegative: bool = False
-    num_blocks: int = 4
-    checkpoint_interval: int = 10
-    alpha: float = 1.0
-    clip_predictions: bool = True
-    rating_scale: tuple[float, float] | None = None
-    """``(lo, hi)`` that predicted ratings are clipped to; None = the training data's lowest
-    and highest rating (see :func:`movierec.engines.clipping.prediction_scale`)."""
-
-    def __post_init__(self) -> None:
-        if self.rating_scale is not None:  # a list when read back from JSON metadata
-            lo, hi = (float(v) for v in self.rating_scale)
-            object.__setattr__(self, "rating_scale", (lo, hi))
-
-    @property
-    def biased(self) -> bool:
-        return self.model == "biased-als"
-
-    @property
-    def implicit(self) -> bool:
-        """True for ``implicit-als``: scores are preferences, not predicted ratings."""
-        return self.model == "implicit-als"
-
-    @classmethod
-    def from_config(cls, cfg: ALSConfig, seed: int) -> ALSParams:
-        return cls(
-            rank=cfg.rank,
-            reg_param=cfg.reg_param,
-            max_iter=cfg.max_iter,
-            seed=seed,
-            model=cfg.model,
-            bias_reg=cfg.bias_reg,
-            nonnegative=cfg.nonnegative,
-            num_blocks=cfg.num_blocks,
-            checkpoint_interval=cfg.checkpoint_interval,
-            alpha=cfg.alpha,
-            clip_predictions=cfg.clip_predictions,
-            rating_scale=cfg.rating_scale,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class Factors:
-    """Latent factors as plain arrays: row ``j`` of ``user_factors`` belongs to ``user_ids[j]``.
-
-    A prediction is ``global_mean + user_bias[u] + item_bias[i] + user_factors[u] @
-    item_factors[i]``; for plain ALS the mean is 0 and the biases are zeros.
-    """
-
-    user_ids: np.ndarray
-    user_factors: np.ndarray
-    item_ids: np.ndarray
-    item_factors: np.ndarray
-    global_mean: float = 0.0
-    user_bias: np.ndarray | None = None
-    item_bias: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -212,9 +132,7 @@ class EngineData(_Scoped, ABC):
         return self.ratings
 
     def derive(self, frame: pd.DataFrame) -> EngineData:
-        """A new handle of the same engine on ``frame`` (in-memory engines only)."""
-        from movierec.engines.memory import FrameData
-
+        """A new handle of the same engine on the pandas table ``frame``."""
         return FrameData(frame)
 
     # --- counts and aggregates ------------------------------------------------------------
@@ -224,10 +142,17 @@ class EngineData(_Scoped, ABC):
         return len(self.ratings)
 
     def stats(self) -> TableStats:
-        """Rows, distinct users and movies, lowest and highest rating (one pass)."""
-        from movierec.engines.memory import table_stats
-
-        return table_stats(self.ratings)
+        """Rows, distinct users and movies, lowest and highest rating (NaN when empty)."""
+        frame = self.ratings
+        values = frame[RATING].to_numpy(dtype=np.float64)
+        empty = len(values) == 0
+        return TableStats(
+            rows=len(frame),
+            users=int(frame[USER].nunique()),
+            items=int(frame[ITEM].nunique()),
+            rating_min=float("nan") if empty else float(values.min()),
+            rating_max=float("nan") if empty else float(values.max()),
+        )
 
     def aggregates(self) -> tuple[pd.Series, pd.Series, pd.Series]:
         """(ratings per user, per movie, per rating value): int64 Series indexed by id or
@@ -288,7 +213,7 @@ class EngineData(_Scoped, ABC):
     def interactions(self, mode: str, threshold: float) -> EngineData:
         """:func:`movierec.interactions.to_interactions` of this table (``self`` in
         ``rating`` mode)."""
-        from movierec.interactions import to_interactions
+        from movierec.engines.frames import to_interactions
 
         table = to_interactions(self.ratings, mode, threshold)
         return self if table is self.ratings else self.derive(table)
@@ -303,9 +228,9 @@ class EngineData(_Scoped, ABC):
 
     def predicted(self) -> EngineData:
         """The rows of a scored table that have a prediction (not NaN)."""
-        from movierec.engines.memory import predicted_rows
-
-        return self.derive(predicted_rows(self.ratings))
+        frame = self.ratings
+        known = ~np.isnan(frame[PREDICTION].to_numpy(dtype=np.float64))
+        return self.derive(frame.loc[known].reset_index(drop=True))
 
     def rating_errors(self) -> dict[str, float | int]:
         """:func:`movierec.metrics.rating_errors` (rmse, mae, mse, n) of a scored table over
@@ -323,7 +248,7 @@ class EngineData(_Scoped, ABC):
         Raises:
             DataError: no row has a prediction.
         """
-        from movierec.engines.memory import holdout_rmse
+        from movierec.engines.frames import holdout_rmse
 
         frame = self.ratings
         return holdout_rmse(frame[PREDICTION].to_numpy(), frame[RATING])
@@ -331,7 +256,7 @@ class EngineData(_Scoped, ABC):
     def prediction_metrics(self, k: int, threshold: float) -> dict[str, Any]:
         """rmse, mae, mse, n, ``pairwise`` and ``within_test_top_k`` of a scored table whose
         every row has a prediction (see :meth:`predicted`)."""
-        from movierec.engines.memory import prediction_metrics
+        from movierec.engines.frames import prediction_metrics
 
         frame = self.ratings
         return prediction_metrics(frame, frame[PREDICTION].to_numpy(), k, threshold)
@@ -355,30 +280,26 @@ class EngineData(_Scoped, ABC):
         movies = catalog.movies if catalog is not None else None
         return beyond_accuracy(self.ratings, tr, movies, int(tr[ITEM].nunique()), k)
 
-    def write_recommendations(
-        self, folder: Path, catalog: Catalog | None, name: str = "recommendations"
-    ) -> WrittenLists:
-        """Write these lists with titles and original ids (see :mod:`movierec.lists`) as
-        ``folder/NAME.parquet`` and ``folder/NAME.csv``."""
+    def write_recommendations(self, path: Path, catalog: Catalog | None) -> WrittenLists:
+        """Write these lists with titles and original ids at ``path``, atomically: the
+        format by suffix (``.parquet`` or ``.csv``; none = both, as ``path.parquet`` and
+        ``path.csv``). One file each here; see :mod:`movierec.lists`."""
         from movierec.lists import decorate, save_recommendations
 
         cat = catalog or Catalog()
         table = decorate(self.ratings, cat.movies, cat.user_ids, cat.item_ids)
-        save_recommendations(table, Path(folder) / name)
-        files = [f"{name}.parquet", f"{name}.csv"]
-        return WrittenLists(int(table[USER].nunique()), len(table), files)
+        files = save_recommendations(table, Path(path))
+        return WrittenLists(int(table[USER].nunique()), len(table), [p.name for p in files])
 
     # --- models and model folders ---------------------------------------------------------
 
     def fit_baseline(self, name: str) -> Predictor:
         """One of :data:`BASELINES` fitted on this ratings table (:mod:`movierec.baselines`)."""
-        from movierec.engines.memory import BaselinePredictor
-
         return BaselinePredictor(name, self.ratings)
 
     def fingerprint(self) -> str:
         """An order-independent digest of the (user, movie, rating) triples."""
-        from movierec.engines.memory import fingerprint
+        from movierec.engines.frames import fingerprint
 
         return fingerprint(self.ratings)
 
@@ -414,7 +335,7 @@ class Predictor(_Scoped, ABC):
         self, pairs: EngineData, scale: tuple[float, float] | None = None
     ) -> EngineData:
         """``pairs`` with a PREDICTION column (NaN for cold start), clipped to ``scale``."""
-        from movierec.engines.clipping import clip_ratings
+        from movierec.engines.frames import clip_ratings
 
         frame = pairs.ratings
         values = clip_ratings(self.predict(frame), scale)
@@ -428,11 +349,7 @@ class Predictor(_Scoped, ABC):
         ids = None if users is None else np.unique(users.ratings[USER].to_numpy())
         recs = self.recommend(ids, n, exclude)
         origin = users if users is not None else exclude
-        if origin is None:
-            from movierec.engines.memory import FrameData
-
-            return FrameData(recs)
-        return origin.derive(recs)
+        return FrameData(recs) if origin is None else origin.derive(recs)
 
 
 class TrainedModel(Predictor):
@@ -463,6 +380,20 @@ class Loaded(_Scoped, ABC):
         return int(sum(self.report.rejected.values()))
 
     @abstractmethod
+    def aligned(
+        self,
+        user_ids: np.ndarray | None,
+        item_ids: np.ndarray | None,
+        known_users: np.ndarray,
+        known_items: np.ndarray,
+    ) -> EngineData:
+        """The ratings in a model's dense ids (a new table): ``user_ids``/``item_ids`` are
+        the model's original ids by dense id (None: not remapped), ``known_*`` the dense ids
+        it has factors for. Ids match through their original values as text; a user or
+        movie the model does not know gets a fresh id, distinct per original, that no known
+        one has (cold start). See :func:`movierec.ids.align_column`."""
+
+    @abstractmethod
     def write_rejects(self, folder: Path) -> list[str]:
         """Write the rejected rows into ``folder`` (nothing when there are none); return the
         names written."""
@@ -487,7 +418,6 @@ class Engine(ABC):
             DataError: unreadable source, bad rows beyond the reject limit, and the like.
         """
         from movierec.data import load_ratings
-        from movierec.engines.memory import FrameLoaded
 
         return FrameLoaded(load_ratings(cfg, spark_cfg), self.data)
 
@@ -531,13 +461,106 @@ class Engine(ABC):
         return data.aggregates()
 
 
-_CLIPPING = ("ClippedModel", "clip_ratings", "fit_clipped", "prediction_scale", "with_clipping")
+# --- the in-memory plane's concrete classes ----------------------------------------------
 
 
-def __getattr__(name: str) -> Any:
-    """The clipping helpers, moved to :mod:`movierec.engines.clipping`, under their old names."""
-    if name in _CLIPPING:
-        from movierec.engines import clipping
+class FrameData(EngineData):
+    """Any pandas table as an engine handle (top-N lists, predictions, test data)."""
 
-        return getattr(clipping, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self._frame = frame
+
+    @property
+    def ratings(self) -> pd.DataFrame:
+        return self._frame
+
+
+class FrameLoaded(Loaded):
+    """A :class:`~movierec.data.LoadedRatings` whose ratings an in-memory engine holds."""
+
+    def __init__(
+        self, loaded: LoadedRatings, handle: EngineData | Callable[[pd.DataFrame], EngineData]
+    ) -> None:
+        self.loaded = loaded
+        self.ratings = handle if isinstance(handle, EngineData) else handle(loaded.ratings)
+        self.report = loaded.report
+        self.catalog = Catalog(loaded.movies, loaded.user_ids, loaded.item_ids)
+
+    def write_rejects(self, folder: Path) -> list[str]:
+        """``folder/rejects.csv`` (:func:`movierec.data.save_rejects`) when rows were rejected."""
+        from movierec.data import save_rejects
+
+        if not len(self.loaded.rejects):
+            return []
+        save_rejects(self.loaded.rejects, Path(folder) / "rejects.csv")
+        return ["rejects.csv"]
+
+    def aligned(
+        self,
+        user_ids: np.ndarray | None,
+        item_ids: np.ndarray | None,
+        known_users: np.ndarray,
+        known_items: np.ndarray,
+    ) -> EngineData:
+        from movierec.ids import align_column
+
+        frame = self.loaded.ratings.copy()
+        for col, model_map, test_map, known in (
+            (USER, user_ids, self.loaded.user_ids, known_users),
+            (ITEM, item_ids, self.loaded.item_ids, known_items),
+        ):
+            if model_map is not None or test_map is not None:
+                frame[col] = align_column(frame[col].to_numpy(), test_map, model_map, known)
+        return self.ratings.derive(frame)
+
+
+class BaselinePredictor(Predictor):
+    """A :mod:`movierec.baselines` model behind the :class:`Predictor` interface.
+
+    ``global_mean`` and ``bias`` predict ratings (no top-N); ``most_popular`` ranks (no
+    predictions); the other direction raises :class:`EngineError`.
+    """
+
+    def __init__(self, name: str, train: pd.DataFrame) -> None:
+        from movierec.baselines import BiasBaseline, GlobalMean, MostPopular
+
+        if name not in BASELINES:
+            raise ConfigError(f"unknown baseline {name!r}; choose one of: {', '.join(BASELINES)}")
+        self.name = name
+        self.train = train
+        model: Any = {"global_mean": GlobalMean, "bias": BiasBaseline, "most_popular": MostPopular}
+        self.model = model[name]().fit(train)
+
+    def predict(self, pairs: pd.DataFrame) -> np.ndarray:
+        if self.name == "most_popular":
+            raise EngineError("the most-popular baseline ranks movies; it predicts no ratings")
+        return np.asarray(self.model.predict(pairs), dtype=np.float64)
+
+    def recommend(
+        self, users: np.ndarray | None, n: int, exclude: EngineData | None
+    ) -> pd.DataFrame:
+        if self.name != "most_popular":
+            raise EngineError(f"the {self.name} baseline predicts ratings; it makes no lists")
+        if users is None:
+            users = np.unique(self.train[USER].to_numpy())
+        seen = exclude.ratings if exclude is not None else None
+        return self.model.recommend(users, n=n, exclude=seen)
+
+
+__all__ = [
+    "BASELINES",
+    "MODELS",
+    "ALSParams",
+    "BaselinePredictor",
+    "Catalog",
+    "Engine",
+    "EngineData",
+    "Factors",
+    "FrameData",
+    "FrameLoaded",
+    "Loaded",
+    "Predictor",
+    "TableStats",
+    "TrainedModel",
+    "WrittenLists",
+]

@@ -19,6 +19,7 @@ from movierec.engines.base import (
     Factors,
     TrainedModel,
 )
+from movierec.engines.frames import clip_ratings as clip_ratings  # re-exported
 from movierec.errors import ConfigError
 from movierec.schema import RATING
 
@@ -57,17 +58,6 @@ def prediction_scale(
     if not lo < hi:
         raise ConfigError(f"rating scale must have lo < hi, got [{lo}, {hi}]")
     return float(lo), float(hi)
-
-
-def clip_ratings(predicted: np.ndarray, scale: tuple[float, float] | None) -> np.ndarray:
-    """``predicted`` (float64) with every value limited to ``scale = (lo, hi)``.
-
-    NaN (cold start) stays NaN; ``scale`` None returns the values unchanged.
-    """
-    out = np.asarray(predicted, dtype=np.float64)
-    if scale is None:
-        return out
-    return np.clip(out, scale[0], scale[1])
 
 
 class ClippedModel(TrainedModel):

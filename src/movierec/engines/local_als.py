@@ -51,10 +51,10 @@ from movierec.engines.base import (
     Engine,
     EngineData,
     Factors,
+    FrameLoaded,
     Loaded,
     TrainedModel,
 )
-from movierec.engines.memory import FrameLoaded
 from movierec.errors import ConfigError, EngineError, ModelError
 from movierec.schema import I_BIAS, ITEM, RANK, RATING, SCORE, U_BIAS, USER
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -32,11 +32,20 @@ from movierec.schema import GENRES, ITEM, PREDICTION, RANK, RATING, SCORE, TITLE
 from movierec.split import SALT_HOLDOUT
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
-
-    from movierec.engines.spark_als import SparkEngine
+    from pyspark.sql import DataFrame, SparkSession
 
 ORIGINAL = plane.ORIGINAL
+
+
+class SparkEngine(Protocol):
+    """What the tables need of :class:`movierec.engines.spark_als.SparkEngine` (which
+    imports this module, not the other way round)."""
+
+    spark: SparkSession
+
+    def data(self, ratings: pd.DataFrame) -> SparkData: ...
+
+    def spark_catalog(self, catalog: Catalog | None) -> SparkCatalog: ...
 
 
 def _uri(path: Path) -> str:
@@ -161,7 +170,7 @@ class SparkData(EngineData):
         """:func:`movierec.interactions.to_interactions` as column expressions."""
         from pyspark.sql import functions as F
 
-        from movierec.interactions import MODES
+        from movierec.engines.frames import MODES
 
         if mode not in MODES:
             raise ConfigError(
@@ -227,24 +236,30 @@ class SparkData(EngineData):
         movies = self.engine.spark_catalog(catalog).movies_df if catalog is not None else None
         return plane.beyond_accuracy(self.df, _df(train), movies, train.stats().items, k)
 
-    def write_recommendations(
-        self, folder: Path, catalog: Catalog | None, name: str = "recommendations"
-    ) -> WrittenLists:
-        """``NAME.parquet/`` and ``NAME.csv/`` (a header in every part) as part files written
-        by the executors: titles joined and original ids mapped on the cluster, rows ordered
-        by user then rank across the parts in name order."""
+    def write_recommendations(self, path: Path, catalog: Catalog | None) -> WrittenLists:
+        """Folders of part files written by the executors (``.parquet`` parts; ``.csv``
+        parts with a header each, quotes doubled): titles joined and original ids mapped on
+        the cluster, rows ordered by user then rank across the parts in name order. Each
+        folder is written under a temporary name and renamed into place (straight into
+        place inside the staging of a Hadoop output, which is published whole)."""
+        from movierec.lists import output_targets, replaced_atomically
+
         table = decorated(self.df, self.engine.spark_catalog(catalog)).orderBy(USER, RANK)
         table = table.cache()
+        targets = output_targets(Path(path))
         try:
-            table.write.parquet(_uri(Path(folder) / f"{name}.parquet"))
-            table.write.option("header", True).option("escape", '"').csv(
-                _uri(Path(folder) / f"{name}.csv")
-            )
+            for target in targets:
+                with replaced_atomically(target) as tmp:
+                    writer = table.write
+                    if target.suffix == ".csv":
+                        writer.option("header", True).option("escape", '"').csv(_uri(tmp))
+                    else:
+                        writer.parquet(_uri(tmp))
             users = int(table.select(USER).distinct().count())
             rows = int(table.count())
         finally:
             table.unpersist()
-        return WrittenLists(users, rows, [f"{name}.parquet", f"{name}.csv"])
+        return WrittenLists(users, rows, [t.name for t in targets])
 
     # --- models and model folders ------------------------------------------------------------
 
@@ -369,11 +384,35 @@ class SparkCatalog(Catalog):
 class SparkRead(Loaded):
     """Part A's read result as the contract's :class:`Loaded`."""
 
+    ratings: SparkData
+    catalog: SparkCatalog
+
     def __init__(self, engine: SparkEngine, loaded: plane.SparkLoaded) -> None:
+        self.engine = engine
         self.loaded = loaded
         self.ratings = SparkData(engine, loaded.ratings)
         self.report = loaded.report
         self.catalog = SparkCatalog(engine, loaded.movies, loaded.user_ids, loaded.item_ids)
+
+    def aligned(
+        self,
+        user_ids: np.ndarray | None,
+        item_ids: np.ndarray | None,
+        known_users: np.ndarray,
+        known_items: np.ndarray,
+    ) -> EngineData:
+        """The ratings in a model's ids, joined on the cluster (:mod:`.align`)."""
+        from movierec.engines.spark.align import align_column
+
+        df = self.ratings.df
+        cat = self.catalog
+        for col, model_map, test_map, known in (
+            (USER, user_ids, cat.user_ids_df, known_users),
+            (ITEM, item_ids, cat.item_ids_df, known_items),
+        ):
+            if model_map is not None or test_map is not None:
+                df = align_column(self.engine.spark, df, col, test_map, model_map, known)
+        return self.ratings.wrap(df)
 
     def write_rejects(self, folder: Path) -> list[str]:
         """The rejects, written by the executors (Parquet parts, plus CSV when small)."""

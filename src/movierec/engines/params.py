@@ -1,0 +1,93 @@
+"""What one ALS fit is given and what it produces: :class:`ALSParams` and :class:`Factors`
+(re-exported by :mod:`movierec.engines.base`, the engine contract)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from movierec.config import ALSConfig
+
+MODELS = ("als", "biased-als", "implicit-als")
+"""``als``: Spark MLlib ALS on the ratings. ``biased-als``: global mean + damped user and
+movie biases, with ALS fitted on the residuals (prediction = mean + b_u + b_i + x_u·y_i).
+``implicit-als``: Spark MLlib's implicit-feedback ALS (Hu, Koren & Volinsky; every rating is
+an interaction with confidence 1 + alpha·|r|); its "prediction" x_u·y_i is a preference
+score for ranking (about 0..1), not a rating."""
+
+
+@dataclass(frozen=True)
+class ALSParams:
+    """Hyper-parameters of one ALS fit (Spark MLlib semantics).
+
+    ``alpha`` is the confidence scale of ``implicit-als`` (Spark's ``alpha``); the explicit
+    models ignore it.
+    """
+
+    rank: int = 10
+    reg_param: float = 0.1
+    max_iter: int = 15
+    seed: int = 42
+    model: str = "als"
+    bias_reg: float = 5.0
+    nonnegative: bool = False
+    num_blocks: int = 4
+    checkpoint_interval: int = 10
+    alpha: float = 1.0
+    clip_predictions: bool = True
+    rating_scale: tuple[float, float] | None = None
+    """``(lo, hi)`` that predicted ratings are clipped to; None = the training data's lowest
+    and highest rating (see :func:`movierec.engines.clipping.prediction_scale`)."""
+
+    def __post_init__(self) -> None:
+        if self.rating_scale is not None:  # a list when read back from JSON metadata
+            lo, hi = (float(v) for v in self.rating_scale)
+            object.__setattr__(self, "rating_scale", (lo, hi))
+
+    @property
+    def biased(self) -> bool:
+        return self.model == "biased-als"
+
+    @property
+    def implicit(self) -> bool:
+        """True for ``implicit-als``: scores are preferences, not predicted ratings."""
+        return self.model == "implicit-als"
+
+    @classmethod
+    def from_config(cls, cfg: ALSConfig, seed: int) -> ALSParams:
+        return cls(
+            rank=cfg.rank,
+            reg_param=cfg.reg_param,
+            max_iter=cfg.max_iter,
+            seed=seed,
+            model=cfg.model,
+            bias_reg=cfg.bias_reg,
+            nonnegative=cfg.nonnegative,
+            num_blocks=cfg.num_blocks,
+            checkpoint_interval=cfg.checkpoint_interval,
+            alpha=cfg.alpha,
+            clip_predictions=cfg.clip_predictions,
+            rating_scale=cfg.rating_scale,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Factors:
+    """Latent factors as plain arrays: row ``j`` of ``user_factors`` belongs to ``user_ids[j]``.
+
+    A prediction is ``global_mean + user_bias[u] + item_bias[i] + user_factors[u] @
+    item_factors[i]``; for plain ALS the mean is 0 and the biases are zeros.
+    """
+
+    user_ids: np.ndarray
+    user_factors: np.ndarray
+    item_ids: np.ndarray
+    item_factors: np.ndarray
+    global_mean: float = 0.0
+    user_bias: np.ndarray | None = None
+    item_bias: np.ndarray | None = None
