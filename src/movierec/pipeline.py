@@ -22,7 +22,7 @@ import pandas as pd
 
 from movierec import __version__
 from movierec.atomic import atomic_dir
-from movierec.config import RunConfig
+from movierec.config import DataConfig, RunConfig
 from movierec.data import LoadedRatings
 from movierec.eda import summarize
 from movierec.engines import ALSParams, Engine, get_engine
@@ -209,6 +209,7 @@ def _run(cfg: RunConfig, out: Path, reporter: Reporter | None) -> dict[str, Any]
     reporter = reporter or Reporter()
     with atomic_dir(Path(out), replace_if=SUMMARY_JSON) as tmp, contextlib.ExitStack() as scope:
         plots = tmp / "plots"
+        check_source(cfg.data)
         with timer("engine_start", reporter):
             engine = get_engine(cfg.engine, cfg.spark)
         with timer("load", reporter):
@@ -354,16 +355,43 @@ def holdout(ratings: pd.DataFrame | EngineData, cfg: RunConfig) -> tuple[Any, An
     )
 
 
+def check_source(cfg: DataConfig) -> None:
+    """Before an engine starts (a JVM prints to stderr when it starts), fail on what is cheap
+    to check here: an unknown or missing dataset (fetched when downloadable, as the reader
+    would), a local path that does not exist, a local file that is not text or Parquet.
+    Hadoop URIs are left to the engine's reader.
+
+    Raises:
+        DatasetError, DataError: as :func:`movierec.data.load_ratings` would.
+    """
+    from movierec.data import resolve_dataset
+    from movierec.data.detect import check_not_binary, read_head
+    from movierec.data.readers import resolve_source
+    from movierec.paths import is_remote
+
+    if cfg.path is None:
+        if cfg.dataset:
+            resolve_dataset(cfg.dataset, download=True)
+        return
+    if is_remote(cfg.path):
+        return
+    src = resolve_source(Path(cfg.path).expanduser(), cfg.format)
+    if src.layout != "parquet" and src.ratings.is_file():
+        check_not_binary(read_head(src.ratings)[0], src.ratings)
+
+
 def check_threshold(ratings: pd.DataFrame | EngineData, threshold: float) -> None:
     """Fail early when no rating reaches ``threshold`` (the top-k metrics would be undefined).
 
     Raises:
         ConfigError: the threshold is above every rating in the data.
     """
-    if isinstance(ratings, EngineData):
-        top = float(ratings.stats().rating_max)
+    rows = ratings.local_rows() if isinstance(ratings, EngineData) else ratings
+    if rows is not None:
+        top = float(rows[RATING].max())
     else:
-        top = float(ratings[RATING].max())
+        assert isinstance(ratings, EngineData)
+        top = float(ratings.stats().rating_max)  # one aggregation where the data lives
     if threshold > top:
         raise ConfigError(
             f"threshold {threshold} is above every rating in the data (highest: {top}); "
@@ -377,6 +405,7 @@ __all__ = [
     "SUMMARY_JSON",
     "Reporter",
     "Timer",
+    "check_source",
     "check_threshold",
     "choose_recommender",
     "compare_splits",

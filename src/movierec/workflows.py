@@ -112,10 +112,11 @@ def train(
     from movierec.interactions import fit_model
     from movierec.model_io import MODEL_JSON, save_model
     from movierec.paths import remote_or_none
-    from movierec.pipeline import versions
+    from movierec.pipeline import check_source, versions
 
     reporter = reporter or Reporter()
     check_output(out, replace_if=MODEL_JSON, spark_cfg=cfg.spark)
+    check_source(cfg.data)
     engine = get_engine(cfg.engine, cfg.spark)
     params = ALSParams.from_config(cfg.als, cfg.seed)
     run_id = mlflow_error = None

@@ -35,6 +35,7 @@ def compare_splits(out: Path | str | None, as_json: bool, verbose: int, quiet: b
     from movierec.engines import ALSParams, get_engine
     from movierec.hadoopfs import atomic_output, check_output
     from movierec.jsonio import write_json
+    from movierec.pipeline import check_source
     from movierec.pipeline import compare_splits as compare
     from movierec.plots import plot_split_comparison
 
@@ -43,6 +44,7 @@ def compare_splits(out: Path | str | None, as_json: bool, verbose: int, quiet: b
     if out is not None:
         check_output(out, replace_if="split_comparison.json", spark_cfg=cfg.spark)
     progress = reporter(quiet or as_json)
+    check_source(cfg.data)
     engine = get_engine(cfg.engine, cfg.spark)
     with engine.read(cfg.data, cfg.spark) as loaded:
         progress.stage("split_comparison", len(cfg.split.train_fractions))

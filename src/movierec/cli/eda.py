@@ -25,10 +25,11 @@ def eda(out: Path | str, as_json: bool, verbose: int, quiet: bool) -> None:
     from movierec.engines import get_engine
     from movierec.hadoopfs import atomic_output
     from movierec.jsonio import write_json
-    from movierec.pipeline import data_section, explore
+    from movierec.pipeline import check_source, data_section, explore
 
     setup_logging(verbose, quiet)
     cfg = make_config(require_data=True)
+    check_source(cfg.data)
     with atomic_output(out, replace_if="eda.json", spark_cfg=cfg.spark) as tmp:
         engine = get_engine(cfg.engine, cfg.spark)
         with engine.read(cfg.data, cfg.spark) as loaded:  # read where the engine works

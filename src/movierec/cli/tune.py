@@ -43,7 +43,7 @@ def tune(out: Path | str | None, as_json: bool, verbose: int, quiet: bool) -> No
     from movierec.engines import ALSParams, get_engine
     from movierec.hadoopfs import atomic_output, check_output
     from movierec.jsonio import write_json
-    from movierec.pipeline import holdout, implicit_params, interaction_spec
+    from movierec.pipeline import check_source, holdout, implicit_params, interaction_spec
     from movierec.plots import plot_tuning_results
     from movierec.tuning import tune as run_tuning
 
@@ -52,6 +52,7 @@ def tune(out: Path | str | None, as_json: bool, verbose: int, quiet: bool) -> No
     if out is not None:
         check_output(out, replace_if="tuning.json", spark_cfg=cfg.spark)
     progress = reporter(quiet or as_json)
+    check_source(cfg.data)
     engine = get_engine(cfg.engine, cfg.spark)
     with engine.read(cfg.data, cfg.spark) as loaded:
         dev, test = holdout(loaded.ratings, cfg)

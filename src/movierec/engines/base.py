@@ -7,14 +7,14 @@ these methods and reads back small results: counts, metric dicts, aggregates bou
 number of users and movies, a few rows of a handful of users.
 
 * The **local** engine keeps its tables as pandas frames in this process; the default
-  implementations below (in :mod:`movierec.engines.memory`, on ``self.ratings``) are its
+  implementations below (on ``self.ratings``, with :mod:`movierec.engines.frames`) are its
   data plane: :mod:`movierec.split`, :mod:`movierec.metrics`, :mod:`movierec.baselines`.
 * The **Spark** engine overrides every data-plane method with DataFrame operations that run
   on the executors, so no row of a ratings-sized table reaches the Python driver.
 
-Handles, models and read results are context managers: ``with table.kfold(3, seed) ...``,
-``with engine.fit(train, params) as model:`` release engine-side resources (a cached
-DataFrame, an index) on exit. Column names are those of :mod:`movierec.schema`: a ratings
+Handles, models and read results are context managers: ``with train, test:``, ``with
+engine.fit(train, params) as model:`` release engine-side resources (a cached DataFrame,
+an index) on exit. Column names are those of :mod:`movierec.schema`: a ratings
 table has USER, ITEM, RATING (TIMESTAMP optional), a scored table adds PREDICTION, a top-N
 table has USER, ITEM, SCORE, RANK.
 """
