@@ -24,7 +24,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -32,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from movierec.engines.params import MODELS, ALSParams, Factors
+from movierec.engines.values import MODELS, ALSParams, Catalog, Factors, TableStats, WrittenLists
 from movierec.errors import ConfigError, EngineError
 from movierec.schema import ITEM, PREDICTION, RATING, USER
 from movierec.split import SALT_HOLDOUT
@@ -45,28 +44,6 @@ if TYPE_CHECKING:
 
 BASELINES = ("global_mean", "bias", "most_popular")
 """Names :meth:`EngineData.fit_baseline` accepts (see :mod:`movierec.baselines`)."""
-
-
-@dataclass(frozen=True)
-class TableStats:
-    """Counts of a ratings table: rows, distinct users and movies, lowest/highest rating
-    (NaN when the table is empty)."""
-
-    rows: int
-    users: int
-    items: int
-    rating_min: float
-    rating_max: float
-
-
-@dataclass(frozen=True)
-class WrittenLists:
-    """What :meth:`EngineData.write_recommendations` wrote: distinct users, rows, and the
-    names of the outputs (files, or folders of part files on a cluster)."""
-
-    users: int
-    rows: int
-    files: list[str]
 
 
 class _Scoped:
@@ -82,35 +59,6 @@ class _Scoped:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.release()
-
-
-class Catalog:
-    """Titles and original ids of a dataset: ``movies`` (ITEM, TITLE, GENRES) or None, and
-    the original user/movie ids by dense id (None when that column was not remapped).
-
-    These are driver-side values, bounded by the number of movies and users. A distributed
-    engine subclasses it to keep its own copies and collect the driver-side ones on demand.
-    """
-
-    def __init__(
-        self,
-        movies: pd.DataFrame | None = None,
-        user_ids: np.ndarray | None = None,
-        item_ids: np.ndarray | None = None,
-    ) -> None:
-        self._movies, self._user_ids, self._item_ids = movies, user_ids, item_ids
-
-    @property
-    def movies(self) -> pd.DataFrame | None:
-        return self._movies
-
-    @property
-    def user_ids(self) -> np.ndarray | None:
-        return self._user_ids
-
-    @property
-    def item_ids(self) -> np.ndarray | None:
-        return self._item_ids
 
 
 class EngineData(_Scoped, ABC):

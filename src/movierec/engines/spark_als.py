@@ -402,15 +402,22 @@ class SparkALSModel(TrainedModel):
         )
 
     def factors(self) -> Factors:
+        """The factors collected to the driver (rank + 1 numbers per user and per movie).
+
+        Each factor comes as its own float column (``features[j]``), so the transfer is
+        Arrow columns of numbers, not one array object per row."""
+        from pyspark.sql import functions as F
+
         ensure_active(self._spark)
+        rank = self.params.rank
 
         def collect(df: DataFrame) -> tuple[np.ndarray, np.ndarray]:
-            pdf = df.toPandas().sort_values("id", kind="stable")
+            cols = [F.col("features")[j].alias(f"_f{j}") for j in range(rank)]
+            pdf = df.select(F.col("id").cast("int").alias("id"), *cols).toPandas()
+            pdf = pdf.sort_values("id", kind="stable")
             ids = pdf["id"].to_numpy(dtype=np.int32)
-            if len(pdf) == 0:
-                return ids, np.zeros((0, self.params.rank), dtype=np.float32)
-            mat = np.stack([np.asarray(f, dtype=np.float32) for f in pdf["features"]])
-            return ids, mat
+            mat = pdf[[f"_f{j}" for j in range(rank)]].to_numpy(dtype=np.float32)
+            return ids, np.ascontiguousarray(mat.reshape(len(ids), rank))
 
         user_ids, user_factors = collect(self.model.userFactors)
         item_ids, item_factors = collect(self.model.itemFactors)

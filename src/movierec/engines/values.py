@@ -1,5 +1,7 @@
-"""What one ALS fit is given and what it produces: :class:`ALSParams` and :class:`Factors`
-(re-exported by :mod:`movierec.engines.base`, the engine contract)."""
+"""The plain values the engine contract passes around (re-exported by
+:mod:`movierec.engines.base`): what one ALS fit is given (:class:`ALSParams`) and produces
+(:class:`Factors`), a table's counts (:class:`TableStats`), what a list writer wrote
+(:class:`WrittenLists`), titles and original ids (:class:`Catalog`)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from movierec.config import ALSConfig
 
@@ -91,3 +94,54 @@ class Factors:
     global_mean: float = 0.0
     user_bias: np.ndarray | None = None
     item_bias: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class TableStats:
+    """Counts of a ratings table: rows, distinct users and movies, lowest/highest rating
+    (NaN when the table is empty)."""
+
+    rows: int
+    users: int
+    items: int
+    rating_min: float
+    rating_max: float
+
+
+@dataclass(frozen=True)
+class WrittenLists:
+    """What :meth:`EngineData.write_recommendations` wrote: distinct users, rows, and the
+    names of the outputs (files, or folders of part files on a cluster)."""
+
+    users: int
+    rows: int
+    files: list[str]
+
+
+class Catalog:
+    """Titles and original ids of a dataset: ``movies`` (ITEM, TITLE, GENRES) or None, and
+    the original user/movie ids by dense id (None when that column was not remapped).
+
+    These are driver-side values, bounded by the number of movies and users. A distributed
+    engine subclasses it to keep its own copies and collect the driver-side ones on demand.
+    """
+
+    def __init__(
+        self,
+        movies: pd.DataFrame | None = None,
+        user_ids: np.ndarray | None = None,
+        item_ids: np.ndarray | None = None,
+    ) -> None:
+        self._movies, self._user_ids, self._item_ids = movies, user_ids, item_ids
+
+    @property
+    def movies(self) -> pd.DataFrame | None:
+        return self._movies
+
+    @property
+    def user_ids(self) -> np.ndarray | None:
+        return self._user_ids
+
+    @property
+    def item_ids(self) -> np.ndarray | None:
+        return self._item_ids
