@@ -1,0 +1,2 @@
+"""The Spark data plane: every step on the executors, only aggregates and bounded tables on
+the driver."""
