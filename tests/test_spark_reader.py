@@ -8,7 +8,6 @@ column, reason, raw), id tables, movies and load report must be the same.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 from movierec import schema
 from movierec.config import DataConfig
 from movierec.data import LoadedRatings, load_ratings
-from movierec.errors import DataError, MovierecError
+from movierec.errors import MovierecError
 
 pytestmark = pytest.mark.spark
 
@@ -56,7 +55,7 @@ abc,19,4.0,1
 1,10,2.0,964982799
 2,10,5,964982705
 
-   
+<SPACES>
 ,,
 ,,,
 26,35,NaN,1
@@ -83,7 +82,7 @@ abc,19,4.0,1
 \xa043\xa0,57,4,1
 44,58, 4.5 ,1
 45,59,4.5\xa0,1
-"""
+""".replace("<SPACES>", "   ")
 
 STRING_ID_CORPUS = (
     "u1\tm1\t4\n"
@@ -136,12 +135,7 @@ WS_CRLF_CORPUS = (
 """Whitespace-separated with a BOM, CRLF endings, blank lines and no final newline."""
 
 QUOTED_CORPUS = (
-    '"user","item","stars"\n'
-    '"1","2","4.5"\n'
-    '"2","3","4,5"\n'
-    '"3","4","5"\n'
-    '3,4,"1"\n'
-    '"x","5","3"\n'
+    '"user","item","stars"\n"1","2","4.5"\n"2","3","4,5"\n"3","4","5"\n3,4,"1"\n"x","5","3"\n'
 )
 """A header with unusual names (mapped by position), every field quoted."""
 
