@@ -90,6 +90,16 @@ def load_frame(spark: SparkSession, loc: Located) -> DataFrame:
         ) from exc
 
 
+def _has_metadata(df: DataFrame) -> bool:
+    """Whether ``df`` is a file scan with Spark's ``_metadata`` column (tables over files
+    are; others are numbered by Spark partition)."""
+    try:
+        df.select("_metadata.file_path", "_metadata.file_block_start").schema  # noqa: B018
+    except Exception:  # AnalysisException, classic or Connect
+        return False
+    return True
+
+
 def _q(name: str) -> Column:
     return F.col("`" + name.replace("`", "``") + "`")
 
@@ -118,7 +128,7 @@ def parse_typed(spark: SparkSession, loc: Located, cfg: DataConfig, lo: float, h
             kinds[canon] = "int"
     corrupt = CORRUPT in df.columns and loc.kind == "json"
     keep = source_cols + ([CORRUPT] if corrupt else [])
-    scan = df.select(*[_q(c) for c in keep], *scan_columns(table=loc.kind == "table"))
+    scan = df.select(*[_q(c) for c in keep], *scan_columns(table=not _has_metadata(df)))
     numbered = number_rows(spark, scan, per_file=False)
     has_ts = schema.TIMESTAMP in mapping
     canons = [c for c in schema.RATING_COLUMNS if c in mapping]
