@@ -593,3 +593,129 @@ def test_a_hadoop_uri_is_read_by_the_executors(
     assert_same(want, remote)
     with pytest.raises(DataError, match="no such file or folder"):
         read_ratings(spark, DataConfig(path=f"{uri}/missing.csv"))
+
+
+# ---------------------------------------------------------------------- refusals
+
+
+def _good_lines(n: int) -> str:
+    return "".join(f"{i % 97 + 1},{i // 97 + 1},4.0,{1_000_000 + i}\n" for i in range(n))
+
+
+def test_errors_are_the_local_readers_one_line_messages(spark: Any, tmp_path: Path) -> None:
+    cases: list[tuple[Path, dict[str, Any]]] = [
+        (_write(tmp_path, "empty.csv", ""), {}),
+        (_write(tmp_path, "header.csv", "userId,movieId,rating\n"), {}),
+        (_write(tmp_path, "page.csv", "<html><body>nope</body></html>\n"), {}),
+        (_write(tmp_path, "two.csv", "1,2\n3,4\n"), {}),
+        (tmp_path / "missing.csv", {}),
+        (
+            _write(tmp_path, "dup.csv", "1,2,4,10\n1,3,4,11\n1,2,5,12\n1,2,3,13\n"),
+            {"duplicates": "error"},
+        ),
+        (_write(tmp_path, "bad.csv", "1,2,4\n1,3,x\nu,4,4\n2,2,9\n"), {}),
+        (_write(tmp_path, "allbad.csv", "1,2,x\n1,3,y\n"), {"max_reject_fraction": 1.0}),
+    ]
+    png = tmp_path / "image.csv"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    cases.append((png, {}))
+    # a byte that is not UTF-8 past the 64 KiB the layout is detected from
+    enc = tmp_path / "enc.csv"
+    enc.write_bytes(_good_lines(4000).encode() + b"7,7,4.0,99\xff\n" + _good_lines(3).encode())
+    cases.append((enc, {}))
+    empty_dir = tmp_path / "folder"
+    empty_dir.mkdir()
+    (empty_dir / "notes.txt").write_text("hello\n")
+    cases.append((empty_dir, {}))
+    for path, extra in cases:
+        local, remote = errors_of(spark, DataConfig(path=path, **extra))
+        assert remote == local, path.name
+        assert "\n" not in remote and len(remote) < 400
+    assert "line 4001" in errors_of(spark, DataConfig(path=enc))[1]
+
+
+def test_the_reject_limit_refuses_like_the_local_reader(spark: Any, tmp_path: Path) -> None:
+    path = _write(tmp_path, "r.csv", HEADER_CORPUS)
+    local, remote = errors_of(spark, DataConfig(path=path, max_reject_fraction=0.3))
+    assert "rows rejected" in remote and "max_reject_fraction 30%" in remote
+    assert remote == local
+
+
+# ---------------------------------------------------------------------- outputs
+
+
+def test_rejects_and_tables_are_written_as_part_files(spark: Any, tmp_path: Path) -> None:
+    from movierec.data import save_rejects
+    from movierec.engines.spark.reader import read_ratings, write_rejects, write_table
+
+    path = _write(tmp_path, "r.csv", HEADER_CORPUS)
+    cfg = DataConfig(path=path, max_reject_fraction=1.0)
+    local, remote = load_ratings(cfg), read_ratings(spark, cfg)
+    out = tmp_path / "out"
+    out.mkdir()
+    written = write_rejects(remote.rejects, out)
+    assert written == [(out / "rejects.parquet").as_uri(), (out / "rejects.csv").as_uri()]
+    save_rejects(local.rejects, tmp_path / "local_rejects.csv")
+    assert (out / "rejects.csv").read_bytes() == (tmp_path / "local_rejects.csv").read_bytes()
+    back = pd.read_parquet(out / "rejects.parquet")
+    pd.testing.assert_frame_equal(back, local.rejects, check_dtype=False)
+    assert sorted(p.name for p in out.iterdir()) == ["rejects.csv", "rejects.parquet"]
+
+    small = tmp_path / "small"
+    small.mkdir()
+    assert write_rejects(remote.rejects, small, csv_max_rows=3) == [
+        (small / "rejects.parquet").as_uri()
+    ]
+    files = write_table(remote.ratings, str(small), "ratings", csv=True)
+    assert files == [(small / f"ratings.{x}").as_uri() for x in ("parquet", "csv")]
+    parts = list((small / "ratings.csv").glob("part-*.csv"))
+    assert parts and pd.concat(pd.read_csv(p) for p in parts).shape[0] == remote.report.rows_kept
+    assert len(pd.read_parquet(small / "ratings.parquet")) == remote.report.rows_kept
+
+
+# ---------------------------------------------------------------------- the driver
+
+
+def test_the_driver_never_receives_the_ratings(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While ``read_ratings`` runs, nothing that grows with the ratings reaches the driver:
+    every collect stays small, and no frame is converted to pandas or built from local rows
+    beyond a small table."""
+    from pyspark.sql import SparkSession
+    from pyspark.sql.classic.dataframe import DataFrame
+
+    from movierec.engines.spark.reader import read_ratings
+
+    n = 30_000
+    path = _write(tmp_path, "big.csv", "user,movie,rating,ts\n" + _good_lines(n) + "x,1,4,1\n")
+    seen: list[tuple[str, int]] = []
+
+    def guard(name: str, real: Any) -> Any:
+        def wrapped(self: Any, *args: Any, **kwargs: Any) -> Any:
+            out = real(self, *args, **kwargs)
+            rows = len(out) if isinstance(out, list) else 1
+            seen.append((name, rows))
+            return out
+
+        return wrapped
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the ratings went to pandas on the driver")
+
+    real_create = SparkSession.createDataFrame
+
+    def create(self: Any, data: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(("createDataFrame", len(data)))
+        return real_create(self, data, *args, **kwargs)
+
+    for name in ("collect", "take", "tail", "head"):
+        monkeypatch.setattr(DataFrame, name, guard(name, getattr(DataFrame, name)))
+    monkeypatch.setattr(DataFrame, "toPandas", refuse)
+    monkeypatch.setattr(DataFrame, "toLocalIterator", refuse)
+    monkeypatch.setattr(DataFrame, "toArrow", refuse)
+    monkeypatch.setattr(SparkSession, "createDataFrame", create)
+    loaded = read_ratings(spark, DataConfig(path=path))
+    monkeypatch.undo()
+    assert loaded.report.rows_read == n + 1 and loaded.report.rows_kept == n
+    assert seen and max(rows for _, rows in seen) <= 20, seen

@@ -31,7 +31,7 @@ from movierec.data.movies import (
 from movierec.engines.spark import cells as C
 from movierec.engines.spark.ids import ORIGINAL
 from movierec.engines.spark.source import list_files, read_head
-from movierec.engines.spark.text import charset
+from movierec.engines.spark.text import charset, decode
 from movierec.errors import DataError
 from movierec.hadoopfs import is_remote
 
@@ -47,7 +47,7 @@ def movies_format(uri: str) -> str:
 
 
 def _lines(spark: SparkSession, uri: str, cs: str) -> DataFrame:
-    text = F.decode(F.col("value").cast("binary"), cs)
+    text = decode(F.col("value").cast("binary"), cs)
     line = F.regexp_replace(F.regexp_replace(text, "\\A\\uFEFF", ""), "\\r+\\z", "")
     return (
         spark.read.option("lineSep", "\n")

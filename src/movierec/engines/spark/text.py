@@ -56,6 +56,14 @@ def charset(encoding: str) -> str:
     return _CHARSETS[name]
 
 
+def decode(data: Column, cs: str) -> Column:
+    """Binary ``data`` as text in charset ``cs`` (from :func:`charset`); bytes that are not
+    valid UTF-8 become U+FFFD (never an error: such lines are flagged and refused apart)."""
+    if cs == "UTF-8":
+        return F.make_valid_utf8(data.cast("string"))
+    return F.decode(data, "ISO-8859-1")  # latin-1, and ASCII (bytes >= 0x80 are flagged)
+
+
 def _split(body: Column, sep: str) -> tuple[Column, Column]:
     """(fields, transformed line) of ``body`` under separator ``sep`` (internal form).
     Single-character patterns keep Java's fast split (no regular expression)."""
@@ -117,7 +125,7 @@ def parse_text(spark: SparkSession, loc: Located, cfg: DataConfig, lo: float, hi
     nonblank = None
     if header_text and loc.sample != loc.uri:  # a folder or glob: each file may have a header
         bom = F.expr("substr(_bin, 1, 3)") == F.unhex(F.lit("EFBBBF"))
-        text = F.decode(F.when(bom, F.expr("substr(_bin, 4)")).otherwise(F.col("_bin")), cs)
+        text = decode(F.when(bom, F.expr("substr(_bin, 4)")).otherwise(F.col("_bin")), cs)
         nonblank = C.strip_text(text) != ""
     numbered = number_rows(spark, scan, per_file=True, nonblank=nonblank)
     df = numbered.df
@@ -133,7 +141,7 @@ def parse_text(spark: SparkSession, loc: Located, cfg: DataConfig, lo: float, hi
     # into every test that reads it.
     keep = [LINE, ORD, FILE, FIRST, "_bad_enc"]
     s0 = df.select(
-        LINE, ORD, FILE, FIRST, bad_enc.alias("_bad_enc"), F.decode(data, cs).alias("_dec")
+        LINE, ORD, FILE, FIRST, bad_enc.alias("_bad_enc"), decode(data, cs).alias("_dec")
     )
     dec = F.col("_dec")
     body = F.when(dec.endswith("\r"), F.expr("substr(_dec, 1, length(_dec) - 1)")).otherwise(dec)
@@ -204,18 +212,22 @@ def parse_text(spark: SparkSession, loc: Located, cfg: DataConfig, lo: float, hi
 
 
 def encoding_error(spark: SparkSession, parsed: Parsed, loc: Located, enc: str) -> DataError:
-    """The local reader's error for the first line that is not valid ``enc`` text
-    (reads that one line, at most 64 KiB of it)."""
+    """The local reader's error for the first line that is not valid ``enc`` text (reads
+    that line and the next, at most 64 KiB of each: the message quotes 4 bytes from the
+    first bad one, which may run into the next line)."""
     assert parsed.lines is not None
-    row = (
-        parsed.lines.where("_bad_enc")
-        .orderBy(ORD)
-        .select(LINE, FILE, F.expr("substr(_data, 1, 65536)").alias("b"))
-        .first()
-    )
-    if row is None:  # pragma: no cover - only called when a bad line was counted
+    first = parsed.lines.where("_bad_enc").orderBy(ORD).select(ORD, FILE).first()
+    if first is None:  # pragma: no cover - only called when a bad line was counted
         return DataError(f"not valid {enc} text", path=loc.shown)
-    line, data = int(row[LINE]), bytes(row["b"])
+    rows = (
+        parsed.lines.where(F.col(ORD).between(first[ORD], first[ORD] + 1))
+        .where(F.col(FILE) == first[FILE])
+        .orderBy(ORD)
+        .select(LINE, F.expr("substr(_data, 1, 65536)").alias("b"))
+        .collect()
+    )
+    line = int(rows[0][LINE])
+    data = b"\n".join(bytes(r["b"]) for r in rows)
     try:
         data.decode(enc)
     except UnicodeDecodeError as exc:
