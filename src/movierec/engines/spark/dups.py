@@ -10,6 +10,7 @@ reader's message. The window shuffles the kept rows once; a partition holds one 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -33,18 +34,43 @@ def _order(policy: str, has_ts: bool) -> list[Column]:
     return [F.col("_t").desc(), F.col(ORD).desc()]
 
 
+@dataclass
+class Resolved:
+    """Rows after the duplicate policy: ``ratings`` (one per pair, lazy), ``rejects`` (the
+    duplicates: ``line``, ``column`` "", ``reason`` "duplicate", ``raw``, ``_file``,
+    ``_ord``; lazy) and ``cached``, the repeated pairs' keys (unpersist once both are
+    computed), or None when no pair repeats."""
+
+    ratings: DataFrame
+    rejects: DataFrame
+    cached: DataFrame | None = None
+
+
+def _as_rejects(rows: DataFrame) -> DataFrame:
+    return rows.select(
+        F.col(LINE).alias(schema.LINE),
+        F.lit("").alias("column"),
+        F.lit("duplicate").alias(schema.REASON),
+        F.col("_raw").alias(schema.RAW),
+        F.col(FILE),
+        F.col(ORD),
+    )
+
+
 def resolve_duplicates(
     kept: DataFrame,
     keys: tuple[str, str],
     policy: str,
     has_ts: bool,
     shown: str,
-) -> tuple[DataFrame, DataFrame]:
+) -> Resolved:
     """Apply ``policy`` to ``kept`` (columns ``_ord``, ``_line``, ``_file``, ``_raw``,
-    ``_r``, optional ``_t`` and the two key columns ``keys``).
+    ``_r``, optional ``_t`` and the two non-null key columns ``keys``).
 
-    Returns (one row per pair with the kept ``_r``/``_t``, duplicate rejects with
-    ``line``, ``column`` "", ``reason`` "duplicate", ``raw``, ``_file``, ``_ord``); both lazy.
+    One aggregation finds the repeated pairs (cached; in a MovieLens release there are
+    none, and then nothing else runs). Only the rows of repeated pairs go through the
+    window; the others are joined out of it (a broadcast join when the repeated pairs are
+    few, as Spark's adaptive execution decides).
 
     Raises:
         DataError: ``policy`` is "error" and a pair repeats (one bounded job finds it), or
@@ -54,29 +80,34 @@ def resolve_duplicates(
         raise DataError(
             f"unknown duplicates policy {policy!r}; use latest, first, last, mean or error"
         )
+    on = list(keys)
+    repeated = (
+        kept.groupBy(*on).agg(F.count(F.lit(1)).alias("_n")).where("_n > 1").select(*on)
+    ).persist()
+    if repeated.count() == 0:
+        repeated.unpersist()
+        return Resolved(kept, _as_rejects(kept.where(F.lit(False))))
     if policy == "latest" and not has_ts:
         logger.warning(
             "%s has no timestamps: duplicates policy 'latest' keeps the later line of "
             "each repeated (user, movie) pair instead",
             shown,
         )
-    pair = Window.partitionBy(*keys)
-    ranked = kept.withColumn(RANK, F.row_number().over(pair.orderBy(*_order(policy, has_ts))))
+    pair = Window.partitionBy(*on)
+    involved = kept.join(repeated, on=on, how="left_semi")
+    ranked = involved.withColumn(RANK, F.row_number().over(pair.orderBy(*_order(policy, has_ts))))
     if policy == "error":
-        _refuse_repeats(kept, ranked, keys, shown)
+        try:
+            _refuse_repeats(kept, ranked, keys, shown)
+        finally:
+            repeated.unpersist()
     if policy == "mean":
         ranked = ranked.withColumn("_r", F.avg("_r").over(pair))
         if has_ts:
             ranked = ranked.withColumn("_t", F.max("_t").over(pair))
-    rejects = ranked.where(F.col(RANK) > 1).select(
-        F.col(LINE).alias(schema.LINE),
-        F.lit("").alias("column"),
-        F.lit("duplicate").alias(schema.REASON),
-        F.col("_raw").alias(schema.RAW),
-        F.col(FILE),
-        F.col(ORD),
-    )
-    return ranked.where(F.col(RANK) == 1).drop(RANK), rejects
+    single = kept.join(repeated, on=on, how="left_anti")
+    ratings = single.unionByName(ranked.where(F.col(RANK) == 1).drop(RANK))
+    return Resolved(ratings, _as_rejects(ranked.where(F.col(RANK) > 1)), repeated)
 
 
 def _refuse_repeats(kept: DataFrame, ranked: DataFrame, keys: tuple[str, str], shown: str) -> None:

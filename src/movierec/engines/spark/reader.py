@@ -14,6 +14,7 @@ check ``rows_read == rows_kept + rejected``) and, with a movies file, one count 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -41,7 +42,6 @@ from movierec.engines.spark.dups import resolve_duplicates
 from movierec.engines.spark.ids import ORIGINAL, dense_ids, id_mode, key_column
 from movierec.engines.spark.movies import read_movies
 from movierec.engines.spark.numbering import FILE, LINE, ORD, check_numbered
-from movierec.engines.spark.parsed import Parsed
 from movierec.engines.spark.source import Located, locate
 from movierec.engines.spark.text import encoding_error, parse_text
 from movierec.engines.spark.typed import parse_typed
@@ -140,56 +140,90 @@ def read_ratings(spark: SparkSession, cfg: DataConfig) -> SparkLoaded:
         parsed = parse_text(spark, loc, cfg, lo, hi)
     else:
         parsed = parse_typed(spark, loc, cfg, lo, hi)
-    # One parse, cached for the three passes below (counts, ratings, rejects); dropped
-    # once the ratings and rejects (cached themselves) are computed.
-    ts_col = ["_t"] if parsed.has_timestamp else []
-    classified = (
-        classify(parsed)
-        .where(~F.col("_skip"))
-        .select(
-            LINE, ORD, FILE, "_skip", "_bad_enc", REASON, COLUMN, "_raw", *ID_COLUMNS, "_r", *ts_col
+    ts = ["_t"] if parsed.has_timestamp else []
+    with contextlib.ExitStack() as temps, contextlib.ExitStack() as on_error:
+        # One parse, cached for the passes below (counts, ratings, rejects) and dropped
+        # once the ratings and rejects, cached themselves, are computed.
+        classified = (
+            classify(parsed)
+            .where(~F.col("_skip"))
+            .select(
+                LINE, ORD, FILE, "_skip", "_bad_enc", REASON, COLUMN, "_raw", *ID_COLUMNS, "_r", *ts
+            )
+            .persist(StorageLevel.MEMORY_AND_DISK)
         )
-        .persist(StorageLevel.MEMORY_AND_DISK)
+        temps.callback(classified.unpersist)
+        counts = count_rows(classified)
+        check_numbered(counts.unnumbered)
+        if counts.bad_encoding:
+            raise encoding_error(spark, parsed, loc, parsed.encoding)
+        check_limits(classified, counts, cfg.max_reject_fraction, loc.shown)
+        modes = {
+            schema.USER: id_mode(parsed.user_kind, counts.ids[schema.USER]),
+            schema.ITEM: id_mode(parsed.item_kind, counts.ids[schema.ITEM]),
+        }
+        kept = classified.where(F.col(REASON).isNull()).select(
+            ORD,
+            LINE,
+            FILE,
+            "_raw",
+            key_column("_u", modes[schema.USER]).alias("_uk"),
+            key_column("_i", modes[schema.ITEM]).alias("_ik"),
+            "_r",
+            *ts,
+        )
+        resolved = resolve_duplicates(kept, ("_uk", "_ik"), cfg.duplicates, bool(ts), loc.shown)
+        if resolved.cached is not None:
+            temps.callback(resolved.cached.unpersist)
+        ratings, tables = _dense(resolved.ratings, kept, modes, bool(ts))
+        for df in (ratings, *[t for t in tables.values() if t is not None]):
+            on_error.callback(df.unpersist)
+        rows_kept = ratings.count()
+        multi = loc.kind == "text" and len(parsed.files) > 1
+        rejects = (
+            value_rejects(classified)
+            .unionByName(resolved.rejects)
+            .select(
+                schema.LINE,
+                "column",
+                schema.REASON,
+                schema.RAW,
+                *([F.col(FILE).alias("file")] if multi else []),
+            )
+            .persist()
+        )
+        on_error.callback(rejects.unpersist)
+        n_rejects = rejects.count()
+        if counts.rows_read != rows_kept + n_rejects:
+            raise EngineError(
+                f"{loc.shown}: {counts.rows_read:,} rows read but {rows_kept:,} kept and "
+                f"{n_rejects:,} rejected; the input changed while it was read"
+            )
+        movies = _movies(spark, cfg, loc, tables[schema.ITEM])
+        on_error.pop_all()
+    duplicates = counts.kept - rows_kept
+    rejected = dict(counts.rejected) | ({"duplicate": duplicates} if duplicates else {})
+    report = LoadReport(
+        path=loc.shown,
+        format=parsed.format,
+        rows_read=counts.rows_read,
+        rows_kept=rows_kept,
+        rejected={r: rejected[r] for r in REASONS if r in rejected},
+        duplicates=duplicates,
+        has_timestamp=parsed.has_timestamp,
+        rating_min=lo,
+        rating_max=hi,
+        ids_mapped=any(t is not None for t in tables.values()),
     )
-    try:
-        return _load(spark, cfg, loc, parsed, classified, lo, hi, t0)
-    finally:
-        classified.unpersist()
+    _log(report, time.perf_counter() - t0)
+    return SparkLoaded(ratings, rejects, report, tables[schema.USER], tables[schema.ITEM], movies)
 
 
-def _load(
-    spark: SparkSession,
-    cfg: DataConfig,
-    loc: Located,
-    parsed: Parsed,
-    classified: DataFrame,
-    lo: float,
-    hi: float,
-    t0: float,
-) -> SparkLoaded:
-    counts = count_rows(classified)
-    check_numbered(counts.unnumbered)
-    if counts.bad_encoding:
-        raise encoding_error(spark, parsed, loc, parsed.encoding)
-    check_limits(classified, counts, cfg.max_reject_fraction, loc.shown)
-
-    modes = {
-        schema.USER: id_mode(parsed.user_kind, counts.ids[schema.USER]),
-        schema.ITEM: id_mode(parsed.item_kind, counts.ids[schema.ITEM]),
-    }
-    kept = classified.where(~F.col("_skip") & F.col(REASON).isNull()).select(
-        ORD,
-        LINE,
-        FILE,
-        "_raw",
-        key_column("_u", modes[schema.USER]).alias("_uk"),
-        key_column("_i", modes[schema.ITEM]).alias("_ik"),
-        "_r",
-        *(["_t"] if parsed.has_timestamp else []),
-    )
-    deduped, dup_rejects = resolve_duplicates(
-        kept, ("_uk", "_ik"), cfg.duplicates, parsed.has_timestamp, loc.shown
-    )
+def _dense(
+    deduped: DataFrame, kept: DataFrame, modes: dict[str, str], has_ts: bool
+) -> tuple[DataFrame, dict[str, DataFrame | None]]:
+    """The canonical ratings (cached, lazy) and the id tables (cached) of the columns
+    whose ids are remapped (None for the others)."""
     tables: dict[str, DataFrame | None] = {}
     ratings = deduped
     for canon, key in ((schema.USER, "_uk"), (schema.ITEM, "_ik")):
@@ -205,66 +239,27 @@ def _load(
         F.col(schema.ITEM).cast("int"),
         F.col("_r").cast("double").alias(schema.RATING),
     ]
-    if parsed.has_timestamp:
+    if has_ts:
         cols.append(F.col("_t").cast("long").alias(schema.TIMESTAMP))
-    ratings = ratings.select(*cols).persist()
-    rows_kept = ratings.count()
-    duplicates = counts.kept - rows_kept
+    return ratings.select(*cols).persist(), tables
 
-    multi = loc.kind == "text" and len(parsed.files) > 1
-    extra = [F.col(FILE).alias("file")] if multi else []
-    rejects = (
-        value_rejects(classified)
-        .unionByName(dup_rejects)
-        .select(schema.LINE, "column", schema.REASON, schema.RAW, *extra)
-        .persist()
-    )
-    n_rejects = rejects.count()
-    if counts.rows_read != rows_kept + n_rejects:
-        raise EngineError(
-            f"{loc.shown}: {counts.rows_read:,} rows read but {rows_kept:,} kept and "
-            f"{n_rejects:,} rejected; the input changed while it was read"
-        )
-    rejected = dict(counts.rejected)
-    if duplicates:
-        rejected["duplicate"] = duplicates
-    rejected = {r: rejected[r] for r in REASONS if r in rejected}
-    movies = _movies(spark, cfg, loc, tables[schema.ITEM])
-    report = LoadReport(
-        path=loc.shown,
-        format=parsed.format,
-        rows_read=counts.rows_read,
-        rows_kept=rows_kept,
-        rejected=rejected,
-        duplicates=duplicates,
-        has_timestamp=parsed.has_timestamp,
-        rating_min=lo,
-        rating_max=hi,
-        ids_mapped=any(t is not None for t in tables.values()),
-    )
+
+def _log(report: LoadReport, seconds: float) -> None:
     logger.info(
         "loaded %d ratings from %s [%s] on Spark in %.2fs",
-        rows_kept,
-        loc.shown,
-        parsed.format,
-        time.perf_counter() - t0,
+        report.rows_kept,
+        report.path,
+        report.format,
+        seconds,
     )
-    if rejected:
+    if report.rejected:
         logger.warning(
             "%s: %d of %d rows not kept (%s)",
-            loc.shown,
-            counts.rows_read - rows_kept,
-            counts.rows_read,
-            ", ".join(f"{k}: {v}" for k, v in rejected.items()),
+            report.path,
+            report.rows_read - report.rows_kept,
+            report.rows_read,
+            ", ".join(f"{k}: {v}" for k, v in report.rejected.items()),
         )
-    return SparkLoaded(
-        ratings=ratings,
-        rejects=rejects,
-        report=report,
-        user_ids=tables[schema.USER],
-        item_ids=tables[schema.ITEM],
-        movies=movies,
-    )
 
 
 __all__ = ["SparkLoaded", "read_ratings", "write_rejects", "write_table"]

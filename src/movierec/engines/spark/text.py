@@ -194,6 +194,7 @@ def parse_text(spark: SparkSession, loc: Located, cfg: DataConfig, lo: float, hi
     if layout.has_timestamp:
         cells[schema.TIMESTAMP] = C.text_timestamp("_t")
     out = s3.select(*base, *cell_columns(cells))
+    parse_text.stages = (s0, s1, s2, s3, out)  # type: ignore[attr-defined]
     lines = df.select(LINE, ORD, FILE, data.alias("_data"), bad_enc.alias("_bad_enc"))
     fmt = loc.layout
     if fmt == "ml-csv" and not loc.explicit and (layout.sep != "," or layout.header_line is None):
