@@ -15,17 +15,20 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+# The rule constants are defined once, in movierec.data.rules (the Spark reader uses them too).
+from movierec.data.rules import BAD as BAD
+from movierec.data.rules import INT32_MAX as INT32_MAX
+from movierec.data.rules import INT32_MIN as INT32_MIN
+from movierec.data.rules import INT64_MAX as INT64_MAX
+from movierec.data.rules import INT64_MIN as INT64_MIN
+from movierec.data.rules import INT_DIGITS_PATTERN
+from movierec.data.rules import MISSING as MISSING
+from movierec.data.rules import MISSING_MARKERS as MISSING_MARKERS
+from movierec.data.rules import OK as OK
+from movierec.data.rules import OUT_OF_RANGE as OUT_OF_RANGE
 from movierec.errors import DataError
 
 logger = logging.getLogger(__name__)
-
-OK, MISSING, BAD, OUT_OF_RANGE = 0, 1, 2, 3
-"""Cell status codes returned by the ``parse_*`` functions."""
-
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "nat", "null", "none"})
-"""Cell texts (case-insensitive, stripped) that count as a missing value."""
 
 IdKind = str
 """``"int"``: ids are integers (non-numeric text is a bad id); ``"str"``: ids are text keys."""
@@ -137,7 +140,7 @@ def parse_ids(values: pd.Series, kind: IdKind = "int") -> IdParse:
     # the few cells that are not plain numbers: missing markers, huge integers, junk
     s = as_text(values.iloc[rest])
     missing = _missing_mask(s)
-    digits = s.str.fullmatch(r"[+-]?\d+").to_numpy(dtype=bool)
+    digits = s.str.fullmatch(INT_DIGITS_PATTERN).to_numpy(dtype=bool)
     for j in np.flatnonzero(digits):
         v = int(str(s.iat[int(j)]))
         if INT64_MIN <= v <= INT64_MAX:
