@@ -133,8 +133,7 @@ def test_rating_errors_and_pairwise(spark: Any, predictions: pd.DataFrame) -> No
         spark_metrics.rating_errors(df, skip_missing=False)
 
 
-@pytest.mark.parametrize("k", [1, 2, 3, 10])
-@pytest.mark.parametrize("threshold", [3.0, 4.5])
+@pytest.mark.parametrize(("k", "threshold"), [(1, 3.0), (2, 4.5), (3, 3.0), (10, 3.0)])
 def test_within_test_top_k(spark: Any, predictions: pd.DataFrame, k: int, threshold: float) -> None:
     expected = local.within_test_top_k(predictions, k, threshold)
     assert_same(
@@ -142,7 +141,7 @@ def test_within_test_top_k(spark: Any, predictions: pd.DataFrame, k: int, thresh
     )
 
 
-@pytest.mark.parametrize("k", [1, 3, 4, 5, 20])
+@pytest.mark.parametrize("k", [1, 4, 20])
 def test_catalogue_top_k(spark: Any, lists: tuple[pd.DataFrame, ...], k: int) -> None:
     recs, test, _, _ = lists
     expected = local.catalogue_top_k(recs, test, k, 3.0)
@@ -152,18 +151,22 @@ def test_catalogue_top_k(spark: Any, lists: tuple[pd.DataFrame, ...], k: int) ->
     )
 
 
-@pytest.mark.parametrize("k", [1, 2, 3, 10])
+@pytest.mark.parametrize("k", [2, 10])
 def test_beyond_accuracy(spark: Any, lists: tuple[pd.DataFrame, ...], k: int) -> None:
     recs, _, train, movies = lists
     s_recs, s_train, s_movies = (to_spark(spark, f) for f in (recs, train, movies))
     expected = local.beyond_accuracy(recs, train, movies, 12, k)
     got = spark_metrics.beyond_accuracy(s_recs, s_train, s_movies, 12, k)
     assert_same(expected, got)
-    assert_same(
-        local.beyond_accuracy(recs, train, None, 12, k),
-        spark_metrics.beyond_accuracy(s_recs, s_train, None, 12, k),
-    )
-    assert_same(local.catalogue_coverage(recs, 12), spark_metrics.catalogue_coverage(s_recs, 12))
+    if k == 2:
+        assert_same(
+            local.beyond_accuracy(recs, train, None, 12, k),
+            spark_metrics.beyond_accuracy(s_recs, s_train, None, 12, k),
+        )
+    else:
+        assert_same(
+            local.catalogue_coverage(recs, 12), spark_metrics.catalogue_coverage(s_recs, 12)
+        )
 
 
 def test_single_metrics(spark: Any, lists: tuple[pd.DataFrame, ...]) -> None:
@@ -351,11 +354,23 @@ BAD: dict[str, tuple[Callable[..., Any], list[tuple[list[Any], str]], tuple[Any,
 }
 
 
+def pandas_frame(rows: list[Any], schema: str) -> pd.DataFrame:
+    """The rows as a pandas frame typed as ``toPandas`` would type them (no Spark job)."""
+    names = [field.split()[0] for field in schema.split(", ")]
+    frame = pd.DataFrame(rows, columns=names)
+    for name in names:
+        if frame[name].isna().any() or "double" in schema.split(name)[1].split(",")[0]:
+            frame[name] = frame[name].astype(np.float64)
+        elif name != GENRES:
+            frame[name] = frame[name].astype(np.int32)
+    return frame
+
+
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_errors_match_local(case: str, spark: Any) -> None:
     name, frames, args = BAD[case]
     dfs = [spark.createDataFrame(rows, schema) for rows, schema in frames]
-    pdfs = [df.toPandas() for df in dfs]
+    pdfs = [pandas_frame(rows, schema) for rows, schema in frames]
     with pytest.raises((ConfigError, DataError)) as expected:
         getattr(local, name)(*pdfs, *args)
     with pytest.raises(type(expected.value), match=f"^{re.escape(str(expected.value))}$"):

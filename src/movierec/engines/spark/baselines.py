@@ -4,8 +4,8 @@ Same constructors, the same fitted numbers (to 1e-9) and the same lists; ``fit``
 DataFrame (USER, ITEM, RATING), ``predict`` returns the input DataFrame with a PREDICTION column
 added (the local one returns an array aligned with the rows), ``recommend`` returns a
 DataFrame (USER, ITEM, SCORE, RANK) in no particular row order. The fitted state is small
-scalars plus tables that stay on the cluster: the bias tables and the popularity table are
-cached DataFrames (one row per user or movie), released by :meth:`release`.
+scalars plus tables that stay on the cluster: the bias tables (checkpointed) and the
+popularity table (cached), one row per user or movie, released by :meth:`release`.
 
 ``fit`` checks its input in one job with the local messages. ``predict`` and ``recommend``
 stay lazy and check only columns: a null id in their input gets no bias (``predict``) or is
@@ -63,6 +63,33 @@ def _check_train(train: Any, columns: tuple[str, ...] = (USER, ITEM, RATING)) ->
     return float(row["mean"]) if extra else None
 
 
+def _materialise(df: DataFrame) -> DataFrame:
+    """``df`` computed now and cut from its lineage, so that iterating does not grow the plan
+    (twenty rounds of joins over cached tables take Spark minutes to plan and can exhaust the
+    driver JVM printing the plan).
+
+    With a checkpoint directory (:func:`movierec.spark.get_spark` always sets one in local
+    mode; on Spark Connect the server's ``spark.checkpoint.dir``): a reliable checkpoint,
+    files that survive a lost executor -- ``df`` is cached while it is written so it is
+    computed once. Without one: a local checkpoint in executor storage. Works under Spark
+    Connect (no RDD API).
+    """
+    from movierec.spark import is_connect
+
+    spark = df.sparkSession
+    if is_connect(spark):
+        reliable = spark.conf.get("spark.checkpoint.dir", None) is not None
+    else:
+        reliable = spark.sparkContext.getCheckpointDir() is not None
+    if not reliable:
+        return df.localCheckpoint(eager=True)
+    cached = df.cache()
+    try:
+        return cached.checkpoint(eager=True)
+    finally:
+        cached.unpersist()
+
+
 def _check_fitted(obj: object, attr: str) -> None:
     if getattr(obj, attr, None) is None:
         raise RuntimeError(f"{type(obj).__name__} is not fitted; call fit() first")
@@ -116,16 +143,15 @@ class BiasBaseline:
     :math:`b_i = \sum_{u \in R(i)} (r_{ui} - \mu - b_u) / (\lambda_i + |R(i)|)` then
     :math:`b_u = \sum_{i \in R(u)} (r_{ui} - \mu - b_i) / (\lambda_u + |R(u)|)`, each one a
     join of the cached deviations :math:`r - \mu` with the other side's bias table and a
-    ``groupBy``. Every new table is cached and materialised before the previous one is
-    released, so at most two bias tables of each kind are cached at once; the deviations
-    are cached during :meth:`fit` only.
+    ``groupBy``. Every new table is checkpointed (:func:`_materialise`) so the plan stays
+    one round deep; the deviations are cached during :meth:`fit` only.
 
     Args: as the local class (``reg_user``, ``reg_item``, ``iterations``, ``clip``).
 
     Attributes (set by :meth:`fit`):
         mean_: μ (rating units).
-        user_bias_: cached DataFrame (USER, ``user_bias``), one row per training user.
-        item_bias_: cached DataFrame (ITEM, ``item_bias``), one row per training movie.
+        user_bias_: checkpointed DataFrame (USER, ``user_bias``), one row per training user.
+        item_bias_: checkpointed DataFrame (ITEM, ``item_bias``), one row per training movie.
 
     Raises:
         ConfigError: as the local class.
@@ -163,7 +189,6 @@ class BiasBaseline:
         dev = train.select(USER, ITEM, (F.col(RATING).cast("double") - mean).alias(_DEV)).cache()
         try:
             user_bias: DataFrame | None = None
-            item_bias: DataFrame | None = None
             for _ in range(self.iterations):
                 if user_bias is None:
                     item_rows = dev.select(ITEM, F.col(_DEV).alias("_v"))
@@ -171,15 +196,11 @@ class BiasBaseline:
                     item_rows = dev.join(user_bias, USER).select(
                         ITEM, (F.col(_DEV) - F.col(U_BIAS)).alias("_v")
                     )
-                item_bias = self._swap(
-                    item_bias, self._biases(item_rows, ITEM, I_BIAS, self.reg_item)
-                )
+                item_bias = _materialise(self._biases(item_rows, ITEM, I_BIAS, self.reg_item))
                 user_rows = dev.join(item_bias, ITEM).select(
                     USER, (F.col(_DEV) - F.col(I_BIAS)).alias("_v")
                 )
-                user_bias = self._swap(
-                    user_bias, self._biases(user_rows, USER, U_BIAS, self.reg_user)
-                )
+                user_bias = _materialise(self._biases(user_rows, USER, U_BIAS, self.reg_user))
         finally:
             dev.unpersist()
         self.mean_ = mean
@@ -192,15 +213,6 @@ class BiasBaseline:
         from pyspark.sql import functions as F
 
         return rows.groupBy(key).agg((F.sum("_v") / (F.lit(reg) + F.count(F.lit(1)))).alias(name))
-
-    @staticmethod
-    def _swap(old: DataFrame | None, new: DataFrame) -> DataFrame:
-        """Cache and materialise ``new``, then release ``old`` (its data is no longer read)."""
-        new = new.cache()
-        new.count()
-        if old is not None:
-            old.unpersist()
-        return new
 
     def predict(self, pairs: DataFrame) -> DataFrame:
         """``pairs`` (USER, ITEM, ...) with PREDICTION = (μ + b_u) + b_i, an unknown user's or
@@ -228,10 +240,8 @@ class BiasBaseline:
         return _with_prediction(df, pred, joined)
 
     def release(self) -> None:
-        """Unpersist the cached bias tables (the model can no longer predict)."""
-        for table in (self.user_bias_, self.item_bias_):
-            if table is not None:
-                table.unpersist()
+        """Drop the bias tables (checkpoint data is freed when Spark's cleaner collects them;
+        the model can no longer predict)."""
         self.mean_ = self.user_bias_ = self.item_bias_ = None
 
 

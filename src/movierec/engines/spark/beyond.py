@@ -3,9 +3,9 @@ popularity bias, personalisation, intra-list diversity and their bundle).
 
 Same names, arguments and results as the local functions, with Spark DataFrames; the formulas
 are the local docstrings'. Everything runs as aggregations on the executors; tables that grow
-with movies (ratings per movie, genre sets) stay on the cluster. Two small global windows
-order the *distinct rating counts* for the popularity percentile (at most one row per
-distinct count, never per rating).
+with movies (ratings per movie, genre sets) stay on the cluster. :func:`beyond_accuracy`
+validates the lists and the training data once and computes novelty with popularity bias,
+and coverage with personalisation, in one job each.
 """
 
 from __future__ import annotations
@@ -58,12 +58,70 @@ def _train_pairs(train: DataFrame) -> int:
     return int(row["users"])
 
 
-def _mean_of_user_means(values: DataFrame, value: Column) -> float:
-    """Mean over users of the mean of ``value`` over each user's rows of ``values``."""
+def _popularity_table(train: DataFrame) -> DataFrame:
+    """Per training movie: ``_raters`` (distinct users who rated it) and ``_pct``, its
+    popularity percentile rank(c_i)/M (average rank for ties) of its rating count c_i.
+
+    The average rank of count c is (#movies with a smaller count) + (m + 1)/2 with m the
+    movies sharing count c -- exactly pandas' ``rank(method="average", pct=True)``. A global
+    window accumulates the first term over the *distinct counts* (at most one row per
+    distinct count, bounded by the number of movies, never by ratings).
+    """
+    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    per_user = values.groupBy(USER).agg(F.avg(value).alias("_m"))
-    return float(one_row(per_user.agg(F.avg("_m")))[0])
+    per_pair = train.groupBy(ITEM, USER).agg(F.count(F.lit(1)).alias("_n"))
+    items = per_pair.groupBy(ITEM).agg(F.count(F.lit(1)).alias("_raters"), F.sum("_n").alias("_c"))
+    earlier = Window.orderBy("_c").rowsBetween(Window.unboundedPreceding, -1)
+    ties = (
+        items.groupBy("_c")
+        .agg(F.count(F.lit(1)).alias("_m"))
+        .withColumn("_before", F.coalesce(F.sum("_m").over(earlier), F.lit(0)))
+        .withColumn("_movies", F.sum("_m").over(Window.partitionBy()))
+        .select(
+            "_c", ((F.col("_before") + (F.col("_m") + 1) / 2.0) / F.col("_movies")).alias("_pct")
+        )
+    )
+    return items.join(ties, "_c").select(ITEM, "_raters", "_pct")
+
+
+def _novelty_and_popularity(top: DataFrame, train: DataFrame, n_users: int) -> tuple[float, float]:
+    """(novelty, popularity bias) of the top-k rows in one job: per row -log2(p_i) and the
+    percentile, each averaged per user, then over users."""
+    from pyspark.sql import functions as F
+
+    rows = top.join(_popularity_table(train), ITEM, "left")
+    raters = F.col("_raters")
+    share = F.when(raters.isNull(), 1.0 / (n_users + 1)).otherwise(raters / n_users)
+    per_user = rows.groupBy(USER).agg(
+        F.avg(-F.log2(share)).alias("_info"),
+        F.avg(F.coalesce(F.col("_pct"), F.lit(0.0))).alias("_pop"),
+    )
+    row = one_row(per_user.agg(F.avg("_info"), F.avg("_pop")))
+    return float(row[0]), float(row[1])
+
+
+def _listed_movies(top: DataFrame) -> tuple[int, int]:
+    """(distinct movies in the lists, Σ_i C(c_i, 2) with c_i the lists holding movie i), in
+    one job: what coverage and personalisation need."""
+    from pyspark.sql import functions as F
+
+    holders = top.groupBy(ITEM).agg(F.count(F.lit(1)).alias("_c"))
+    pairs = F.coalesce(F.sum(F.expr("_c * (_c - 1) div 2")), F.lit(0))
+    row = one_row(holders.agg(F.count(F.lit(1)), pairs))
+    return int(row[0]), int(row[1])
+
+
+def _coverage(distinct: int, n_items: int) -> float:
+    """distinct / n_items with the local checks."""
+    if isinstance(n_items, bool) or not isinstance(n_items, int) or n_items < 1:
+        raise ConfigError(f"n_items must be an integer >= 1, got {n_items!r}")
+    if distinct > n_items:
+        raise DataError(
+            f"{distinct} distinct movies recommended but the catalogue has only {n_items}",
+            column=ITEM,
+        )
+    return distinct / int(n_items)
 
 
 def catalogue_coverage(recommendations: DataFrame, n_items: int, k: int | None = None) -> float:
@@ -77,8 +135,7 @@ def catalogue_coverage(recommendations: DataFrame, n_items: int, k: int | None =
     """
     from pyspark.sql import functions as F
 
-    if isinstance(n_items, bool) or not isinstance(n_items, int) or n_items < 1:
-        raise ConfigError(f"n_items must be an integer >= 1, got {n_items!r}")
+    _coverage(0, n_items)
     columns = (ITEM,) if k is None else (ITEM, RANK)
     recs = require_frame(recommendations, columns, "recommendations")
     item = F.col(ITEM) if k is None else F.when(F.col(RANK) <= _check_k(k), F.col(ITEM))
@@ -92,13 +149,7 @@ def catalogue_coverage(recommendations: DataFrame, n_items: int, k: int | None =
     if int(row["n"]) == 0:
         raise DataError("recommendations is empty")
     raise_missing(row, columns, "recommendations")
-    distinct = int(row["distinct"])
-    if distinct > n_items:
-        raise DataError(
-            f"{distinct} distinct movies recommended but the catalogue has only {n_items}",
-            column=ITEM,
-        )
-    return distinct / int(n_items)
+    return _coverage(int(row["distinct"]), n_items)
 
 
 def novelty(recommendations: DataFrame, train: DataFrame, k: int = 10) -> float:
@@ -110,58 +161,20 @@ def novelty(recommendations: DataFrame, train: DataFrame, k: int = 10) -> float:
     """
     k = _check_k(k)
     top, _ = _top_k_lists(recommendations, k)
-    return _novelty(top, train, _train_pairs(train))
-
-
-def _novelty(top: DataFrame, train: DataFrame, n_users: int) -> float:
-    from pyspark.sql import functions as F
-
-    raters = train.select(USER, ITEM).distinct().groupBy(ITEM).agg(F.count(F.lit(1)).alias("_c"))
-    share = F.when(F.col("_c").isNull(), 1.0 / (n_users + 1)).otherwise(F.col("_c") / n_users)
-    return _mean_of_user_means(top.join(raters, ITEM, "left"), -F.log2(share))
+    return _novelty_and_popularity(top, train, _train_pairs(train))[0]
 
 
 def popularity_bias(recommendations: DataFrame, train: DataFrame, k: int = 10) -> float:
     """:func:`movierec.metrics.popularity_bias`: mean over users of the mean popularity
     percentile rank(c_i)/M of their top-k movies (average rank for ties, 0 for a movie not in
-    train).
-
-    The average rank of count c is (#movies with a smaller count) + (m + 1)/2 with m the
-    movies sharing count c: a global window over the distinct counts (bounded by the number
-    of movies) accumulates the first term. Exactly pandas' ``rank(method="average",
-    pct=True)``.
+    train); see :func:`_popularity_table`.
 
     Raises:
         DataError, ConfigError: as the local function.
     """
     k = _check_k(k)
     top, _ = _top_k_lists(recommendations, k)
-    _train_pairs(train)
-    return _popularity_bias(top, train)
-
-
-def _popularity_bias(top: DataFrame, train: DataFrame) -> float:
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    counts = train.groupBy(ITEM).agg(F.count(F.lit(1)).alias("_c"))
-    by_count = Window.orderBy("_c")
-    everything = Window.partitionBy()
-    ties = (
-        counts.groupBy("_c")
-        .agg(F.count(F.lit(1)).alias("_m"))
-        .withColumn(
-            "_before",
-            F.coalesce(
-                F.sum("_m").over(by_count.rowsBetween(Window.unboundedPreceding, -1)), F.lit(0)
-            ),
-        )
-        .withColumn("_movies", F.sum("_m").over(everything))
-        .select("_c", ((F.col("_before") + (F.col("_m") + 1) / 2.0) / F.col("_movies")).alias("_p"))
-    )
-    pct = counts.join(ties, "_c").select(ITEM, "_p")
-    values = top.join(pct, ITEM, "left")
-    return _mean_of_user_means(values, F.coalesce(F.col("_p"), F.lit(0.0)))
+    return _novelty_and_popularity(top, train, _train_pairs(train))[1]
 
 
 def personalisation(recommendations: DataFrame, k: int = 10) -> float:
@@ -179,17 +192,13 @@ def personalisation(recommendations: DataFrame, k: int = 10) -> float:
             f"personalisation compares pairs of users' lists but only {summary.top_users} "
             f"user has recommendations at rank <= {k}"
         )
-    return _personalisation(top, k, summary.top_users)
+    return _personalisation(_listed_movies(top)[1], k, summary.top_users)
 
 
-def _personalisation(top: DataFrame, k: int, n_users: int) -> float:
-    from pyspark.sql import functions as F
-
-    holders = top.groupBy(ITEM).agg(F.count(F.lit(1)).alias("_c"))
-    pairs_sum = F.coalesce(F.sum(F.expr("_c * (_c - 1) div 2")), F.lit(0))
-    overlap = float(one_row(holders.agg(pairs_sum))[0])
+def _personalisation(overlap: int, k: int, n_users: int) -> float:
+    """The local formula from Σ_i C(c_i, 2) (= Σ over user pairs of |L_u ∩ L_v|)."""
     pairs = n_users * (n_users - 1) / 2.0
-    return 1.0 - overlap / (k * pairs)
+    return 1.0 - float(overlap) / (k * pairs)
 
 
 def genre_set(genres: Column) -> Column:
@@ -311,13 +320,15 @@ def beyond_accuracy(
         if movies is not None and summary.users_with_two > 0
         else None
     )
+    distinct, overlap = _listed_movies(top)
+    novelty_bits, popularity = _novelty_and_popularity(top, train, n_users)
     return {
-        "coverage": catalogue_coverage(top, n_items, k),
-        "novelty": _novelty(top, train, n_users),
+        "coverage": _coverage(distinct, n_items),
+        "novelty": novelty_bits,
         "diversity": diversity,
-        "popularity_bias": _popularity_bias(top, train),
+        "popularity_bias": popularity,
         "personalisation": (
-            _personalisation(top, k, summary.top_users) if summary.top_users >= 2 else None
+            _personalisation(overlap, k, summary.top_users) if summary.top_users >= 2 else None
         ),
     }
 

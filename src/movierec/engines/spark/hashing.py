@@ -7,11 +7,13 @@ raises, so the product is built from 16/32-bit limbs whose partial products neve
 2^50, and the words are reassembled with shifts, masks and XOR (which never overflow). Pure
 SQL: no Python workers, so it runs under Spark Connect and on executors without numpy.
 
-Measured on 4M cached rows (2 cores, load average ~15, ``benchmarks/README.md``-style
-same-run comparison; scan + sum alone 0.97 s): the staged form of :func:`with_uniform_keys`
-1.7 s, the same arithmetic as one nested :func:`uniform_keys_col` expression 7.7 s (the
-generated method is too large to be JIT-compiled), a numpy pandas UDF 5.7 s. The splits use
-the staged form.
+Measured with ``benchmarks/spark_split_keys.py`` (sum of the keys of 4M cached rows,
+``local[2]``, 2 cores shared with other jobs, load average 25-35; min of 3 interleaved runs):
+plain scan 1.5 s, :func:`with_uniform_keys` (each word a projected column) 2.3 s,
+:func:`uniform_keys_col` (rounds bound by ``transform``, interpreted) 8.9 s, the same
+arithmetic as one nested expression 10.0 s plus ~9 s to plan and compile each new seed, a
+numpy pandas UDF 9.2 s (and it needs Python workers with numpy). The splits use
+:func:`with_uniform_keys`.
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ def _assemble(t: Column, u: Column, cross: Column) -> Column:
 
 
 def _mul(x: Column, m: int) -> Column:
-    """x·m mod 2^64 as one expression (x appears several times: fine for small trees)."""
+    """x·m mod 2^64 as one expression (x appears nine times: bind it to a variable first)."""
     from pyspark.sql import functions as F
 
     x_lo = x.bitwiseAND(F.lit(_LOW32))
@@ -138,13 +140,20 @@ def uniform_keys_col(
 ) -> Column:
     """The :func:`movierec.split.uniform_keys` value of each row as one Column expression.
 
-    Bit for bit equal to the numpy version (doubles in [0, 1)). One nested expression repeats
-    its inputs many times; on millions of rows prefer :func:`with_uniform_keys` (same values,
-    about 4x faster, see the module docstring).
+    Bit for bit equal to the numpy version (doubles in [0, 1)). Each SplitMix64 round is a
+    ``transform`` over a one-element array, so the word is bound to a lambda variable once
+    instead of being copied into every reference (written out as one nested expression the
+    tree has ~650 copies of the input and takes seconds to optimise and compile for every
+    new seed). Higher-order functions are interpreted rather than compiled: on millions of
+    rows prefer :func:`with_uniform_keys` (same values; timings in the module docstring).
     """
-    word = _word(seed, salt, _as_col(user), _as_col(item))
-    h = _xorshift(_mul(_xorshift(_mul(_xorshift(word, 30), _M1), 27), _M2), 31)
-    return _to_unit(h)
+    from pyspark.sql import functions as F
+
+    words = F.array(_word(seed, salt, _as_col(user), _as_col(item)))
+    words = F.transform(words, lambda v: _xorshift(v, 30))
+    words = F.transform(words, lambda v: _xorshift(_mul(v, _M1), 27))
+    words = F.transform(words, lambda v: _xorshift(_mul(v, _M2), 31))
+    return _to_unit(words[0])
 
 
 def with_uniform_keys(
@@ -174,4 +183,9 @@ def with_uniform_keys(
         out = out.withColumn(_T, t).withColumn(_U, u)
         out = out.withColumn(_H, _assemble(F.col(_T), F.col(_U), cross))
         out = out.withColumn(_H, _xorshift(F.col(_H), shift))
-    return out.withColumn(name, _to_unit(F.col(_H))).drop(_H, _LO, _HI, _T, _U)
+    # explode(array(k)) is a Generate: an optimiser barrier. Without it, a filter on the key
+    # (every split filters on it) is pushed down through the stages with each alias replaced
+    # by its expression, rebuilding the ~650-copy nested tree in the scan's filter.
+    temporary = {_H, _LO, _HI, _T, _U, name}
+    kept = [F.col(f"`{c}`") for c in out.columns if c not in temporary]
+    return out.select(*kept, F.explode(F.array(_to_unit(F.col(_H)))).alias(name))
