@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from movierec import split as local
+from movierec.split import _hash
 from movierec.engines.spark import hashing, timesplit
 from movierec.engines.spark import split as spark_split
 from movierec.errors import ConfigError, DataError
@@ -67,8 +68,8 @@ def collect_all(frames: list[Any]) -> list[np.ndarray]:
 def test_seed_key_matches_numpy() -> None:
     for seed, salt in ((0, 0), (42, 1), (-7, 3), (2**70 + 5, 6)):
         with np.errstate(over="ignore"):
-            base = np.array([seed & (2**64 - 1)], dtype=np.uint64) * local._GOLDEN + np.uint64(salt)
-            expected = int(local._mix64(base)[0])
+            base = np.array([seed & (2**64 - 1)], dtype=np.uint64) * _hash._GOLDEN + np.uint64(salt)
+            expected = int(_hash._mix64(base)[0])
         assert hashing.seed_key(seed, salt) % 2**64 == expected
 
 

@@ -43,8 +43,8 @@ from movierec.split import (
     SALT_HOLDOUT,
     SALT_PER_USER,
     SALT_USER_FOLDS,
-    _check_fraction,
 )
+from movierec.split._common import check_fraction
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -286,7 +286,7 @@ def per_user_split(
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    fraction = _check_fraction(test_fraction)
+    fraction = check_fraction(test_fraction)
     keyed = uniform_keys(df, seed, salt)
     order = [F.col(KEY), F.col(ITEM), *(F.col(c) for c in tiebreak(df))]
     ranked = Window.partitionBy(USER).orderBy(*order)

@@ -25,7 +25,7 @@ from movierec.engines.spark._splitting import (
 )
 from movierec.errors import ConfigError, DataError
 from movierec.schema import ITEM, RATING, TIMESTAMP, USER
-from movierec.split import _describe_seconds, _parse_cut
+from movierec.split.temporal import _describe_seconds, _parse_cut
 
 if TYPE_CHECKING:
     import pandas as pd
