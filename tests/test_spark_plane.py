@@ -460,12 +460,6 @@ def test_spark_run_writes_part_files_and_the_same_counts(
     assert f"Recommended for user {sample[0]['user']}" in page
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="parts A/B of issue #14 not merged yet: engines/spark/_interim.py reads, splits "
-    "and scores through pandas on the driver",
-)
 def test_no_rating_sized_data_reaches_the_driver(
     spark_run: tuple[Path, dict[str, Any], DriverGuard],
 ) -> None:
@@ -592,12 +586,6 @@ def synthetic_model(
     return out, guard
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="parts A/B of issue #14 not merged yet: engines/spark/_interim.py reads through "
-    "pandas on the driver",
-)
 def test_spark_train_moves_no_rating_sized_data(synthetic_model: tuple[Path, DriverGuard]) -> None:
     _, guard = synthetic_model
     assert guard.calls, "the guard saw no driver transfer at all (is it installed?)"

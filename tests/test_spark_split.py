@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 from movierec import split as local
-from movierec.split import _hash
 from movierec.engines.spark import hashing, timesplit
 from movierec.engines.spark import split as spark_split
 from movierec.errors import ConfigError, DataError
 from movierec.schema import ITEM, RATING, TIMESTAMP, USER
+from movierec.split import _hash
 
 pytestmark = pytest.mark.spark
 

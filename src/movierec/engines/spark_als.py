@@ -467,7 +467,7 @@ class SparkEngine(Engine):
 
     def data(self, ratings: pd.DataFrame) -> SparkData:
         """A pandas table copied to Spark (``createDataFrame``: small inputs and tests)."""
-        from movierec.engines.spark._interim import to_spark
+        from movierec.engines.spark.convert import to_spark
 
         ensure_active(self.spark)
         return SparkData(self, to_spark(self.spark, ratings), source=ratings)
@@ -477,11 +477,14 @@ class SparkEngine(Engine):
         return SparkData(self, df)
 
     def read(self, cfg: DataConfig, spark_cfg: SparkConfig | None = None) -> SparkRead:
-        """The ratings source read and validated by Spark (rejects kept as a DataFrame)."""
-        from movierec.engines.spark._interim import read_ratings
+        """The ratings source read and validated on the executors
+        (:func:`movierec.engines.spark.reader.read_ratings`: the local reader's rules,
+        reject reasons, counts and dense ids; rejects kept as a DataFrame). ``spark_cfg``
+        is unused: the executors read any Hadoop URI themselves, nothing is staged."""
+        from movierec.engines.spark.reader import read_ratings
 
         ensure_active(self.spark)
-        return SparkRead(self, read_ratings(self.spark, cfg, spark_cfg))
+        return SparkRead(self, read_ratings(self.spark, cfg))
 
     def read_table(self, path: Path) -> SparkData:
         """A canonical ratings table stored as Parquet (one file or part files), read by the

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from movierec.engines.spark._interim import ORIGINAL, to_spark
+from movierec.engines.spark.convert import ORIGINAL, to_spark
 from movierec.ids import INT32_MAX
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def align_column(
     from pyspark.sql import functions as F
 
     if test_map is not None:
-        df = df.join(test_map.select(col, F.col(ORIGINAL).alias(_ORIG)), col, "left")
+        df = df.join(test_map.select(col, F.col(ORIGINAL).cast("string").alias(_ORIG)), col, "left")
     else:
         df = df.withColumn(_ORIG, F.col(col).cast("string"))
     known_ids = np.asarray(known, dtype=np.int64)

@@ -25,7 +25,10 @@ from movierec.engines.base import (
     TableStats,
     WrittenLists,
 )
-from movierec.engines.spark import _interim as plane
+from movierec.engines.spark import baselines as spark_baselines
+from movierec.engines.spark import beyond, metrics, scoring
+from movierec.engines.spark import split as spark_split
+from movierec.engines.spark.convert import ORIGINAL, to_pandas, to_spark
 from movierec.errors import ConfigError, DataError, EngineError
 from movierec.lists import OUTPUT_COLUMNS
 from movierec.schema import GENRES, ITEM, PREDICTION, RANK, RATING, SCORE, TITLE, USER
@@ -34,7 +37,7 @@ from movierec.split import SALT_HOLDOUT
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-ORIGINAL = plane.ORIGINAL
+    from movierec.engines.spark.reader import SparkLoaded
 
 
 class SparkEngine(Protocol):
@@ -73,7 +76,7 @@ class SparkData(EngineData):
     def ratings(self) -> pd.DataFrame:
         """The pandas frame this table was copied from, else the rows collected (tests and
         small tables only)."""
-        return self._source if self._source is not None else plane.to_pandas(self.df)
+        return self._source if self._source is not None else to_pandas(self.df)
 
     def local_rows(self) -> pd.DataFrame | None:
         return None
@@ -133,14 +136,14 @@ class SparkData(EngineData):
         from pyspark.sql import functions as F
 
         wanted = [int(u) for u in np.asarray(users).tolist()]
-        return plane.to_pandas(self.df.filter(F.col(USER).isin(wanted)))
+        return to_pandas(self.df.filter(F.col(USER).isin(wanted)))
 
     # --- splits ------------------------------------------------------------------------------
 
     def random_split(
         self, test_fraction: float, seed: int, salt: int = SALT_HOLDOUT
     ) -> tuple[EngineData, EngineData]:
-        train, test = plane.random_split(self.df, test_fraction, seed, salt)
+        train, test = spark_split.random_split(self.df, test_fraction, seed, salt)
         return self.wrap(train), self.wrap(test)
 
     def holdout_split(
@@ -152,7 +155,7 @@ class SparkData(EngineData):
         time_cut: str | None = None,
         leave_last: int = 1,
     ) -> tuple[EngineData, EngineData]:
-        dev, test = plane.holdout_split(
+        dev, test = spark_split.holdout_split(
             self.df, method, test_fraction, seed, time_cut=time_cut, leave_last=leave_last
         )
         return self.wrap(dev), self.wrap(test)
@@ -160,11 +163,12 @@ class SparkData(EngineData):
     def train_fraction_splits(
         self, fractions: list[float], seed: int
     ) -> list[tuple[float, EngineData, EngineData]]:
-        splits = plane.train_fraction_splits(self.df, fractions, seed)
+        splits = spark_split.train_fraction_splits(self.df, fractions, seed)
         return [(f, self.wrap(tr), self.wrap(te)) for f, tr, te in splits]
 
     def kfold(self, folds: int, seed: int) -> list[tuple[EngineData, EngineData]]:
-        return [(self.wrap(tr), self.wrap(va)) for tr, va in plane.kfold(self.df, folds, seed)]
+        folds_ = spark_split.kfold(self.df, folds, seed)
+        return [(self.wrap(tr), self.wrap(va)) for tr, va in folds_]
 
     def interactions(self, mode: str, threshold: float) -> EngineData:
         """:func:`movierec.interactions.to_interactions` as column expressions."""
@@ -191,7 +195,7 @@ class SparkData(EngineData):
         return self.wrap(kept.withColumn(RATING, F.lit(1.0).cast("double")))
 
     def cold_start_counts(self, test: EngineData) -> dict[str, int]:
-        return plane.cold_start_counts(self.df, _df(test))
+        return spark_split.cold_start_counts(self.df, _df(test))
 
     # --- scored tables -----------------------------------------------------------------------
 
@@ -202,39 +206,28 @@ class SparkData(EngineData):
         return self.wrap(self.df.filter(p.isNotNull() & ~F.isnan(p)))
 
     def rating_errors(self) -> dict[str, float | int]:
-        return plane.rating_errors(self.df)
+        """One aggregation over the rows with a prediction (null/NaN ones left out)."""
+        return metrics.rating_errors(self.df)
 
     def holdout_rmse(self) -> tuple[float, int]:
-        from pyspark.sql import functions as F
-
-        p = F.col(PREDICTION)
-        row = self.df.agg(F.count(F.when(p.isNull() | F.isnan(p), 1))).first()
-        cold = int(row[0]) if row is not None else 0
-        if cold == self.count():
-            raise DataError("no validation rating could be predicted (every user or movie is new)")
-        return float(plane.rating_errors(self.df)["rmse"]), cold
+        """One aggregation: RMSE over the rows with a prediction, rows without one."""
+        return scoring.holdout_rmse(self.df)
 
     def prediction_metrics(self, k: int, threshold: float) -> dict[str, Any]:
-        errors = plane.rating_errors(self.df)
-        return {
-            "rmse": errors["rmse"],
-            "mae": errors["mae"],
-            "mse": errors["mse"],
-            "n": errors["n"],
-            "pairwise": plane.pairwise_prf(self.df, threshold),
-            "within_test_top_k": plane.within_test_top_k(self.df, k, threshold),
-        }
+        """Errors, the pairwise P/R/F1 and within-test top-k in one job (a window by user,
+        per-user sums, one global sum): :func:`.scoring.prediction_metrics`."""
+        return scoring.prediction_metrics(self.df, None, k, threshold)
 
     # --- top-N tables ------------------------------------------------------------------------
 
     def catalogue_top_k(self, test: EngineData, k: int, threshold: float) -> dict[str, Any]:
-        return plane.catalogue_top_k(self.df, _df(test), k, threshold)
+        return metrics.catalogue_top_k(self.df, _df(test), k, threshold)
 
     def beyond_accuracy(
         self, train: EngineData, catalog: Catalog | None, k: int
     ) -> dict[str, float | None]:
         movies = self.engine.spark_catalog(catalog).movies_df if catalog is not None else None
-        return plane.beyond_accuracy(self.df, _df(train), movies, train.stats().items, k)
+        return beyond.beyond_accuracy(self.df, _df(train), movies, train.stats().items, k)
 
     def write_recommendations(self, path: Path, catalog: Catalog | None) -> WrittenLists:
         """Folders of part files written by the executors (``.parquet`` parts; ``.csv``
@@ -343,9 +336,9 @@ class SparkCatalog(Catalog):
             frame = pd.DataFrame(
                 {col: np.arange(len(values), dtype=np.int32), ORIGINAL: np.asarray(values)}
             )
-            return plane.to_spark(spark, frame.astype({ORIGINAL: str}))
+            return to_spark(spark, frame.astype({ORIGINAL: str}))
 
-        movies = None if catalog.movies is None else plane.to_spark(spark, catalog.movies)
+        movies = None if catalog.movies is None else to_spark(spark, catalog.movies)
         out = cls(engine, movies, ids(catalog.user_ids, USER), ids(catalog.item_ids, ITEM))
         out._collected = {
             "movies": catalog.movies,
@@ -358,7 +351,7 @@ class SparkCatalog(Catalog):
     def movies(self) -> pd.DataFrame | None:
         if "movies" not in self._collected:
             m = self.movies_df
-            self._collected["movies"] = None if m is None else plane.to_pandas(m)
+            self._collected["movies"] = None if m is None else to_pandas(m)
         return self._collected["movies"]
 
     def _ids(self, key: str, df: DataFrame | None, col: str) -> np.ndarray | None:
@@ -369,7 +362,9 @@ class SparkCatalog(Catalog):
                 pdf = df.toPandas().sort_values(col)
                 if not np.array_equal(pdf[col].to_numpy(), np.arange(len(pdf))):
                     raise EngineError(f"the {col} id map is not dense (0..n-1)")
-                self._collected[key] = pdf[ORIGINAL].to_numpy(dtype=object)
+                values = pdf[ORIGINAL]
+                integral = pd.api.types.is_integer_dtype(values)
+                self._collected[key] = values.to_numpy(dtype=np.int64 if integral else object)
         return self._collected[key]
 
     @property
@@ -387,7 +382,7 @@ class SparkRead(Loaded):
     ratings: SparkData
     catalog: SparkCatalog
 
-    def __init__(self, engine: SparkEngine, loaded: plane.SparkLoaded) -> None:
+    def __init__(self, engine: SparkEngine, loaded: SparkLoaded) -> None:
         self.engine = engine
         self.loaded = loaded
         self.ratings = SparkData(engine, loaded.ratings)
@@ -416,9 +411,17 @@ class SparkRead(Loaded):
 
     def write_rejects(self, folder: Path) -> list[str]:
         """The rejects, written by the executors (Parquet parts, plus CSV when small)."""
+        from movierec.engines.spark.write import write_rejects
+
         if self.rejected == 0:
             return []
-        return plane.write_rejects(self.loaded.rejects, _uri(Path(folder)))
+        written = write_rejects(self.loaded.rejects, Path(folder))
+        return [uri.rstrip("/").rsplit("/", 1)[-1] for uri in written]
+
+    def release(self) -> None:
+        """Unpersist the ratings and every table the read cached (rejects, id maps)."""
+        super().release()
+        self.loaded.unpersist()
 
 
 class SparkBaseline(Predictor):
@@ -427,14 +430,18 @@ class SparkBaseline(Predictor):
     def __init__(self, name: str, train: SparkData) -> None:
         if name not in BASELINES:
             raise ConfigError(f"unknown baseline {name!r}; choose one of: {', '.join(BASELINES)}")
-        kinds = {
-            "global_mean": plane.GlobalMean,
-            "bias": plane.BiasBaseline,
-            "most_popular": plane.MostPopular,
+        kinds: dict[str, Any] = {
+            "global_mean": spark_baselines.GlobalMean,
+            "bias": spark_baselines.BiasBaseline,
+            "most_popular": spark_baselines.MostPopular,
         }
         self.name = name
         self.train = train
         self.model = kinds[name]().fit(train.df)
+
+    def release(self) -> None:
+        """Drop the fitted tables (bias tables, the cached popularity table)."""
+        self.model.release()
 
     def predict(self, pairs: pd.DataFrame) -> np.ndarray:
         with self.train.derive(pairs) as table, self.predict_table(table) as scored:
