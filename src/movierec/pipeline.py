@@ -365,8 +365,8 @@ def check_source(cfg: DataConfig) -> None:
         DatasetError, DataError: as :func:`movierec.data.load_ratings` would.
     """
     from movierec.data import resolve_dataset
-    from movierec.data.detect import check_not_binary, read_head
-    from movierec.data.readers import resolve_source
+    from movierec.data.sources import resolve_source
+    from movierec.data.textio import check_not_binary
     from movierec.paths import is_remote
 
     if cfg.path is None:
@@ -377,7 +377,7 @@ def check_source(cfg: DataConfig) -> None:
         return
     src = resolve_source(Path(cfg.path).expanduser(), cfg.format)
     if src.layout != "parquet" and src.ratings.is_file():
-        check_not_binary(read_head(src.ratings)[0], src.ratings)
+        check_not_binary(src.ratings)
 
 
 def check_threshold(ratings: pd.DataFrame | EngineData, threshold: float) -> None:

@@ -358,16 +358,19 @@ class Engine(ABC):
     """How many fits may run at once from different threads (None: no limit). An engine that
     already uses every core inside one fit sets 1."""
 
-    def read(self, cfg: DataConfig, spark_cfg: SparkConfig | None = None) -> Loaded:
+    def read(
+        self, cfg: DataConfig, spark_cfg: SparkConfig | None = None, *, keep_lines: bool = False
+    ) -> Loaded:
         """Read and validate the ratings source ``cfg`` (:func:`movierec.data.load_ratings`
-        rules, reject reasons and counts) into this engine's data plane.
+        rules, reject reasons and counts) into this engine's data plane. ``keep_lines``: an
+        in-memory engine also keeps each kept row's source line (for row accounting).
 
         Raises:
             DataError: unreadable source, bad rows beyond the reject limit, and the like.
         """
         from movierec.data import load_ratings
 
-        return FrameLoaded(load_ratings(cfg, spark_cfg), self.data)
+        return FrameLoaded(load_ratings(cfg, spark_cfg, keep_lines=keep_lines), self.data)
 
     @abstractmethod
     def data(self, ratings: pd.DataFrame) -> EngineData:

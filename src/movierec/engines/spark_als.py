@@ -21,7 +21,7 @@ import pandas as pd
 
 from movierec.engines.base import ALSParams, Catalog, Engine, EngineData, Factors, TrainedModel
 from movierec.engines.spark.table import SparkCatalog, SparkData, SparkRead, clip_column
-from movierec.errors import EngineError, ModelError
+from movierec.errors import ConfigError, EngineError, ModelError
 from movierec.schema import I_BIAS, ITEM, PREDICTION, RANK, RATING, SCORE, U_BIAS, USER
 from movierec.spark import ensure_active
 
@@ -454,7 +454,9 @@ class SparkEngine(Engine):
     """Spark MLlib ALS on a SparkSession (local mode or any cluster).
 
     ``implicit-als`` is Spark's own ``implicitPrefs=True`` with ``alpha``: no biases, and a
-    saved model has the same layout as ``als`` (an ALSModel folder under ``als/``).
+    saved model has the same layout as ``als`` (an ALSModel folder under ``als/``). ``ials``
+    cannot be fitted here (local engine only), but a saved ``ials`` model loads and scores
+    like any other (its factors are in the same layout).
     """
 
     name = "spark"
@@ -476,11 +478,14 @@ class SparkEngine(Engine):
         """A table of this engine on the DataFrame ``df``."""
         return SparkData(self, df)
 
-    def read(self, cfg: DataConfig, spark_cfg: SparkConfig | None = None) -> SparkRead:
+    def read(
+        self, cfg: DataConfig, spark_cfg: SparkConfig | None = None, *, keep_lines: bool = False
+    ) -> SparkRead:
         """The ratings source read and validated on the executors
         (:func:`movierec.engines.spark.reader.read_ratings`: the local reader's rules,
         reject reasons, counts and dense ids; rejects kept as a DataFrame). ``spark_cfg``
-        is unused: the executors read any Hadoop URI themselves, nothing is staged."""
+        is unused: the executors read any Hadoop URI themselves, nothing is staged;
+        ``keep_lines`` too: the kept rows' lines stay on the executors."""
         from movierec.engines.spark.reader import read_ratings
 
         ensure_active(self.spark)
@@ -519,6 +524,10 @@ class SparkEngine(Engine):
     def fit(self, train: EngineData, params: ALSParams) -> SparkALSModel:
         from pyspark.ml.recommendation import ALS
 
+        if params.ials:
+            raise ConfigError(
+                "model ials is local-only (Spark MLlib has no iALS): use --engine local"
+            )
         if not isinstance(train, SparkData):
             raise EngineError("the Spark engine fits SparkData only")
         ensure_active(self.spark)

@@ -20,7 +20,6 @@ from pyspark.sql.window import Window
 
 from movierec import schema
 from movierec.data import rules
-from movierec.data.detect import check_not_binary
 from movierec.data.movies import (
     _GENRE_NAMES,
     _ID_NAMES,
@@ -31,7 +30,7 @@ from movierec.data.movies import (
 from movierec.engines.spark import cells as C
 from movierec.engines.spark.ids import ORIGINAL
 from movierec.engines.spark.source import list_files, read_head
-from movierec.engines.spark.text import charset, decode
+from movierec.engines.spark.text import charset, check_not_binary, decode
 from movierec.errors import DataError
 from movierec.hadoopfs import is_remote
 
@@ -160,7 +159,7 @@ def read_movies(
     _exists(spark, uri, shown)
     fmt = movies_format(shown)
     assert fmt in MOVIES_FORMATS
-    check_not_binary(read_head(spark, uri)[0], shown)  # type: ignore[arg-type]
+    check_not_binary(read_head(spark, uri)[0], shown, "movies")
     cs = charset(encoding or ("utf-8" if fmt == "ml-csv" else "latin-1"))
     if fmt == "ml-100k":
         raw = _parse_100k(spark, uri, cs)

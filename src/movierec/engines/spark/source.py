@@ -20,9 +20,9 @@ from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
 from movierec.config import DataConfig
-from movierec.data.detect import BOM, SAMPLE_BYTES
-from movierec.data.detect import read_head as read_local_head
-from movierec.data.readers import ML_FILES, resolve_source
+from movierec.data.sources import ML_FILES, resolve_source
+from movierec.data.textio import BOM, SAMPLE_BYTES
+from movierec.data.textio import read_head as read_local_head
 from movierec.errors import ConfigError, DataError
 from movierec.hadoopfs import is_remote, spark_uri
 from movierec.spark import is_connect

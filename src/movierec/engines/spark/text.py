@@ -12,21 +12,25 @@ rules of :mod:`movierec.engines.spark.cells`.
 from __future__ import annotations
 
 import codecs
+from pathlib import Path
 
 from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
 from movierec import schema
 from movierec.config import DataConfig
-from movierec.data.detect import (
-    TextLayout,
-    check_not_binary,
+from movierec.data.detect import TextLayout, detect_layout, normalize_sep
+from movierec.data.sources import INT_ID_LAYOUTS, LAYOUT_SEP
+from movierec.data.textio import (
+    _MAGIC,
+    _NON_CONTROL,
+    BINARY_CONTROL_SHARE,
+    HEAD_FIRST,
+    HEAD_LINES,
+    Sample,
     decode_error,
-    detect_layout,
-    normalize_sep,
-    sample_lines,
+    normalize_breaks,
 )
-from movierec.data.readers import _LATIN1_LAYOUTS, _LAYOUT_SEP
 from movierec.engines.spark import cells as C
 from movierec.engines.spark.numbering import FILE, FIRST, LINE, ORD, number_rows, scan_columns
 from movierec.engines.spark.parsed import PREFIX, Parsed, cell_columns
@@ -83,28 +87,74 @@ def detect(spark: SparkSession, loc: Located, cfg: DataConfig) -> tuple[TextLayo
     Returns (layout, Python encoding, header text or ""). Raises what
     :func:`movierec.data.detect.detect_layout` raises (one-line DataErrors).
     """
-    enc = cfg.encoding or ("latin-1" if loc.layout in _LATIN1_LAYOUTS else "utf-8")
+    enc = cfg.encoding or ("latin-1" if loc.layout in INT_ID_LAYOUTS else "utf-8")
     charset(enc)
     assert loc.sample is not None
     head, whole = read_head(spark, loc.sample)
-    check_not_binary(head, loc.shown)  # type: ignore[arg-type]
-    sample = sample_lines(head, whole, enc, loc.shown)  # type: ignore[arg-type]
+    check_not_binary(head, loc.shown)
+    sample = sample_head(head, whole, enc, loc.shown)
     if cfg.sep:
         sep: str | None = normalize_sep(cfg.sep)
-    elif loc.explicit and loc.layout in _LAYOUT_SEP:
-        sep = _LAYOUT_SEP[loc.layout]
+    elif loc.explicit and loc.layout in LAYOUT_SEP:
+        sep = LAYOUT_SEP[loc.layout]
     else:
         sep = None
     layout = detect_layout(
         sample,
-        loc.shown,  # type: ignore[arg-type]
+        Path(loc.shown),
         sep=sep,
         header=cfg.header,
         columns=cfg.columns,
-        int_ids=loc.layout in _LATIN1_LAYOUTS,
+        int_ids=loc.layout in INT_ID_LAYOUTS,
     )
-    header = next((t for ln, t in sample if ln == layout.header_line), "")
+    header = next((t for ln, t in sample.head if ln == layout.header_line), "")
     return layout, enc, header
+
+
+def check_not_binary(head: bytes, shown: str, what: str = "ratings") -> None:
+    """:func:`movierec.data.textio.check_not_binary` on the first bytes of a file (read by
+    Spark), with the same checks and messages.
+
+    Raises:
+        DataError: magic bytes of a binary format, or too many control bytes.
+    """
+    sample = head[:8192]
+    for magic, kind in _MAGIC:
+        if sample.startswith(magic):
+            raise DataError(f"not a text {what} file: it is {kind}", path=shown)
+    controls = len(sample.translate(None, _NON_CONTROL))
+    if controls > 2 and controls > BINARY_CONTROL_SHARE * len(sample):
+        utf16 = sample.count(b"\x00") * 3 > len(sample)
+        hint = " (it looks like UTF-16 or UTF-32 text; convert it to UTF-8)" if utf16 else ""
+        raise DataError(
+            f"not a text {what} file: binary data{hint}; first bytes: {sample[:16]!r}",
+            path=shown,
+        )
+
+
+def sample_head(head: bytes, whole: bool, encoding: str, shown: str) -> Sample:
+    """The head records of :func:`movierec.data.textio.read_sample` from the first bytes of
+    a file (no windows from the rest of the file: the Spark reader detects the layout from
+    the head only), decoded strictly in ``encoding``.
+
+    Raises:
+        DataError: the head is not valid text in ``encoding``.
+    """
+    head = normalize_breaks(head)
+    if not whole:
+        cut = head.rfind(b"\n")
+        head = head[: cut + 1] if cut >= 0 else b""
+    codec = "utf-8" if encoding == "utf-8-sig" else encoding
+    try:
+        text = head.decode(codec)
+    except UnicodeDecodeError as exc:
+        raise decode_error(exc, head, 1, shown, encoding, "set data.encoding") from exc  # type: ignore[arg-type]
+    out = [(i, t) for i, t in enumerate(text.split("\n"), start=1) if t.strip()]
+    if len(out) > HEAD_LINES:
+        rest = out[HEAD_FIRST:]
+        step = len(rest) / (HEAD_LINES - HEAD_FIRST)
+        out = out[:HEAD_FIRST] + [rest[int(k * step)] for k in range(HEAD_LINES - HEAD_FIRST)]
+    return Sample(out, [], whole, text[:64].split("\n")[0])
 
 
 def parse_text(spark: SparkSession, loc: Located, cfg: DataConfig, lo: float, hi: float) -> Parsed:
@@ -145,8 +195,7 @@ def parse_text(spark: SparkSession, loc: Located, cfg: DataConfig, lo: float, hi
     )
     dec = F.col("_dec")
     body = F.when(dec.endswith("\r"), F.expr("substr(_dec, 1, length(_dec) - 1)")).otherwise(dec)
-    if layout.quoted:
-        body = F.translate(body, '"', "")
+    body = F.translate(body, '"', "")  # rule R3: a double quote is never part of a value
     fields, line = _split(body, layout.sep)
     s1 = s0.select(
         *keep,
@@ -232,5 +281,5 @@ def encoding_error(spark: SparkSession, parsed: Parsed, loc: Located, enc: str) 
     try:
         data.decode(enc)
     except UnicodeDecodeError as exc:
-        return decode_error(exc, data, line, loc.shown, enc)  # type: ignore[arg-type]
+        return decode_error(exc, data, line, Path(loc.shown), enc, "set data.encoding")
     return DataError(f"not valid {enc} text", path=loc.shown, line=line)
