@@ -16,7 +16,7 @@ MODULES = (
     "movierec.data.anyinput",
     "movierec.data.movies",
     "movierec.engines",
-    "movierec.engines.base",
+    "movierec.engines.values",
 )
 
 

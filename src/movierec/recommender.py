@@ -156,7 +156,7 @@ class Recommender:
             movies=movies,
             **load_options,
         )
-        from movierec.engines.base import with_clipping
+        from movierec.engines.clipping import with_clipping
         from movierec.interactions import fit_model
 
         self.close()
@@ -187,7 +187,7 @@ class Recommender:
         Raises:
             ModelError: the folder is missing, damaged or incompatible.
         """
-        from movierec.engines.base import with_clipping
+        from movierec.engines.clipping import with_clipping
         from movierec.model_io import load_model_dir
 
         saved = load_model_dir(Path(path))
@@ -278,7 +278,7 @@ class Recommender:
         return dense[dense >= 0].astype(np.int32), unknown
 
     def _decorate(self, recs: pd.DataFrame, titles: bool) -> pd.DataFrame:
-        from movierec.recommend import decorate
+        from movierec.lists import decorate
 
         f = self._state()
         movies = f.loaded.movies if titles else None
@@ -547,9 +547,14 @@ class Recommender:
         defaults = {names[c]: v for c, v in self._columns.items() if c != TIMESTAMP}
         loaded = load_ratings(test, **{**defaults, **load_options})
         ref = SavedModel(
-            Path("."), {}, f.model.factors(), f.loaded.ratings, f.loaded.movies,
-            f.loaded.user_ids, f.loaded.item_ids,
-        )  # fmt: skip
+            path=Path("."),
+            meta={},
+            factors=f.model.factors(),
+            movies=f.loaded.movies,
+            user_ids=f.loaded.user_ids,
+            item_ids=f.loaded.item_ids,
+            _train=f.loaded.ratings,
+        )
         aligned = align_test_ids(loaded, ref)
         metrics = evaluate_model(
             f.model,

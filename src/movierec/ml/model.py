@@ -122,7 +122,7 @@ class BiasedALSModel(_BiasedALSParams, Model, MLReadable["BiasedALSModel"], MLWr
 
     def _recommend(self, users: np.ndarray | None, n: int, seen: DataFrame | None) -> DataFrame:
         from movierec.engines.base import ALSParams
-        from movierec.engines.spark_als import SparkALSModel, SparkBiases, SparkData
+        from movierec.engines.spark_als import SparkALSModel, SparkBiases, SparkEngine
 
         als_model, user_bias, item_bias = self._parts()
         user_col, item_col = self.getUserCol(), self.getItemCol()
@@ -140,7 +140,7 @@ class BiasedALSModel(_BiasedALSParams, Model, MLReadable["BiasedALSModel"], MLWr
                 F.col(item_col).cast("int").alias(ITEM),
                 F.lit(0.0).alias(RATING),
             )
-            exclude = SparkData.of_spark(pairs)
+            exclude = SparkEngine(spark).wrap(pairs)
         top = engine_model.recommend_df(users, n, exclude)
         ranked = F.sort_array(F.collect_list(F.struct(RANK, ITEM, SCORE)))
         out = F.transform(
