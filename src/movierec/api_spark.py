@@ -8,7 +8,6 @@ from typing import Any
 
 import pandas as pd
 
-from movierec.data.report import LoadedRatings
 from movierec.engines import Engine, EngineData, TrainedModel
 from movierec.errors import EngineError
 from movierec.schema import GENRES, ITEM, RANK, SCORE, TITLE, USER
@@ -32,10 +31,11 @@ def _lookup(spark: Any, frame: pd.DataFrame) -> Any:
     return spark.createDataFrame(frame)
 
 
-def decorate_spark(top: Any, engine: Engine, loaded: LoadedRatings, titles: bool) -> Any:
+def decorate_spark(top: Any, engine: Engine, loaded: Any, titles: bool) -> Any:
     """``top`` (dense ids) with original user and movie ids and, with ``titles``, the
     movies' titles and genres joined in Spark: user_id, rank, movie_id, (title, genres,)
-    score, like :func:`movierec.recommend.decorate`'s pandas table."""
+    score, like :func:`movierec.lists.decorate`'s pandas table. ``loaded`` has ``movies``,
+    ``user_ids`` and ``item_ids`` (a LoadedRatings or a catalogue)."""
     from pyspark.sql import functions as F
 
     spark = getattr(engine, "spark", None)

@@ -33,8 +33,7 @@ import pandas as pd
 
 from movierec.api_results import Evaluation
 from movierec.config import DEFAULT_SEED, ALSConfig
-from movierec.data.anyinput import column_map, load_ratings
-from movierec.data.report import LoadedRatings
+from movierec.data.anyinput import column_map, is_spark_frame, load_ratings
 from movierec.engines import ALSParams, Engine, EngineData, TrainedModel, get_engine
 from movierec.errors import ConfigError, ModelError
 from movierec.ids import lookup_ids
@@ -51,11 +50,28 @@ SCORER_KINDS = ("als", "biased-als", "implicit-als")
 
 
 @dataclass
+class _Catalogue:
+    """Titles and original ids of the training data (dense ids -> originals)."""
+
+    movies: pd.DataFrame | None
+    user_ids: np.ndarray | None
+    item_ids: np.ndarray | None
+
+
+@dataclass
 class _Fitted:
     engine: Engine
     handle: EngineData
+    """The training ratings where the engine holds them (Spark: on the cluster)."""
     model: TrainedModel
-    loaded: LoadedRatings
+    loaded: _Catalogue
+    _factors: Any = None
+
+    def factors(self) -> Any:
+        """The model's factors (collected once on Spark: bounded by users and movies)."""
+        if self._factors is None:
+            self._factors = self.model.factors()
+        return self._factors
 
 
 def _params(kind: str, seed: int, params: dict[str, Any]) -> ALSParams:
@@ -64,6 +80,35 @@ def _params(kind: str, seed: int, params: dict[str, Any]) -> ALSParams:
     except ValueError as exc:
         raise ConfigError(f"invalid {kind} parameters: {exc}") from exc
     return ALSParams.from_config(cfg, seed)
+
+
+def _col_args(columns: dict[str, str]) -> dict[str, str]:
+    """``{"user_col": …}`` keyword arguments of :func:`load_ratings` from a column map."""
+    names = {USER: "user_col", ITEM: "item_col", RATING: "rating_col", TIMESTAMP: "timestamp_col"}
+    return {names[c]: v for c, v in columns.items()}
+
+
+def _read_on_spark(
+    engine: Engine, ratings: Any, columns: dict[str, str], movies: Any
+) -> tuple[EngineData, _Catalogue]:
+    """A Spark DataFrame read and validated by the Spark engine's reader on the executors
+    (through a temporary view; the rows never reach the driver), with its titles."""
+    import uuid
+
+    from movierec.config import DataConfig
+
+    view = f"movierec_ratings_{uuid.uuid4().hex[:12]}"
+    ratings.createOrReplaceTempView(view)
+    movies_path = movies if isinstance(movies, (str, Path)) else None
+    read = engine.read(DataConfig(table=view, columns=columns, movies=movies_path))
+    cat = read.catalog
+    titles = cat.movies
+    if movies is not None and movies_path is None:
+        from movierec.data.movies import movies_from_frame
+
+        frame = movies.toPandas() if is_spark_frame(movies) else pd.DataFrame(movies)
+        titles = movies_from_frame(frame, cat.item_ids)
+    return read.ratings, _Catalogue(titles, cat.user_ids, cat.item_ids)
 
 
 def _present(columns: dict[str, str], names: list[str]) -> dict[str, str]:
@@ -147,22 +192,19 @@ class Recommender:
 
         Returns ``self``. Raises: MovierecError for bad data or an engine failure.
         """
-        loaded = load_ratings(
-            ratings,
-            user_col=user_col,
-            item_col=item_col,
-            rating_col=rating_col,
-            timestamp_col=timestamp_col,
-            movies=movies,
-            **load_options,
-        )
         from movierec.engines.clipping import with_clipping
         from movierec.interactions import fit_model
 
         self.close()
         self._columns = column_map(user_col, item_col, rating_col, timestamp_col)
         engine = _engine(self._engine_spec)
-        handle = engine.data(loaded.ratings)
+        if engine.name == "spark" and is_spark_frame(ratings):
+            handle, catalogue = _read_on_spark(engine, ratings, self._columns, movies)
+        else:
+            args = {**_col_args(self._columns), **load_options}
+            loaded = load_ratings(ratings, movies=movies, **args)
+            handle = engine.data(loaded.ratings)
+            catalogue = _Catalogue(loaded.movies, loaded.user_ids, loaded.item_ids)
         try:
             fitted = fit_model(
                 engine, handle, self.params, self.interactions, self.interaction_threshold
@@ -170,9 +212,9 @@ class Recommender:
         except BaseException:
             handle.release()
             raise
-        model = with_clipping(fitted, loaded.ratings)
+        model = with_clipping(fitted, handle)
         self.params = model.params
-        self._fitted = _Fitted(engine, handle, model, loaded)
+        self._fitted = _Fitted(engine, handle, model, catalogue)
         return self
 
     @classmethod
@@ -203,26 +245,9 @@ class Recommender:
         self._columns = {str(k): str(v) for k, v in (api.get("columns") or {}).items()}
         self._folder = Path(path)
         model = chosen.load(saved.engine_path, saved.params)
-        handle = chosen.data(saved.train)
-        from movierec.data.report import LoadReport
-
-        scale = saved.train[RATING]
-        report = LoadReport(
-            path=str(path),
-            format="model",
-            rows_read=len(saved.train),
-            rows_kept=len(saved.train),
-            rejected={},
-            duplicates=0,
-            has_timestamp=False,
-            rating_min=float(scale.min()),
-            rating_max=float(scale.max()),
-            ids_mapped=saved.user_ids is not None or saved.item_ids is not None,
-        )
-        loaded = LoadedRatings(
-            saved.train, pd.DataFrame(), report, saved.user_ids, saved.item_ids, saved.movies
-        )
-        self._fitted = _Fitted(chosen, handle, with_clipping(model, saved.train), loaded)
+        handle = chosen.read_table(saved.train_path)  # where the engine works
+        catalogue = _Catalogue(saved.movies, saved.user_ids, saved.item_ids)
+        self._fitted = _Fitted(chosen, handle, with_clipping(model, handle), catalogue)
         return self
 
     def save(self, path: str | Path) -> Path:
@@ -240,7 +265,7 @@ class Recommender:
             f.model,
             Path(path),
             engine=f.engine.name,
-            train=f.loaded.ratings,
+            train=f.handle,
             movies=f.loaded.movies,
             user_ids=f.loaded.user_ids,
             item_ids=f.loaded.item_ids,
@@ -272,7 +297,7 @@ class Recommender:
     def _dense_users(self, users: Any) -> tuple[np.ndarray, list[Any]]:
         f = self._state()
         wanted = list(np.atleast_1d(np.asarray(users, dtype=object)))
-        known = np.unique(f.loaded.ratings[USER].to_numpy())
+        known = np.asarray(f.factors().user_ids)
         dense = lookup_ids(np.asarray(wanted, dtype=object), f.loaded.user_ids, known)
         unknown = [u for u, d in zip(wanted, dense.tolist()) if d < 0]
         return dense[dense >= 0].astype(np.int32), unknown
@@ -314,8 +339,8 @@ class Recommender:
         mapping = frame_columns(names, _present(given, names), (USER, ITEM))
         u = frame[mapping[USER]].to_numpy(dtype=object)
         i = frame[mapping[ITEM]].to_numpy(dtype=object)
-        known_u = np.unique(f.loaded.ratings[USER].to_numpy())
-        known_i = np.unique(f.loaded.ratings[ITEM].to_numpy())
+        known_u = np.asarray(f.factors().user_ids)
+        known_i = np.asarray(f.factors().item_ids)
         du = lookup_ids(u, f.loaded.user_ids, known_u)
         di = lookup_ids(i, f.loaded.item_ids, known_i)
         ok = (du >= 0) & (di >= 0)
@@ -385,7 +410,7 @@ class Recommender:
         from movierec.titles import TitleIndex
 
         f = self._state()
-        factors = f.model.factors()
+        factors = f.factors()
         item_ids = np.asarray(factors.item_ids)
         titles = [""] * len(item_ids)
         if f.loaded.movies is not None:
@@ -397,7 +422,7 @@ class Recommender:
             return item_ids, factors.item_factors, int(np.searchsorted(item_ids, dense[0]))
         if not any(titles):
             raise ConfigError(f"movie {movie!r} is not in the model, and it has no titles")
-        counts = f.loaded.ratings[ITEM].value_counts()
+        counts = f.handle.aggregates()[1]
         popularity = [float(counts.get(int(i), 0)) for i in item_ids]
         try:
             found = TitleIndex(list(range(len(item_ids))), titles, None, popularity).search(text)
@@ -482,7 +507,7 @@ class Recommender:
             m = frame_columns(names, _present(given, names), (ITEM, RATING))
             movies = frame[m[ITEM]].tolist()
             values = frame[m[RATING]].astype(float).tolist()
-        factors = f.model.factors()
+        factors = f.factors()
         item_ids = np.asarray(factors.item_ids)
         dense = lookup_ids(np.asarray(movies, dtype=object), f.loaded.item_ids, item_ids)
         ok = dense >= 0
@@ -549,11 +574,10 @@ class Recommender:
         ref = SavedModel(
             path=Path("."),
             meta={},
-            factors=f.model.factors(),
+            factors=f.factors(),
             movies=f.loaded.movies,
             user_ids=f.loaded.user_ids,
             item_ids=f.loaded.item_ids,
-            _train=f.loaded.ratings,
         )
         aligned = align_test_ids(loaded, ref)
         metrics = evaluate_model(
