@@ -209,3 +209,21 @@ def test_get_engine_adopts_a_notebooks_running_session_unchanged() -> None:
     assert out["PARTS"] == "7"
     assert out["CKPT"] == "None"
     assert out["ALIVE"] == "3"
+
+
+def test_fit_on_a_spark_dataframe_validates_on_the_cluster(spark: Any, frames: Any) -> None:
+    """A Spark DataFrame is read by the engine's executor-side reader (same rules: the 9.5
+    rating is not trained on) and recommendations come back in its ids, seen excluded."""
+    train, _, movies = frames
+    bad = pd.DataFrame({"userId": [1], "movieId": [1], "rating": [9.5], "timestamp": [0]})
+    sdf = spark.createDataFrame(pd.concat([train, bad], ignore_index=True))
+    rec = movierec.Recommender("als", engine=spark, rank=3, max_iter=2)
+    try:
+        rec.fit(sdf, movies=movies)
+        assert rec._state().handle.count() == len(train)
+        seen = set(train.loc[train.userId == 1, "movieId"])
+        got = rec.recommend([1], n=5)
+        assert len(got) == 5 and not seen & set(got.movie_id)
+        assert (got.title != "").all()
+    finally:
+        rec.close()

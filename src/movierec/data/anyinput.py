@@ -73,8 +73,10 @@ def load_ratings(
     bound valid ratings (None: the layout's scale, 0.5-5 for DataFrames). DataFrame rejects
     carry the row's ``index`` label (``line`` is the 1-based row position).
 
-    A Spark DataFrame is validated with the same rules after the bounded transfer the
-    current engine contract needs (logged); see the README's notebook section.
+    The result is a pandas :class:`LoadedRatings`, so a Spark DataFrame given here is
+    collected first (logged). To keep a Spark DataFrame on the cluster, give it to
+    ``Recommender(engine=spark).fit`` (or ``movierec.run(..., engine="spark")``): the Spark
+    engine's reader validates it on the executors.
 
     >>> import pandas as pd, movierec
     >>> df = pd.DataFrame({"u": [1, 2], "m": [10, 10], "stars": [4.0, 3.5]})
