@@ -178,12 +178,17 @@ def _walk(folder: Path) -> list[str]:
     return sorted(out)
 
 
-def write_manifest(folder: Path) -> Path:
-    """Hash every file under ``folder`` into ``folder/manifest.json``; return its path."""
+def write_manifest(folder: Path, extra: dict[str, tuple[int, str]] | None = None) -> Path:
+    """Hash every file under ``folder`` into ``folder/manifest.json``; return its path.
+
+    ``extra``: (size, hex SHA-256) of files of the folder that are not on this disk, by
+    relative path (part files Spark's executors wrote straight into a remote output)."""
     files = {}
     for rel in _walk(folder):
         digest, size = sha256_file(folder / rel)
         files[rel] = {"bytes": size, "sha256": digest}
+    for rel, (size, digest) in (extra or {}).items():
+        files.setdefault(rel, {"bytes": int(size), "sha256": str(digest)})
     body = {"format": MANIFEST_FORMAT, "algorithm": "sha256", "files": files}
     out = folder / MANIFEST
     out.write_text(json.dumps(body, indent=1, sort_keys=True) + "\n", encoding="utf-8")

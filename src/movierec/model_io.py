@@ -232,12 +232,13 @@ def save_model(
             user_bias=factors.user_bias if factors.user_bias is not None else zero_u,
             item_bias=factors.item_bias if factors.item_bias is not None else zero_i,
         )
+        remote: dict[str, tuple[int, str]] = {}  # files executors wrote into a remote output
         if rows is not None:
             rows[[USER, ITEM, RATING]].to_parquet(tmp / TRAIN_RATINGS, index=False)
             _write_serving_index(tmp / SERVING_DIR, rows, factors, movies)
         else:
             assert isinstance(train, EngineData)
-            train.write_ratings(tmp / TRAIN_RATINGS)
+            remote = train.write_ratings(tmp / TRAIN_RATINGS)
         if movies is not None:
             movies.to_parquet(tmp / MOVIES, index=False)
         if user_ids is not None:
@@ -264,7 +265,7 @@ def save_model(
             )
         meta["integrity"] = _integrity(factors)
         (tmp / MODEL_JSON).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
-        write_manifest(tmp)  # last: it hashes every file above, model.json included
+        write_manifest(tmp, remote)  # last: it hashes every file above, model.json included
     log.info("model saved to %s", target)
     return Path(target)
 

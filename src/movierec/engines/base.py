@@ -251,9 +251,13 @@ class EngineData(_Scoped, ABC):
 
         return fingerprint(self.ratings)
 
-    def write_ratings(self, path: Path) -> None:
-        """Write USER, ITEM, RATING as Parquet at ``path`` (a model folder's training data)."""
+    def write_ratings(self, path: Path) -> dict[str, tuple[int, str]]:
+        """Write USER, ITEM, RATING as Parquet at ``path`` (a model folder's training data).
+        Returns (size, hex SHA-256) by path relative to ``path.parent`` of the files written
+        somewhere else than ``path`` on this disk (a distributed engine writing into a remote
+        output), for the model's manifest; here none."""
         self.ratings[[USER, ITEM, RATING]].to_parquet(path, index=False)
+        return {}
 
 
 class Predictor(_Scoped, ABC):

@@ -16,10 +16,9 @@ from pyspark.sql import functions as F
 from movierec import schema
 from movierec.data import rules
 from movierec.data.report import REASONS
-from movierec.data.validate import quote
 from movierec.engines.spark.numbering import FILE, LINE, ORD
 from movierec.engines.spark.parsed import PREFIX, Parsed
-from movierec.errors import DataError
+from movierec.errors import MAX_MESSAGE, DataError, join_within, quote_cell, shorten_middle
 
 REASON, COLUMN = "_reason", "_column"
 _SKIP, _KEPT = "_skip", "_kept"
@@ -124,18 +123,19 @@ def check_limits(classified: DataFrame, counts: Counts, max_fraction: float, sho
             .limit(3)
             .collect()
         )
-        first = "; ".join(
-            f"line {r[LINE]} ({r[REASON]}"
-            + (f" in {r[COLUMN]!r}" if r[COLUMN] else "")
-            + f"): {quote(str(r['raw']))}"
-            for r in firsts
-        )
-        raise DataError(
+        head = (
             f"{n_bad:,} of {n:,} rows rejected "
             f"({n_bad / n:.1%} > max_reject_fraction {max_fraction:.0%}); "
-            f"first bad lines: {first}",
-            path=shown,
+            "first bad lines: "
         )
+        parts = [
+            f"line {r[LINE]} ({r[REASON]}"
+            + (f" in {quote_cell(r[COLUMN])}" if r[COLUMN] else "")
+            + f"): {quote_cell(r['raw'])}"
+            for r in firsts
+        ]  # the local reader's message (RatingsBuilder.finish), same budget
+        budget = MAX_MESSAGE - len(head) - len(shorten_middle(shown)) - 2
+        raise DataError(head + join_within(parts, budget), path=shown)
     if counts.kept == 0:
         raise DataError(f"no valid ratings: all {n:,} rows were rejected", path=shown)
 

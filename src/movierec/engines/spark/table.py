@@ -273,15 +273,52 @@ class SparkData(EngineData):
         total = int(row[0] or 0) % 2**64
         return f"xxh64sum:{total:016x}:{int(row[1])}"
 
-    def write_ratings(self, path: Path) -> None:
+    def write_ratings(self, path: Path) -> dict[str, tuple[int, str]]:
         """USER, ITEM, RATING as Parquet part files, range-partitioned and sorted by user
-        (then movie), so the parts read in name order are sorted by user."""
+        (then movie), so the parts read in name order are sorted by user. When ``path``
+        maps to a remote output (:func:`movierec.hadoopfs.spark_uri`), the executors also
+        hash the parts they wrote there (``binaryFile`` + ``sha2``: one row per file comes
+        back) for the model's manifest; the ``_SUCCESS`` marker is removed there."""
         from pyspark.sql import functions as F
+
+        from movierec.paths import is_remote
 
         out = self.df.select(
             F.col(USER).cast("int"), F.col(ITEM).cast("int"), F.col(RATING).cast("double")
         )
-        out.orderBy(USER, ITEM).write.parquet(_uri(path))
+        uri = _uri(path)
+        out.orderBy(USER, ITEM).write.parquet(uri)
+        if not is_remote(uri) or uri.startswith("file:"):
+            return {}
+        from movierec.hadoopfs import HadoopFS
+
+        # Spark lists no hidden file, so the job marker would be unhashed; readers skip it.
+        HadoopFS(self.engine.spark).delete(f"{uri.rstrip('/')}/_SUCCESS")
+        return remote_file_hashes(self.engine.spark, uri, Path(path).name)
+
+
+def remote_file_hashes(spark: SparkSession, uri: str, name: str) -> dict[str, tuple[int, str]]:
+    """(size, hex SHA-256) of every file under the folder ``uri``, computed by the executors
+    (each reads its files whole: part files, not ratings in the driver), keyed
+    ``name/<path under uri>``. Spark lists no hidden file (``_*``, ``.*``): the folder
+    must hold none that a copy of it would bring (``.crc`` files of Hadoop's checksummed
+    local filesystem are hidden from its listings and copies too)."""
+    from pyspark.sql import functions as F
+
+    rows = (
+        spark.read.format("binaryFile")
+        .option("recursiveFileLookup", "true")
+        .load(uri)
+        .select("path", "length", F.sha2(F.col("content"), 256).alias("sha"))
+        .collect()
+    )
+    base = uri.rstrip("/") + "/"
+    out: dict[str, tuple[int, str]] = {}
+    for r in rows:
+        path = str(r["path"])
+        rel = path[len(base) :] if path.startswith(base) else path.rsplit("/", 1)[-1]
+        out[f"{name}/{rel}"] = (int(r["length"]), str(r["sha"]))
+    return out
 
 
 def _df(table: EngineData) -> DataFrame:
