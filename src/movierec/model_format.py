@@ -167,13 +167,17 @@ def sha256_file(file: Path) -> tuple[str, int]:
 
 
 def _walk(folder: Path) -> list[str]:
-    """Every file under ``folder`` (relative POSIX paths, sorted), except the manifest and
-    the marker :func:`movierec.atomic.atomic_dir` removes when it publishes the folder."""
+    """Every file under ``folder`` (relative POSIX paths, sorted), except the manifest, the
+    marker :func:`movierec.atomic.atomic_dir` removes when it publishes the folder, and the
+    checksum sidecars (``.NAME.crc``) Hadoop's local filesystem writes beside Spark's part
+    files (filesystem metadata, not model content: present or not depending on where and
+    how the folder was written or copied)."""
     out = []
     for root, _dirs, files in os.walk(folder):
         for name in files:
             rel = (Path(root) / name).relative_to(folder).as_posix()
-            if rel != MANIFEST and name != OWNER_FILE:
+            sidecar = name.startswith(".") and name.endswith(".crc")
+            if rel != MANIFEST and name != OWNER_FILE and not sidecar:
                 out.append(rel)
     return sorted(out)
 

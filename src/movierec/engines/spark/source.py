@@ -239,7 +239,9 @@ def _locate_listed(spark: SparkSession, uri: str, shown: str, fmt: str) -> Locat
         kind = _file_kind(spark, uri, name, fmt)
         if kind != "text":
             return Located(kind, uri, shown, kind, fmt != "auto")
-        return _ml_file(uri, shown, name, fmt, sibling=None)
+        parent, parent_shown = uri.rsplit("/", 1)[0], shown.rsplit("/", 1)[0]
+        sibling = _movies_beside(spark, parent, name)
+        return _ml_file(uri, shown, name, fmt, sibling, parent, parent_shown)
     if glob:
         return _parts(uri, shown, files, fmt, require_part_names=False)
     base = _norm(uri) + "/"
@@ -259,6 +261,21 @@ def _locate_listed(spark: SparkSession, uri: str, shown: str, fmt: str) -> Locat
         except DataError:
             pass
     return _parts(uri, shown, files, fmt, require_part_names=True)
+
+
+def _movies_beside(spark: SparkSession, folder: str, name: str) -> str | None:
+    """The name of the MovieLens movies file beside the ratings file ``name`` in the
+    remote ``folder`` (``ratings.csv`` -> ``movies.csv`` …), when it exists there: one
+    existence check through the driver's Hadoop filesystem (none under Spark Connect)."""
+    wanted = next((movies for f, _lay, movies in ML_FILES if f == name), None)
+    if wanted is None or is_connect(spark):
+        return None
+    from movierec.hadoopfs import HadoopFS
+
+    try:
+        return wanted if HadoopFS(spark).exists(_join(folder, wanted)) else None
+    except Exception:  # an unreachable folder: no titles, as for a missing file
+        return None
 
 
 def _ml_file(
