@@ -3,6 +3,9 @@
 Explore a ratings table, compare train/test splits, tune ALS by k-fold cross-validation,
 evaluate against baselines, recommend top-N unseen movies, and save the model.
 
+A notebook starts with :class:`Recommender` (fit / predict / recommend / similar_items /
+recommend_for / evaluate / save / load, on pandas or Spark) and :func:`load_ratings` (a path,
+a pandas or Spark DataFrame, or a config); ``run`` does the whole brief from a DataFrame too.
 The public API is listed in ``__all__``; heavier parts are imported on first use, so
 ``import movierec`` neither starts a JVM nor imports matplotlib.
 """
@@ -25,7 +28,10 @@ from movierec.errors import (
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load_ratings": "movierec.data",
+    "load_ratings": "movierec.data.anyinput",
+    "Recommender": "movierec.recommender",
+    "Evaluation": "movierec.api_results",
+    "RunResult": "movierec.api_results",
     "LoadedRatings": "movierec.data",
     "get_engine": "movierec.engines",
     "ALSParams": "movierec.engines",
@@ -33,7 +39,7 @@ _LAZY = {
     "kfold": "movierec.split",
     "grid_search": "movierec.tuning",
     "evaluate": "movierec.evaluation",
-    "run": "movierec.pipeline",
+    "run": "movierec.api_run",
     "save_model": "movierec.model_io",
     "load_model_dir": "movierec.model_io",
     "get_spark": "movierec.spark",
@@ -53,10 +59,13 @@ __all__ = [
     "DataError",
     "DatasetError",
     "EngineError",
+    "Evaluation",
     "LoadedRatings",
     "ModelError",
     "MovierecError",
+    "Recommender",
     "RunConfig",
+    "RunResult",
     "__version__",
     "build_config",
     "evaluate",

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _session: SparkSession | None = None
 _tmp_checkpoint: str | None = None
+_guest = [False]
+"""Whether ``_session`` is the caller's own session (never stopped or reconfigured here)."""
 
 
 def _check_java() -> None:
@@ -78,7 +80,9 @@ def get_spark(cfg: SparkConfig | None = None) -> SparkSession:
     Local mode is sized for one machine (few shuffle partitions, UI off unless asked,
     driver memory from the config); a checkpoint directory is always set so that long ALS
     runs truncate their lineage instead of overflowing the JVM stack. ``cfg.remote`` builds
-    a Spark Connect session instead; ``cfg.master`` accepts any master URL.
+    a Spark Connect session instead; ``cfg.master`` accepts any master URL. When the
+    process already has an active SparkSession movierec did not build (a notebook's), that
+    session is used as it is, ``cfg`` ignored (:func:`adopt_session`).
 
     Raises:
         EngineError: Java is missing or the session could not start.
@@ -90,6 +94,13 @@ def get_spark(cfg: SparkConfig | None = None) -> SparkSession:
             return _session
         from pyspark.sql import SparkSession
 
+        active = None if cfg.remote else SparkSession.getActiveSession()
+        if active is not None:
+            # A notebook's own session (Databricks, Jupyter): a guest uses it as it is.
+            adopt_session(active)
+            _session, _guest[0] = active, True
+            log.info("using the running SparkSession as it is (its settings are kept)")
+            return active
         builder = SparkSession.builder.appName(cfg.app_name)
         if cfg.remote:
             builder = builder.remote(cfg.remote)
@@ -176,10 +187,90 @@ def ensure_active(spark: Any) -> None:
 
 
 def stop_spark() -> None:
-    """Stop the process-wide session (if any) and remove its temporary checkpoint folder."""
+    """Stop the process-wide session (if any; a session movierec did not build is only
+    forgotten, not stopped) and remove its temporary checkpoint folder."""
     global _session
     with _lock:
-        if _session is not None:
+        if _session is not None and not _guest[0]:
             _session.stop()
-            _session = None
+        _session = None
+        _guest[0] = False
         _cleanup_checkpoint()
+
+
+_adopted: set[int] = set()
+
+WORKER_MODULES = ("numpy", "pandas", "pyarrow")
+"""What movierec's Python-worker steps (the distributed top-N) import on the executors."""
+
+
+def _probe(_: object) -> list[str]:
+    """Run on an executor: the modules of :data:`WORKER_MODULES` it cannot import."""
+    import importlib
+    import sys as worker_sys
+
+    missing = []
+    for name in ("numpy", "pandas", "pyarrow"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return [*missing, f"@{worker_sys.executable}"]
+
+
+def check_python_workers(spark: SparkSession) -> None:
+    """Fail early, in one line, when the executors' Python cannot import numpy, pandas and
+    pyarrow (the top-N runs ``applyInPandas`` there). One tiny job; skipped for Spark
+    Connect (no RDDs on the client).
+
+    Raises:
+        EngineError: a worker lacks a module, or no Python worker could start.
+    """
+    if is_connect(spark):
+        return
+    try:
+        got = spark.sparkContext.parallelize([0], 1).map(_probe).collect()[0]
+    except Exception as exc:  # a worker that cannot start fails the job with many types
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EngineError(
+            "Spark could not start a Python worker "
+            f"({first[:160]}); set PYSPARK_PYTHON (or spark.pyspark.python) to a Python "
+            "with numpy, pandas and pyarrow"
+        ) from exc
+    missing = [m for m in got if not m.startswith("@")]
+    where = next((m[1:] for m in got if m.startswith("@")), "?")
+    if missing:
+        raise EngineError(
+            f"Spark's Python workers ({where}) cannot import {', '.join(missing)}: set "
+            "PYSPARK_PYTHON (or spark.pyspark.python) to a Python that has numpy, pandas "
+            "and pyarrow"
+        )
+
+
+def adopt_session(spark: SparkSession) -> None:
+    """Use the caller's own ``spark`` as a guest: nothing of its configuration is changed.
+
+    Once per session: checks its Python workers (:func:`check_python_workers`) and logs one
+    warning for each setting movierec would have chosen and does not impose: no checkpoint
+    directory (long ALS fits keep their whole lineage), Arrow transfers off (pandas ↔ Spark
+    conversions are slower).
+
+    Raises:
+        EngineError: the workers lack numpy, pandas or pyarrow.
+    """
+    if id(spark) in _adopted:
+        return
+    check_python_workers(spark)
+    if not is_connect(spark) and spark.sparkContext.getCheckpointDir() is None:
+        log.warning(
+            "your SparkSession has no checkpoint directory and movierec does not set one "
+            "in a session it does not own: long ALS fits keep their whole lineage "
+            "(call spark.sparkContext.setCheckpointDir(...) to truncate it)"
+        )
+    arrow = spark.conf.get("spark.sql.execution.arrow.pyspark.enabled", "false")
+    if str(arrow).lower() != "true":
+        log.warning(
+            "spark.sql.execution.arrow.pyspark.enabled is off in your SparkSession and "
+            "movierec leaves it so: pandas <-> Spark transfers will be slower"
+        )
+    _adopted.add(id(spark))

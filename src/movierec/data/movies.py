@@ -169,6 +169,49 @@ def load_movies_with_encoding(
     raw = {"ml-100k": _parse_100k, "ml-dat": _parse_dat, "ml-csv": _parse_csv}[fmt](p, text)
     if raw.empty:
         raise DataError("no movies in the movies file", path=str(p))
+    out = canonical_movies(raw, item_ids, str(p))
+    logger.debug("%s: %d movies, decoded as %s", p, len(out), enc)
+    return out, enc
+
+
+def movies_from_frame(frame: pd.DataFrame, item_ids: np.ndarray | None = None) -> pd.DataFrame:
+    """A movies table held in pandas (``movieId``, ``title``, ``genres`` or the other names a
+    movies CSV header may use) in the canonical form of :func:`load_movies`.
+
+    >>> movies_from_frame(pd.DataFrame({"movieId": [1], "title": ["Toy Story (1995)"]}))
+       movie_id             title genres
+    0         1  Toy Story (1995)
+
+    Raises:
+        DataError: no movie id or title column, or no movies.
+    """
+    names = [str(c) for c in frame.columns]
+    id_col, title_col = _pick(names, _ID_NAMES), _pick(names, _TITLE_NAMES)
+    if id_col is None or title_col is None:
+        raise DataError(
+            f"the movies table needs a movie id and a title column; it has {quote_cells(names)}"
+        )
+    genre_col = _pick(names, _GENRE_NAMES)
+    raw = pd.DataFrame(
+        {
+            "id": frame[id_col].to_numpy(object),
+            schema.TITLE: frame[title_col].fillna("").to_numpy(object),
+            schema.GENRES: (
+                frame[genre_col].fillna("").to_numpy(object)
+                if genre_col is not None
+                else np.full(len(frame), "", dtype=object)
+            ),
+        }
+    )
+    if raw.empty:
+        raise DataError("no movies in the movies table")
+    return canonical_movies(raw, item_ids, "movies table")
+
+
+def canonical_movies(raw: pd.DataFrame, item_ids: np.ndarray | None, where: str) -> pd.DataFrame:
+    """ITEM/TITLE/GENRES from raw ``id``/title/genres columns: ids parsed (and mapped to the
+    dense ids of ``item_ids`` when given), bad and repeated ids skipped with a warning
+    naming ``where``."""
     if item_ids is not None and item_ids.dtype == object:
         keys = as_text(raw["id"])
         codes = pd.Index(item_ids).get_indexer(pd.Index(keys.to_numpy(object)))
@@ -188,7 +231,7 @@ def load_movies_with_encoding(
     dropped = int((~ok).sum())
     if dropped:
         why = "not rated or not mapped" if item_ids is not None else "bad or out-of-range id"
-        logger.warning("%s: skipped %d movies (%s)", p, dropped, why)
+        logger.warning("%s: skipped %d movies (%s)", where, dropped, why)
     out = pd.DataFrame(
         {
             schema.ITEM: np.asarray(dense)[ok].astype(np.int32),
@@ -198,9 +241,8 @@ def load_movies_with_encoding(
     )
     dup = out[schema.ITEM].duplicated(keep="first")
     if dup.any():
-        logger.warning("%s: skipped %d repeated movie ids", p, int(dup.sum()))
+        logger.warning("%s: skipped %d repeated movie ids", where, int(dup.sum()))
         out = out[~dup.to_numpy()]
     out[schema.TITLE] = out[schema.TITLE].astype(str).str.strip()
     out[schema.GENRES] = out[schema.GENRES].astype(str).str.strip()
-    logger.debug("%s: %d movies, decoded as %s", p, len(out), enc)
-    return out.reset_index(drop=True), enc
+    return out.reset_index(drop=True)

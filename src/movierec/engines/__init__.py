@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from movierec.engines.base import ALSParams, Engine, EngineData, Factors, TrainedModel
 
@@ -12,9 +12,16 @@ if TYPE_CHECKING:
 ENGINES = ("spark", "local")
 
 
-def get_engine(name: str, spark_config: SparkConfig | None = None) -> Engine:
+def get_engine(name: str, spark_config: SparkConfig | None = None, *, spark: Any = None) -> Engine:
     """Build the engine called ``name``: ``"spark"`` (Spark MLlib ALS; local mode or a cluster)
     or ``"local"`` (in-process, numba-compiled ALS with the same objective; no JVM).
+
+    ``spark``: your own SparkSession for the Spark engine, used as a guest — its settings are
+    never changed (:func:`movierec.spark.adopt_session` says once what that costs) and its
+    Python workers are checked for numpy, pandas and pyarrow before any work.
+
+    >>> get_engine("local").name
+    'local'
 
     Raises:
         ConfigError: unknown engine name.
@@ -24,8 +31,12 @@ def get_engine(name: str, spark_config: SparkConfig | None = None) -> Engine:
 
     if name == "spark":
         from movierec.engines.spark_als import SparkEngine
-        from movierec.spark import get_spark
+        from movierec.spark import adopt_session, get_spark
 
+        if spark is not None:
+            adopt_session(spark)
+            size = spark_config.topn_block_size if spark_config is not None else None
+            return SparkEngine(spark) if size is None else SparkEngine(spark, size)
         block_size = spark_config.topn_block_size if spark_config is not None else None
         spark = get_spark(spark_config)
         return SparkEngine(spark) if block_size is None else SparkEngine(spark, block_size)

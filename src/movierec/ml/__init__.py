@@ -21,5 +21,6 @@ from __future__ import annotations
 
 from movierec.ml.estimator import BiasedALS
 from movierec.ml.model import BiasedALSModel
+from movierec.ml.ranking import ranking_frame
 
-__all__ = ["BiasedALS", "BiasedALSModel"]
+__all__ = ["BiasedALS", "BiasedALSModel", "ranking_frame"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 
+import numpy as np
 from pyspark.ml import Model
 from pyspark.ml.recommendation import ALSModel
 from pyspark.ml.util import (
@@ -22,7 +23,7 @@ from pyspark.sql import functions as F
 from movierec.engines.spark_als import I_BIAS, U_BIAS
 from movierec.errors import ConfigError
 from movierec.ml.params import _ALS_OUT, _IB, _UB, _BiasedALSParams
-from movierec.schema import ITEM, USER
+from movierec.schema import ITEM, RANK, RATING, SCORE, USER
 
 
 class BiasedALSModel(_BiasedALSParams, Model, MLReadable["BiasedALSModel"], MLWritable):
@@ -96,6 +97,57 @@ class BiasedALSModel(_BiasedALSParams, Model, MLReadable["BiasedALSModel"], MLWr
         if self.getColdStartStrategy() == "drop":
             result = result.filter(~F.isnan(F.col(out)))
         return result
+
+    def recommendForAllUsers(self, numItems: int, seen: DataFrame | None = None) -> DataFrame:
+        """Top-``numItems`` movies for every training user, as Spark ML's ALSModel returns
+        them: columns ``userCol`` and ``recommendations`` (array of struct ``itemCol``,
+        ``rating``, best first; ties by ascending movie id), scored μ + b_u + b_i + x_u·y_i
+        (unclipped, so the order is not lost to clipping). ``seen`` (a DataFrame with
+        ``userCol`` and ``itemCol``, e.g. the training ratings) removes each user's seen
+        movies. Computed by the Spark engine's blocked top-N on the executors.
+
+        >>> model.recommendForAllUsers(10, seen=train_df)  # doctest: +SKIP
+        """
+        return self._recommend(None, numItems, seen)
+
+    def recommendForUserSubset(
+        self, dataset: DataFrame, numItems: int, seen: DataFrame | None = None
+    ) -> DataFrame:
+        """:meth:`recommendForAllUsers` for the distinct users in ``dataset[userCol]`` only
+        (their ids, not their rows, are gathered on the driver to pick the user blocks)."""
+        user_col = self.getUserCol()
+        rows = dataset.select(F.col(user_col).cast("int").alias(USER)).distinct().collect()
+        users = np.asarray([r[0] for r in rows if r[0] is not None], dtype=np.int32)
+        return self._recommend(users, numItems, seen)
+
+    def _recommend(self, users: np.ndarray | None, n: int, seen: DataFrame | None) -> DataFrame:
+        from movierec.engines.base import ALSParams
+        from movierec.engines.spark_als import SparkALSModel, SparkBiases, SparkEngine
+
+        als_model, user_bias, item_bias = self._parts()
+        user_col, item_col = self.getUserCol(), self.getItemCol()
+        spark = als_model.userFactors.sparkSession
+        biases = SparkBiases(self.globalMean, user_bias, item_bias)
+        params = ALSParams(model="biased-als", rank=als_model.rank)
+        engine_model = SparkALSModel(spark, als_model, params, biases)
+        exclude = None
+        if seen is not None:
+            missing = [c for c in (user_col, item_col) if c not in seen.columns]
+            if missing:
+                raise ConfigError(f"seen has no column(s) {', '.join(missing)}")
+            pairs = seen.select(
+                F.col(user_col).cast("int").alias(USER),
+                F.col(item_col).cast("int").alias(ITEM),
+                F.lit(0.0).alias(RATING),
+            )
+            exclude = SparkEngine(spark).wrap(pairs)
+        top = engine_model.recommend_df(users, n, exclude)
+        ranked = F.sort_array(F.collect_list(F.struct(RANK, ITEM, SCORE)))
+        out = F.transform(
+            ranked,
+            lambda x: F.struct(x[ITEM].alias(item_col), x[SCORE].cast("float").alias("rating")),
+        )
+        return top.groupBy(USER).agg(out.alias("recommendations")).withColumnRenamed(USER, user_col)
 
     def write(self) -> MLWriter:
         """Writer: Params metadata (DefaultParamsWriter) + ``als/`` (ALSModel) + bias Parquet."""

@@ -1,0 +1,1 @@
+"""The Spark engine's data plane: reading, splitting, scoring and writing on the executors."""
