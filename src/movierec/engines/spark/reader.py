@@ -214,6 +214,7 @@ def read_ratings(spark: SparkSession, cfg: DataConfig) -> SparkLoaded:
         rating_min=lo,
         rating_max=hi,
         ids_mapped=any(t is not None for t in tables.values()),
+        encoding=parsed.encoding if loc.kind == "text" else None,
     )
     _log(report, time.perf_counter() - t0)
     return SparkLoaded(ratings, rejects, report, tables[schema.USER], tables[schema.ITEM], movies)
