@@ -114,6 +114,15 @@ def _movies(
     return read_movies(spark, loc.movies, loc.movies_shown or loc.movies, item_ids, cfg.encoding)
 
 
+def _movies_encoding(cfg: DataConfig, loc: Located) -> str:
+    """The encoding :func:`read_movies` decoded the movies file with (no detection here:
+    ``data.encoding``, else UTF-8 for ``movies.csv`` and Latin-1 for the older layouts)."""
+    from movierec.engines.spark.movies import movies_format
+
+    shown = str(cfg.movies) if cfg.movies is not None else (loc.movies_shown or loc.movies or "")
+    return cfg.encoding or ("utf-8" if movies_format(shown) == "ml-csv" else "latin-1")
+
+
 def read_ratings(spark: SparkSession, cfg: DataConfig) -> SparkLoaded:
     """Read, validate and canonicalise the ratings of ``cfg`` on the cluster.
 
@@ -214,6 +223,8 @@ def read_ratings(spark: SparkSession, cfg: DataConfig) -> SparkLoaded:
         rating_min=lo,
         rating_max=hi,
         ids_mapped=any(t is not None for t in tables.values()),
+        encoding=parsed.encoding if loc.kind == "text" else None,
+        movies_encoding=None if movies is None else _movies_encoding(cfg, loc),
     )
     _log(report, time.perf_counter() - t0)
     return SparkLoaded(ratings, rejects, report, tables[schema.USER], tables[schema.ITEM], movies)
