@@ -37,6 +37,15 @@ pytestmark = pytest.mark.spark
 # ---------------------------------------------------------------------- text corpora
 
 
+# Known gaps (issue 14, open): the local reader's issue-16 hardening (lone-CR line ends, control
+# characters in a cell, the 256-character id limit, the cp1252 fallback and its encoding names in
+# the load report, whole-file layout sampling) is not yet ported to the Spark reader. These
+# parity tests are strict xfails: they fail the suite the day the Spark reader catches up.
+PORT_GAP = pytest.mark.xfail(
+    strict=True, reason="issue-16 reader rules not yet ported to the Spark reader (issue 14)"
+)
+
+
 @pytest.mark.parametrize(
     ("name", "text", "extra"),
     [
@@ -44,7 +53,7 @@ pytestmark = pytest.mark.spark
         ("strings.tsv", STRING_ID_CORPUS, {}),
         ("big.txt", BIG_ID_CORPUS, {}),
         ("wide.csv", WIDE_ID_CORPUS, {}),
-        ("ws.txt", WS_CRLF_CORPUS, {}),
+        pytest.param("ws.txt", WS_CRLF_CORPUS, {}, marks=PORT_GAP),
         ("quoted.csv", QUOTED_CORPUS, {}),
         ("header.csv", HEADER_CORPUS, {"duplicates": "first"}),
         ("header.csv", HEADER_CORPUS, {"duplicates": "last"}),
@@ -67,6 +76,7 @@ def test_text_corpus_loads_the_same_on_both_readers(
     remote.unpersist()
 
 
+@PORT_GAP
 def test_the_corpus_holds_every_reject_reason(spark: Any, tmp_path: Path) -> None:
     from movierec.data.report import REASONS
 
@@ -104,6 +114,7 @@ def _ml100k(folder: Path) -> Path:
     return folder
 
 
+@PORT_GAP
 def test_ml_100k_layout_with_latin1_movies(spark: Any, tmp_path: Path) -> None:
     folder = _ml100k(tmp_path / "ml-100k")
     local, remote = both(spark, DataConfig(path=folder, max_reject_fraction=1.0))
@@ -113,6 +124,7 @@ def test_ml_100k_layout_with_latin1_movies(spark: Any, tmp_path: Path) -> None:
     assert_same(local, remote)
 
 
+@PORT_GAP
 def test_ml_1m_layout_and_text_ids_mapped_into_the_movies(spark: Any, tmp_path: Path) -> None:
     folder = tmp_path / "ml-1m"
     folder.mkdir()
@@ -318,6 +330,7 @@ def _good_lines(n: int) -> str:
     return "".join(f"{i % 97 + 1},{i // 97 + 1},4.0,{1_000_000 + i}\n" for i in range(n))
 
 
+@PORT_GAP
 def test_errors_are_the_local_readers_one_line_messages(spark: Any, tmp_path: Path) -> None:
     cases: list[tuple[Path, dict[str, Any]]] = [
         (write(tmp_path, "empty.csv", ""), {}),
