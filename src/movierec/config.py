@@ -34,7 +34,7 @@ DEFAULT_SEED = 42
 
 DataFormat = Literal["auto", "ml-100k", "ml-dat", "ml-csv", "delimited", "parquet"]
 DuplicatePolicy = Literal["latest", "first", "last", "mean", "error"]
-ModelKind = Literal["als", "biased-als", "implicit-als"]
+ModelKind = Literal["als", "biased-als", "implicit-als", "ease"]
 PathOrURI = Annotated[Path | str, BeforeValidator(path_or_uri)]
 """A local path, or a Hadoop URI (``hdfs://``, ``s3a://`` …) kept as a string; see hadoopfs."""
 
@@ -107,24 +107,36 @@ BIASED_ALS_DEFAULTS: dict[str, Any] = {"rank": 40, "reg_param": 0.15, "max_iter"
 5-fold study on ml-latest-small (benchmarks/results/biased_defaults.md)."""
 
 
-class ALSConfig(_Section):
-    """Hyper-parameters of one ALS fit (Spark MLlib semantics).
+EASE_DEFAULTS: dict[str, Any] = {"reg_param": 200.0}
+"""Defaults of ``model = "ease"`` where they differ from plain ALS's: ``reg_param`` is EASE's
+λ (the L2 weight on the item-item matrix B; tuned on ml-latest-small, see the README's
+Models section). Rank and iterations do not apply to EASE."""
 
-    ``biased-als`` has its own defaults for rank, reg_param and max_iter
-    (:data:`BIASED_ALS_DEFAULTS`); a value given in the file or on the command line wins.
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "biased-als": BIASED_ALS_DEFAULTS,
+    "ease": EASE_DEFAULTS,
+}
+
+
+class ALSConfig(_Section):
+    """Hyper-parameters of one model fit (Spark MLlib semantics for the ALS kinds).
+
+    ``biased-als`` and ``ease`` have their own defaults (:data:`BIASED_ALS_DEFAULTS`,
+    :data:`EASE_DEFAULTS`); a value given in the file or on the command line wins.
     """
 
     @model_validator(mode="before")
     @classmethod
     def _model_defaults(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("model") == "biased-als":
-            return {**BIASED_ALS_DEFAULTS, **data}
+        if isinstance(data, dict) and data.get("model") in MODEL_DEFAULTS:
+            return {**MODEL_DEFAULTS[data["model"]], **data}
         return data
 
     model: ModelKind = "als"
     """``als`` (Spark MLlib ALS on the ratings), ``biased-als`` (mean + user and movie
-    biases, ALS on the residuals) or ``implicit-als`` (Spark MLlib's implicit-feedback ALS:
-    every rating is an interaction; scores rank movies, they are not ratings)."""
+    biases, ALS on the residuals), ``implicit-als`` (Spark MLlib's implicit-feedback ALS:
+    every rating is an interaction; scores rank movies, they are not ratings) or ``ease``
+    (Steck's EASE item-item model; ``reg_param`` is its λ; scores rank movies)."""
     rank: int = Field(default=10, ge=1)
     reg_param: float = Field(default=0.1, ge=0.0)
     max_iter: int = Field(default=15, ge=1)
@@ -143,6 +155,20 @@ class ALSConfig(_Section):
     unclipped scores. Not applied to ``implicit-als`` (its scores are not ratings)."""
     rating_scale: tuple[float, float] | None = None
     """``[lo, hi]`` to clip to; None = the training data's lowest and highest rating."""
+    ease_threshold: float | None = 3.0
+    """``ease``: a rating >= this is an interaction (X_ui = 1); lower ratings are left out of
+    X (those movies are still never recommended to that user). None = every rating. 3.0
+    matches the default relevance threshold (``[evaluation] threshold``)."""
+    ease_topk: int = Field(default=0, ge=0)
+    """``ease``: keep only the k largest-magnitude weights of each row of the item-item
+    matrix B (0 = keep B dense). The Spark engine scores with a sparse B: 0 there means
+    ``ease_spark_topk``."""
+    ease_spark_topk: int = Field(default=1000, ge=1)
+    """``ease`` on the Spark engine with ``ease_topk = 0``: weights kept per row for the
+    distributed scoring join (nnz(X)·k rows)."""
+    ease_max_items: int = Field(default=20000, ge=1)
+    """``ease``: refuse to fit on more movies than this; the dense items×items matrices need
+    about 12 bytes per entry (20,000 movies: 4.5 GiB)."""
 
     @field_validator("rating_scale")
     @classmethod
@@ -210,14 +236,26 @@ class TuningConfig(_Section):
     """[low, high] of biased-als's bias damping for random/optuna (log-uniform)."""
     alpha_range: list[float] = Field(default_factory=lambda: [0.1, 20.0])
     """[low, high] of implicit-als's alpha for random/optuna (log-uniform)."""
+    ease_lambdas: list[float] = Field(default_factory=lambda: [50.0, 100.0, 200.0, 400.0, 800.0])
+    """Grid values of EASE's λ (its regParam) when ``models`` has ``ease`` (rank and maxIter
+    do not apply to it: its rows show 0)."""
+    ease_lambda_range: list[float] = Field(default_factory=lambda: [10.0, 5000.0])
+    """[low, high] of EASE's λ for random/optuna (log-uniform)."""
     prune: bool = True
     """Stop hopeless configurations after a fold (see ``prune_margin``)."""
     prune_margin: float | None = Field(default=None, gt=0.0)
     """Relative margin of the pruning rule; None = 0.02 for rmse, 0.10 for ranking metrics."""
 
     def configurations(self) -> list[tuple[ModelKind, int, float, int]]:
-        """Every (model, rank, regParam, maxIter) of the grid, in a fixed order."""
-        return list(itertools.product(self.models, self.ranks, self.reg_params, self.max_iters))
+        """Every (model, rank, regParam, maxIter) of the grid, in a fixed order; ``ease``
+        contributes one (ease, 0, λ, 0) per value of ``ease_lambdas``."""
+        out: list[tuple[ModelKind, int, float, int]] = []
+        for model in self.models:
+            if model == "ease":
+                out.extend((model, 0, lam, 0) for lam in self.ease_lambdas)
+            else:
+                out.extend(itertools.product([model], self.ranks, self.reg_params, self.max_iters))
+        return out
 
     def planned_fits(self) -> int:
         """Upper bound on the fits of the search (pruning only makes it smaller)."""
@@ -253,13 +291,18 @@ class TuningConfig(_Section):
             raise ValueError("ranks and max_iters must be positive")
         if any(r < 0 for r in self.reg_params):
             raise ValueError("reg_params must be non-negative")
-        for name in ("rank_range", "reg_range", "bias_reg_range", "alpha_range"):
+        if not self.ease_lambdas or any(not lam > 0 for lam in self.ease_lambdas):
+            raise ValueError("ease_lambdas must list positive values")
+        ranges = ("rank_range", "reg_range", "bias_reg_range", "alpha_range", "ease_lambda_range")
+        for name in ranges:
             lo_hi = getattr(self, name)
             if len(lo_hi) != 2 or not 0 < lo_hi[0] <= lo_hi[1]:
                 raise ValueError(f"{name} must be [low, high] with 0 < low <= high")
-        if self.objective == "rmse" and "implicit-als" in self.models:
+        ranking_only = [m for m in self.models if m in ("implicit-als", "ease")]
+        if self.objective == "rmse" and ranking_only:
             raise ValueError(
-                "implicit-als scores are not ratings: tune it with objective ndcg@K or recall@K"
+                f"{ranking_only[0]} scores are not ratings: tune it with objective ndcg@K or "
+                "recall@K"
             )
         return self
 
@@ -278,15 +321,28 @@ class RecommendConfig(_Section):
 
     n: int = Field(default=10, ge=1)
     """Recommendations per user."""
-    recommender: Literal["auto", "rating-model", "implicit-als", "most-popular"] = "auto"
+    recommender: Literal["auto", "rating-model", "implicit-als", "ials", "ease", "most-popular"] = (
+        "auto"
+    )
     """``auto``: the candidate with the best catalogue NDCG@k on a validation split of the
     development data; or force one. ``rating-model`` is the tuned (lowest-RMSE) model."""
+    ease_lambdas: list[float] = Field(default_factory=lambda: [100.0, 200.0, 400.0])
+    """λ values the ``ease`` candidate tries on the validation split (the best is its
+    configuration; one value = a fixed λ). A tuned λ (``--models ease`` with a ranking
+    objective) replaces them."""
     implicit_rank: int = Field(default=50, ge=1)
     implicit_reg_param: float = Field(default=0.2, ge=0.0)
     implicit_max_iter: int = Field(default=15, ge=1)
     implicit_alpha: float = Field(default=1.0, ge=0.0)
     """Settings of the ``implicit-als`` candidate (rank 50, regParam 0.2, 15 iterations,
     alpha 1: the best of a small search on ml-latest-small, see the README)."""
+
+    @field_validator("ease_lambdas")
+    @classmethod
+    def _lambdas(cls, v: list[float]) -> list[float]:
+        if not v or any(not lam > 0 for lam in v):
+            raise ValueError("ease_lambdas must list at least one positive value")
+        return v
 
 
 class InteractionsConfig(_Section):

@@ -192,8 +192,8 @@ def evaluate_protocol(
         ConfigError: ``implicit-als`` (its scores are not ratings) or no folds.
         DataError: a fold has no test row that can be predicted.
     """
-    if params.implicit:
-        raise ConfigError("evaluate-protocol scores predicted ratings; implicit-als has none")
+    if params.ranking:
+        raise ConfigError(f"evaluate-protocol scores predicted ratings; {params.model} has none")
     if not folds:
         raise ConfigError("no folds to evaluate")
     labels = list(names) if names is not None else [f"fold {i + 1}" for i in range(len(folds))]

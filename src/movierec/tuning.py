@@ -167,7 +167,7 @@ def _evaluate(
     model = fit_clipped(fold.engine, fold.fit_handle(params), params)
     out: dict[str, Any] = {"rmse": None, "cold": 0, "ranking": None}
     try:
-        if not params.implicit:
+        if not params.ranking:
             out["rmse"], out["cold"] = holdout_rmse(model.predict(fold.valid), fold.valid[RATING])
         if ranking is not None:
             name, k = ranking

@@ -18,12 +18,17 @@ import pandas as pd
 
 from movierec.config import ALSConfig
 
-MODELS = ("als", "biased-als", "implicit-als")
+MODELS = ("als", "biased-als", "implicit-als", "ease")
 """``als``: Spark MLlib ALS on the ratings. ``biased-als``: global mean + damped user and
 movie biases, with ALS fitted on the residuals (prediction = mean + b_u + b_i + x_u·y_i).
 ``implicit-als``: Spark MLlib's implicit-feedback ALS (Hu, Koren & Volinsky; every rating is
 an interaction with confidence 1 + alpha·|r|); its "prediction" x_u·y_i is a preference
-score for ranking (about 0..1), not a rating."""
+score for ranking (about 0..1), not a rating. ``ease``: Steck's EASE item-item model
+(:mod:`movierec.engines.ease`; ``reg_param`` is its λ); its scores rank movies, they are not
+ratings."""
+
+RANKING_MODELS = ("implicit-als", "ease")
+"""Kinds whose scores rank movies but are not ratings (no RMSE, no clipping)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,12 @@ class ALSParams:
     rating_scale: tuple[float, float] | None = None
     """``(lo, hi)`` that predicted ratings are clipped to; None = the training data's lowest
     and highest rating (see :func:`prediction_scale`)."""
+    ease_threshold: float | None = 3.0
+    """``ease``: ratings >= this are its interactions (None: every rating)."""
+    ease_topk: int = 0
+    """``ease``: keep the k largest-magnitude weights per row of B (0: dense B)."""
+    ease_max_items: int = 20000
+    """``ease``: refuse to fit on more movies than this (the dense items×items matrices)."""
 
     def __post_init__(self) -> None:
         if self.rating_scale is not None:  # a list when read back from JSON metadata
@@ -62,6 +73,12 @@ class ALSParams:
     def implicit(self) -> bool:
         """True for ``implicit-als``: scores are preferences, not predicted ratings."""
         return self.model == "implicit-als"
+
+    @property
+    def ranking(self) -> bool:
+        """True for kinds whose scores rank movies but are not ratings
+        (:data:`RANKING_MODELS`): no RMSE, no clipping."""
+        return self.model in RANKING_MODELS
 
     @classmethod
     def from_config(cls, cfg: ALSConfig, seed: int) -> ALSParams:
@@ -78,6 +95,9 @@ class ALSParams:
             alpha=cfg.alpha,
             clip_predictions=cfg.clip_predictions,
             rating_scale=cfg.rating_scale,
+            ease_threshold=cfg.ease_threshold,
+            ease_topk=cfg.ease_topk,
+            ease_max_items=cfg.ease_max_items,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -183,10 +203,11 @@ class Engine(ABC):
 def prediction_scale(params: ALSParams, train: pd.DataFrame) -> tuple[float, float] | None:
     """The ``(lo, hi)`` range predicted ratings are clipped to, or None for no clipping.
 
-    None when ``params.clip_predictions`` is off or the model is ``implicit-als`` (its scores
-    are preferences, not ratings); else ``params.rating_scale`` when set, else the lowest and
-    highest rating of ``train`` (the data's rating scale as the model saw it). None too when
-    ``train`` has no ratings or only one distinct value (no scale to take).
+    None when ``params.clip_predictions`` is off or the model is a ranking model
+    (``implicit-als``, ``ease``: its scores are not ratings); else ``params.rating_scale``
+    when set, else the lowest and highest rating of ``train`` (the data's rating scale as
+    the model saw it). None too when ``train`` has no ratings or only one distinct value (no
+    scale to take).
 
     Raises:
         ConfigError: the configured scale is empty (lo >= hi).
@@ -194,7 +215,7 @@ def prediction_scale(params: ALSParams, train: pd.DataFrame) -> tuple[float, flo
     from movierec.errors import ConfigError
     from movierec.schema import RATING
 
-    if not params.clip_predictions or params.implicit:
+    if not params.clip_predictions or params.ranking:
         return None
     if params.rating_scale is None:
         values = train[RATING].to_numpy(dtype=np.float64)

@@ -827,6 +827,18 @@ class LocalEngine(Engine):
         """
         if not isinstance(train, LocalData):
             raise EngineError("the local engine fits LocalData only")
+        if params.model == "ease":  # the item-item model: movierec.engines.ease_model
+            from movierec.engines.ease_model import fit_local
+
+            fit = fit_local(
+                train.user_ids,
+                train.item_ids,
+                train.csr_indptr,
+                train.csr_indices,
+                train.csr_values,
+                params,
+            )
+            return fit  # type: ignore[return-value]
         _check_params(params)
         if train.nnz == 0:
             raise EngineError("cannot fit ALS on an empty ratings table")
@@ -969,6 +981,10 @@ class LocalEngine(Engine):
             ModelError: missing or damaged files, or rank/model kind differ from ``params``.
         """
         path = Path(path)
+        if params.model == "ease":
+            from movierec.engines.ease_model import load_local
+
+            return load_local(path, params)  # type: ignore[return-value]
         file = path / LOCAL_FILE
         try:
             if not file.is_file():
