@@ -174,7 +174,7 @@ def test_table_output(split_dir: Path) -> None:
         (["--fold", "nope.base", "nope.test"], "split file not found"),
         (["--folds-from", "u{1..2}.base:u{1..3}.test"], "pair up"),
         (["--folds", "3"], "needs the ratings"),
-        (["--model", "implicit-als", "--fold", "a", "b"], "Invalid value"),
+        (["--model", "no-such-model", "--fold", "a", "b"], "Invalid value"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> None:
@@ -204,3 +204,57 @@ def test_biased_als_has_its_own_defaults(split_dir: Path) -> None:
         BIASED_ALS_DEFAULTS["max_iter"],
         ALSConfig().bias_reg,
     )
+
+
+def _independent_ranking(
+    folds: list[tuple[pd.DataFrame, pd.DataFrame]], k: int, threshold: float
+) -> np.ndarray:
+    """(precision, recall, ndcg)@k per fold: a plain implicit fit, numpy scores x_u·y_i over
+    movies not rated in training (ties to the lower id), relevance = test rating >= threshold."""
+    engine = LocalEngine()
+    params = ALSParams(model="implicit-als", rank=6, reg_param=0.1, max_iter=5, seed=42)
+    gains = 1.0 / np.log2(np.arange(2, k + 2))
+    out = []
+    for train, test in folds:
+        f = engine.fit(engine.data(train), params).factors()
+        order = np.argsort(f.item_ids)
+        items, y = f.item_ids[order], f.item_factors[order].astype(np.float64)
+        rows = {int(u): i for i, u in enumerate(f.user_ids)}
+        seen = train.groupby(USER)[ITEM].apply(set)
+        relevant = test.loc[test[RATING] >= threshold].groupby(USER)[ITEM].apply(set)
+        p, r, n = [], [], []
+        for user, rel in relevant.items():
+            hits = np.zeros(k)
+            if user in rows:
+                scores = y @ f.user_factors[rows[user]].astype(np.float64)
+                scores[np.isin(items, list(seen.get(user, set())))] = -np.inf
+                top = items[np.argsort(-scores, kind="stable")[:k]]
+                hits = np.isin(top, list(rel)).astype(np.float64)
+            p.append(hits.sum() / k)
+            r.append(hits.sum() / len(rel))
+            n.append((hits * gains).sum() / gains[: min(len(rel), k)].sum())
+        out.append((np.mean(p), np.mean(r), np.mean(n)))
+    return np.array(out)
+
+
+def test_ranking_model_is_scored_by_top_k_metrics(ratings: pd.DataFrame, split_dir: Path) -> None:
+    """Issue 17: evaluate-protocol accepts implicit-als and reports ranking metrics."""
+    out = _run(
+        ["--model", "implicit-als", *MODEL_ARGS, "--dir", str(split_dir), "--folds-from",
+         f"u{{1..{FOLDS}}}.base:u{{1..{FOLDS}}}.test", "--k", "5", "--threshold", "4", "--json"]
+    )  # fmt: skip
+    assert out["k"] == 5 and out["threshold"] == 4.0 and "rmse_mean" not in out
+    want = _independent_ranking(kfold(ratings, FOLDS, 42), 5, 4.0)
+    got = np.array([(f["precision"], f["recall"], f["ndcg"]) for f in out["folds"]])
+    np.testing.assert_allclose(got, want, atol=2e-3)
+    assert got[:, 2].mean() > 0.1  # far above chance on ml-latest-small
+    for i, key in enumerate(("precision", "recall", "ndcg")):
+        assert out[f"{key}_mean"] == pytest.approx(got[:, i].mean(), rel=1e-12)
+        assert out[f"{key}_std"] == pytest.approx(got[:, i].std(ddof=0), rel=1e-12)
+    table = CliRunner().invoke(
+        cli,
+        ["evaluate-protocol", "--engine", "local", "--model", "implicit-als", *MODEL_ARGS,
+         "--fold", str(split_dir / "u1.base"), str(split_dir / "u1.test")],
+    )  # fmt: skip
+    assert table.exit_code == 0, table.output
+    assert "NDCG@10" in table.output and "mean ± std" in table.output

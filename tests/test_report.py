@@ -477,3 +477,27 @@ def test_random_search_with_ranking_objective(ml_small: Path, tmp_path: Path) ->
     assert len(parse((out / "report.html").read_text("utf-8")).images) == len(
         list((out / "plots").glob("*.png"))
     )
+
+
+def test_values_from_the_folder_are_escaped(
+    run_dir: Path, summary: dict[str, Any], tmp_path: Path
+) -> None:
+    """Markup in any value read from the folder (summary, rejects.csv) stays text: the
+    templates escape by default, so a hostile file name, reason, note or version cannot
+    inject a tag."""
+    evil = '<script>alert("x")</script><b onclick=1>'
+    folder = tmp_path / "evil"
+    (folder / "plots").mkdir(parents=True)
+    bad = json.loads(json.dumps(summary))
+    bad["data"]["load"]["path"] = evil
+    bad["data"]["load"]["rejected"] = {evil: 1}
+    bad["tuning"]["refit"]["note"] = evil
+    bad["recommendations"]["why"] = evil
+    bad["ranking_verdict"] = [evil]
+    bad["versions"] = {evil: evil}
+    bad["timings"] = {evil: 1.0, "total": 1.0}
+    (folder / "summary.json").write_text(json.dumps(bad), encoding="utf-8")
+    (folder / "rejects.csv").write_text(f"line,column,reason,raw\n1,{evil},x,{evil}\n")
+    page = build_report(folder).read_text(encoding="utf-8")
+    assert "<script" not in page.lower() and "<b onclick" not in page.lower()
+    assert page.count("&lt;script&gt;") >= 8

@@ -20,7 +20,8 @@ OWNER_FILE = ".movierec-owner"
 a later run can tell a folder left by a killed process from one still being written."""
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True when a process with id ``pid`` exists on this host (someone else's counts too)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -42,7 +43,7 @@ def remove_stale_temps(target: Path) -> list[Path]:
     for tmp in Path(target).parent.glob(f".{Path(target).name}.tmp-*"):
         try:
             owner_host, pid = (tmp / OWNER_FILE).read_text(encoding="utf-8").split()
-            stale = owner_host == host and not _pid_alive(int(pid))
+            stale = owner_host == host and not pid_alive(int(pid))
         except (OSError, ValueError):
             continue
         if stale:

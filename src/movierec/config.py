@@ -23,7 +23,7 @@ from pydantic import (
 )
 
 from movierec.errors import ConfigError
-from movierec.hadoopfs import path_or_uri
+from movierec.paths import path_or_uri
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from movierec.pipeline import Reporter
+from movierec.progress import Reporter
 
 # Piped output gets a fixed width so tables are not squeezed to 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 120)

@@ -39,9 +39,11 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 from movierec.errors import ConfigError, DataError, MovierecError
+from movierec.paths import is_remote, to_local
+from movierec.paths import path_or_uri as path_or_uri  # re-exported for compatibility
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -50,49 +52,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):/")
-"""A URI scheme: ``hdfs://nn/x``, ``s3a://b/x``, and Hadoop's one-slash ``hdfs:/x``."""
 _TMP_MARK = ".tmp-"
 _OLD_MARK = ".old-"
 
 _redirect_lock = threading.Lock()
 _redirects: dict[Path, str] = {}
 """Local staging roots → the remote folder their single entry stands for (see spark_uri)."""
-
-
-def is_remote(path: str | os.PathLike[str] | None) -> bool:
-    """True when ``path`` is a URI with a scheme other than ``file`` (hdfs://, s3a://, …)."""
-    if path is None or isinstance(path, Path):
-        return False
-    m = _SCHEME.match(os.fspath(path))
-    return m is not None and m.group(1).lower() != "file"
-
-
-def to_local(path: str | os.PathLike[str]) -> Path:
-    """A plain path or a ``file://`` URI as a local :class:`Path` (``~`` expanded).
-
-    Raises:
-        ConfigError: ``path`` is a remote URI (see :func:`is_remote`).
-    """
-    if is_remote(path):
-        raise ConfigError(f"{path} is not a local path")
-    text = os.fspath(path)
-    if _SCHEME.match(text):  # file:// or file:/
-        parts = urlsplit(text)
-        if parts.netloc not in ("", "localhost"):
-            raise ConfigError(f"{text}: file:// URIs name no host (use file:///path)")
-        return Path(unquote(parts.path))
-    return Path(text).expanduser()
-
-
-def path_or_uri(value: Any) -> Any:
-    """Pydantic/CLI coercion: remote URIs stay strings, everything else becomes a Path.
-
-    ``Path("hdfs://nn/x")`` would collapse the ``//``; this keeps URIs intact.
-    """
-    if value is None or isinstance(value, Path):
-        return value
-    return os.fspath(value) if is_remote(value) else to_local(value)
 
 
 def _local_uri(path: Path) -> str:
@@ -306,7 +271,7 @@ def _check_target(fs: HadoopFS, target: str, replace_if: str | None) -> None:
 
 def remove_stale_remote_temps(fs: HadoopFS, target: str) -> list[str]:
     """Delete hidden temporary siblings of ``target`` left by killed runs on this host."""
-    from movierec.atomic import _pid_alive
+    from movierec.atomic import pid_alive
 
     parent, name = _parent_of(target), _name_of(target)
     host = _host()
@@ -319,7 +284,7 @@ def remove_stale_remote_temps(fs: HadoopFS, target: str) -> list[str]:
             continue
         try:
             _, pid, owner = entry[len(f".{name}{mark}") :].split("-", 2)
-            stale = owner == host and not _pid_alive(int(pid))
+            stale = owner == host and not pid_alive(int(pid))
         except ValueError:
             continue
         if not stale:

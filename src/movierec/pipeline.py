@@ -13,8 +13,7 @@ import contextlib
 import json
 import logging
 import platform
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,8 @@ from movierec.evaluation import evaluate
 from movierec.executors import executor_report
 from movierec.hadoopfs import output_path
 from movierec.interactions import fit_model
+from movierec.jsonio import json_default as _json_default  # noqa: F401 - compatibility
+from movierec.jsonio import write_json as _write_json
 from movierec.metrics import catalogue_top_k, rating_errors
 from movierec.model_io import save_model
 from movierec.plots import (
@@ -44,6 +45,7 @@ from movierec.plots import (
     plot_tuning_results,
     plot_user_activity,
 )
+from movierec.progress import Reporter, Timer
 from movierec.recommend import decorate, save_recommendations
 from movierec.report import build_report
 from movierec.schema import RATING, USER
@@ -53,38 +55,6 @@ from movierec.tuning import TuningResult, holdout_rmse, tune
 log = logging.getLogger(__name__)
 
 SUMMARY_JSON = "summary.json"
-
-
-class Reporter:
-    """Progress hooks; the default does nothing. The CLI subclasses it with progress bars."""
-
-    def stage(self, name: str, total: int | None = None) -> None:
-        """A new stage starts; ``total`` is its number of steps when known."""
-
-    def advance(self, done: int, total: int, description: str) -> None:
-        """``done`` of ``total`` steps of the current stage are finished."""
-
-    def end_stage(self) -> None:
-        """The current stage is finished."""
-
-
-class Timer:
-    """Wall-clock seconds per named stage."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextlib.contextmanager
-    def __call__(
-        self, name: str, reporter: Reporter | None = None, total: int | None = None
-    ) -> Iterator[None]:
-        if reporter is not None:
-            reporter.stage(name, total)
-        start = time.perf_counter()
-        yield
-        self.seconds[name] = round(time.perf_counter() - start, 3)
-        if reporter is not None:
-            reporter.end_stage()
 
 
 def versions(engine: Engine | None = None) -> dict[str, str]:
@@ -185,18 +155,6 @@ def compare_splits(
         if reporter is not None:
             reporter.advance(i, len(splits), f"train {fraction:.0%}: RMSE {rmse:.4f}")
     return rows
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    path.write_text(json.dumps(obj, indent=2, default=_json_default) + "\n", encoding="utf-8")
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
 def run(

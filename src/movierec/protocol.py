@@ -5,7 +5,10 @@ A protocol is a list of (train, test) pairs: MovieLens 100K's ``u1.base``/``u1.t
 ratings table (:func:`movierec.split.kfold`). One model configuration is fitted on each
 training part and scored on its test part; per fold and over folds we report RMSE and MAE
 (rating units) on the test rows whose user and movie are in that fold's training part, and
-how many rows were left out as cold start.
+how many rows were left out as cold start. A ranking model (``implicit-als``: its scores are
+preferences, not ratings) is scored instead by catalogue top-k precision, recall, NDCG, MAP
+and hit rate (:func:`movierec.metrics.catalogue_top_k`: each test user's top-k unseen
+movies, relevance = test rating >= the threshold).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import pandas as pd
 from movierec.config import DataConfig
 from movierec.engines.base import ALSParams, Engine, fit_clipped
 from movierec.errors import ConfigError, DataError
-from movierec.metrics import rating_errors
+from movierec.metrics import catalogue_top_k, rating_errors
 from movierec.schema import ITEM, RATING, USER
 from movierec.split import cold_start_counts, kfold
 
@@ -140,20 +143,39 @@ def random_folds(ratings: pd.DataFrame, folds: int, seed: int) -> list[Fold]:
     return kfold(ratings, folds, seed)
 
 
+RANKING_KEYS = ("precision", "recall", "ndcg", "map", "hit_rate")
+"""Per-fold catalogue top-k metrics of a ranking model (means and stds over folds too)."""
+
+
 @dataclass
 class ProtocolResult:
-    """Per-fold and summary RMSE/MAE of one model configuration over a list of folds."""
+    """Per-fold and summary metrics of one model configuration over a list of folds: RMSE
+    and MAE, or for a ranking model (``ranking``) the catalogue top-k :data:`RANKING_KEYS`."""
 
     params: dict[str, Any]
     engine: str
     folds: list[dict[str, Any]] = field(default_factory=list)
     source: str = ""
+    ranking: dict[str, Any] | None = None
+    """``{"k": …, "threshold": …}`` of a ranking model's metrics; None for a rating model."""
 
     def _stat(self, key: str) -> tuple[float, float]:
         values = np.array([f[key] for f in self.folds], dtype=np.float64)
         return float(values.mean()), float(values.std(ddof=0))
 
     def to_dict(self) -> dict[str, Any]:
+        if self.ranking is not None:
+            out: dict[str, Any] = {
+                "source": self.source,
+                "engine": self.engine,
+                "params": self.params,
+                "folds": self.folds,
+                **self.ranking,
+            }
+            for key in RANKING_KEYS:
+                out[f"{key}_mean"], out[f"{key}_std"] = self._stat(key)
+            out["std"] = "population standard deviation over folds (ddof=0)"
+            return out
         rmse_mean, rmse_std = self._stat("rmse")
         mae_mean, mae_std = self._stat("mae")
         return {
@@ -180,27 +202,42 @@ def evaluate_protocol(
     names: Sequence[str] | None = None,
     source: str = "",
     progress: Progress | None = None,
+    k: int = 10,
+    threshold: float = 3.0,
 ) -> ProtocolResult:
     """Fit ``params`` on each fold's training part and score its test part.
 
     Per fold: RMSE and MAE (rating units) over the test rows whose user and movie are in
     the training part, predictions clipped to the rating scale as ``params`` say; the
     number of test rows, of rows scored, and of cold-start rows left out. Mean and
-    population std (ddof=0) over folds are in :meth:`ProtocolResult.to_dict`.
+    population std (ddof=0) over folds are in :meth:`ProtocolResult.to_dict`. A ranking
+    model is scored by catalogue top-``k`` metrics instead (relevance: test rating >=
+    ``threshold``; see :func:`_ranking_fold`).
 
     Raises:
-        ConfigError: ``implicit-als`` (its scores are not ratings) or no folds.
-        DataError: a fold has no test row that can be predicted.
+        ConfigError: no folds.
+        DataError: a fold has no test row that can be predicted (or, for a ranking model,
+            no relevant test rating).
     """
-    if params.ranking:
-        raise ConfigError(f"evaluate-protocol scores predicted ratings; {params.model} has none")
+    from movierec.workflows import predicts_ratings
+
     if not folds:
         raise ConfigError("no folds to evaluate")
     labels = list(names) if names is not None else [f"fold {i + 1}" for i in range(len(folds))]
     result = ProtocolResult(params=params.to_dict(), engine=engine.name, source=source)
+    ranking = not predicts_ratings(params.model)
+    if ranking:
+        result.ranking = {"k": k, "threshold": threshold}
     for i, (train, test) in enumerate(folds):
         if len(test) == 0:
             raise DataError(f"{labels[i]}: the test part is empty")
+        if ranking:
+            row = _ranking_fold(engine, train, test, params, k, threshold)
+            result.folds.append({"fold": i + 1, "name": labels[i], **row})
+            log.info("%s: NDCG@%d %.4f", labels[i], k, row["ndcg"])
+            if progress is not None:
+                progress(i + 1, len(folds), f"{labels[i]}: NDCG@{k} {row['ndcg']:.4f}")
+            continue
         handle = engine.data(train)
         try:
             model = fit_clipped(engine, handle, params)
@@ -231,3 +268,34 @@ def evaluate_protocol(
         if progress is not None:
             progress(i + 1, len(folds), f"{labels[i]}: RMSE {row['rmse']:.4f}")
     return result
+
+
+def _ranking_fold(
+    engine: Engine,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    params: ALSParams,
+    k: int,
+    threshold: float,
+) -> dict[str, Any]:
+    """One fold of a ranking model: each test user's top-``k`` movies not rated in ``train``
+    scored against the test ratings >= ``threshold`` (:func:`catalogue_top_k`)."""
+    handle = engine.data(train)
+    try:
+        model = engine.fit(handle, params)
+        try:
+            recs = model.recommend(np.unique(test[USER].to_numpy()), k, exclude=handle)
+        finally:
+            model.release()
+    finally:
+        handle.release()
+    top = catalogue_top_k(recs, test, k, threshold)
+    coverage = cold_start_counts(train, test)
+    return {
+        "train_ratings": len(train),
+        "test_ratings": len(test),
+        "scored_rows": coverage["test_rows"] - coverage["cold_start_rows"],
+        "cold_start_rows": coverage["cold_start_rows"],
+        "users": int(top["users"]),
+        **{key: float(top[key]) for key in RANKING_KEYS},
+    }

@@ -1,5 +1,6 @@
 """``movierec evaluate-protocol``: k-fold CV over split files or seeded folds (see
-:mod:`movierec.protocol`), per-fold and mean ± std RMSE and MAE."""
+:mod:`movierec.protocol`), per-fold and mean ± std RMSE and MAE, or for a ranking model
+(implicit-als) catalogue top-k precision, recall and NDCG."""
 
 from __future__ import annotations
 
@@ -8,25 +9,24 @@ from typing import Any
 
 import click
 
-from movierec.cli import (
+from movierec.cli._app import print_json, reporter, setup_logging
+from movierec.cli._options import (
     LOCAL_PATH,
-    _print_json,
-    _reporter,
     als_options,
-    cli,
     common_options,
     data_options,
-    handle_errors,
+    eval_options,
+    json_option,
     make_config,
-    setup_logging,
 )
 from movierec.errors import ConfigError
 
 
-@cli.command("evaluate-protocol")
+@click.command("evaluate-protocol")
 @data_options
 @common_options
 @als_options
+@eval_options
 @click.option(
     "--folds-from",
     help="Pairs of split files TRAIN_PATTERN:TEST_PATTERN with shell braces, "
@@ -53,21 +53,23 @@ from movierec.errors import ConfigError
     type=int,
     help="Instead of files: K seeded folds by rating of --data/--dataset (uses --seed).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-@handle_errors
-def evaluate_protocol_cmd(
+@json_option()
+def evaluate_protocol(
     folds_from: str | None,
     fold_pairs: tuple[tuple[Path, Path], ...],
     base_dir: Path | None,
     n_folds: int | None,
     as_json: bool,
-    **kw: Any,
+    verbose: int,
+    quiet: bool,
 ) -> None:
     """Cross-validate one model configuration over given split files or seeded folds.
 
     Fits the model (--model, --rank, --reg-param, --max-iter, --bias-reg; default: the
     configured defaults) on each training file and reports RMSE and MAE per fold and their
     mean ± std (population, ddof=0), on the test rows whose user and movie were in training.
+    A ranking model (implicit-als) reports catalogue top-k precision, recall, NDCG, MAP and
+    hit rate instead (--k, relevance: test rating >= --threshold).
 
     \b
     Examples:
@@ -77,15 +79,11 @@ def evaluate_protocol_cmd(
       movierec evaluate-protocol --dataset ml-latest-small --folds 5 --seed 42
     """
     from movierec.engines import ALSParams, get_engine
-    from movierec.protocol import (
-        evaluate_protocol,
-        load_fold_pairs,
-        parse_folds_from,
-        random_folds,
-    )
+    from movierec.protocol import evaluate_protocol as run_protocol
+    from movierec.protocol import load_fold_pairs, parse_folds_from, random_folds
 
-    setup_logging(kw["verbose"], kw["quiet"])
-    cfg = make_config(kw)
+    setup_logging(verbose, quiet)
+    cfg = make_config()
     given_files = bool(folds_from) or bool(fold_pairs)
     if given_files == (n_folds is not None):
         raise ConfigError("give split files (--folds-from or --fold TRAIN TEST) or --folds K")
@@ -106,14 +104,21 @@ def evaluate_protocol_cmd(
         source = "split files " + ", ".join(names)
     engine = get_engine(cfg.engine, cfg.spark)
     params = ALSParams.from_config(cfg.als, cfg.seed)
-    reporter = _reporter(kw["quiet"] or as_json)
-    reporter.stage("protocol", len(folds))
-    result = evaluate_protocol(
-        engine, folds, params, names=names, source=source, progress=reporter.advance
+    progress = reporter(quiet or as_json)
+    progress.stage("protocol", len(folds))
+    result = run_protocol(
+        engine,
+        folds,
+        params,
+        names=names,
+        source=source,
+        progress=progress.advance,
+        k=cfg.evaluation.k,
+        threshold=cfg.evaluation.threshold,
     ).to_dict()
-    reporter.end_stage()
+    progress.end_stage()
     if as_json:
-        _print_json(result)
+        print_json(result)
     else:
         print_protocol(result)
 
@@ -128,8 +133,12 @@ def print_protocol(result: dict[str, Any]) -> None:
     title = (
         f"{p['model']} rank {p['rank']}, regParam {p['reg_param']}, maxIter {p['max_iter']}"
         + (f", bias_reg {p['bias_reg']}" if p["model"] == "biased-als" else "")
+        + (f", alpha {p['alpha']}" if "k" in result else "")
         + f" ({result['engine']} engine)"
     )
+    if "k" in result:  # a ranking model
+        out.print(_ranking_table(result, title))
+        return
     table = Table(title=title)
     for col in ("fold", "train", "test", "scored", "cold start", "RMSE", "MAE"):
         table.add_column(col, justify="left" if col == "fold" else "right")
@@ -153,3 +162,30 @@ def print_protocol(result: dict[str, Any]) -> None:
         f"{result['mae_mean']:.4f} ± {result['mae_std']:.4f}",
     )
     out.print(table)
+
+
+def _ranking_table(result: dict[str, Any], title: str) -> Any:
+    """Per-fold catalogue top-k metrics of a ranking model and their mean ± std."""
+    from rich.table import Table
+
+    k = result["k"]
+    table = Table(title=f"{title}: top-{k}, relevant = test rating >= {result['threshold']}")
+    metrics = [("precision", f"P@{k}"), ("recall", f"R@{k}"), ("ndcg", f"NDCG@{k}")]
+    for col in ("fold", "train", "test", "users", *(label for _, label in metrics)):
+        table.add_column(col, justify="left" if col == "fold" else "right")
+    for f in result["folds"]:
+        table.add_row(
+            f["name"],
+            f"{f['train_ratings']:,}",
+            f"{f['test_ratings']:,}",
+            f"{f['users']:,}",
+            *(f"{f[key]:.4f}" for key, _ in metrics),
+        )
+    table.add_row(
+        "mean ± std",
+        "",
+        "",
+        "",
+        *(f"{result[key + '_mean']:.4f} ± {result[key + '_std']:.4f}" for key, _ in metrics),
+    )
+    return table

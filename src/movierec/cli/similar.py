@@ -13,14 +13,8 @@ from typing import Any
 
 import click
 
-from movierec.cli import (
-    LOCAL_PATH,
-    _print_json,
-    cli,
-    handle_errors,
-    setup_logging,
-    verbosity_options,
-)
+from movierec.cli._app import print_json, setup_logging
+from movierec.cli._options import json_option, model_dir_option, verbosity
 from movierec.errors import ConfigError
 
 MAX_CANDIDATES = 10
@@ -96,8 +90,8 @@ def resolve_movie(scorer: Any, query: str, pick: int | None, *, ask: bool) -> in
     )
 
 
-@cli.command()
-@click.option("--model", "model_dir", type=LOCAL_PATH, required=True, help="Model folder.")
+@click.command()
+@model_dir_option("Model folder.", local=True)
 @click.option(
     "--movie",
     "query",
@@ -119,9 +113,8 @@ def resolve_movie(scorer: Any, query: str, pick: int | None, *, ask: bool) -> in
     show_default=True,
     help="Only movies with at least this many training ratings (rare ones have noisy factors).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-@verbosity_options
-@handle_errors
+@json_option()
+@verbosity()
 def similar(
     model_dir: Path,
     query: str,
@@ -130,7 +123,8 @@ def similar(
     genres: tuple[str, ...],
     min_ratings: int,
     as_json: bool,
-    **kw: Any,
+    verbose: int,
+    quiet: bool,
 ) -> None:
     """Movies most similar to one movie (cosine similarity of the model's movie factors).
 
@@ -147,7 +141,7 @@ def similar(
     """
     from movierec.service.scorer import Scorer
 
-    setup_logging(kw["verbose"], kw["quiet"])
+    setup_logging(verbose, quiet)
     base = Scorer.load(model_dir)
     row = resolve_movie(base, query, pick, ask=_interactive() and not as_json)
     scorer = base.similar_model
@@ -166,7 +160,7 @@ def similar(
     }
     items = scorer.items(rows, scores)
     if as_json:
-        _print_json({**movie, "similar": items})
+        print_json({**movie, "similar": items})
         return
     from rich.markup import escape
     from rich.table import Table

@@ -1,240 +1,19 @@
-"""PNG charts for the EDA, split and tuning reports.
-
-Every function builds a :class:`matplotlib.figure.Figure` attached to its own
-:class:`~matplotlib.backends.backend_agg.FigureCanvasAgg` -- pyplot is never imported,
-so no window opens, no global backend is switched and functions are safe to call from
-several threads. Each writes one PNG atomically (temporary file in the target folder,
-then :func:`os.replace`) and returns its :class:`~pathlib.Path`.
-
-Charts do not rely on colour alone: values are printed on bars and cells, series
-differ by marker and line style, and the best tuning cell is outlined and labelled.
-"""
+"""Charts of the model runs: test RMSE by split, tuning heatmaps, tuning trials."""
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
-from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import FuncFormatter, LogFormatter, MaxNLocator, PercentFormatter
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-from movierec.atomic import atomic_files
-from movierec.eda import CountsLike, entity_counts, gini, n_top, rating_histogram, top_share
 from movierec.errors import DataError
-
-DPI = 110
-"""Resolution of every PNG (8 in wide -> 880 px)."""
-WIDTH_IN = 8.0
-"""Figure width in inches."""
-_MAX_CURVE_POINTS = 2000
-"""Long curves are thinned to about this many points (monotone curves; extremes kept)."""
-
-PathLike = str | os.PathLike[str]
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _new_figure(height_in: float) -> Figure:
-    fig = Figure(figsize=(WIDTH_IN, height_in), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Figure, path: PathLike) -> Path:
-    """Write ``fig`` as PNG to ``path`` atomically; create the parent folder if needed."""
-    target = Path(path)
-    with atomic_files(target) as (tmp,), open(tmp, "wb") as fh:
-        fig.savefig(fh, format="png", dpi=DPI)
-    return target
-
-
-def _thousands(x: float, _pos: object = None) -> str:
-    return f"{x:,.0f}"
-
-
-def _thin(n: int, *, log: bool) -> np.ndarray:
-    """Indices ``0..n-1`` thinned to about :data:`_MAX_CURVE_POINTS`, first and last kept."""
-    if n <= _MAX_CURVE_POINTS:
-        return np.arange(n)
-    if log:
-        idx = np.unique(np.geomspace(1, n, _MAX_CURVE_POINTS).astype("int64") - 1)
-    else:
-        idx = np.unique(np.linspace(0, n - 1, _MAX_CURVE_POINTS).astype("int64"))
-    return np.unique(np.concatenate([[0], idx, [n - 1]]))
-
-
-def _require_rows(rows: Sequence[Mapping[str, Any]], what: str, keys: Sequence[str]) -> None:
-    if len(rows) == 0:
-        raise DataError(f"{what} is empty: nothing to plot")
-    for i, row in enumerate(rows):
-        missing = [k for k in keys if k not in row]
-        if missing:
-            raise DataError(f"{what}[{i}] lacks key(s) {missing}; has {sorted(row)}")
-
-
-# --------------------------------------------------------------------------- EDA
-
-
-def plot_rating_distribution(rating_counts: CountsLike, path: PathLike) -> Path:
-    """Bar chart of the number of ratings per rating value, each bar labelled with its share."""
-    hist = rating_histogram(rating_counts)
-    total = int(hist.sum())
-    values = hist.index.to_numpy(dtype="float64")
-    counts = hist.to_numpy(dtype="float64")
-    mean = float(np.sum(values * counts) / total)
-
-    fig = _new_figure(4.2)
-    ax = fig.add_subplot()
-    x = np.arange(len(hist))
-    ax.bar(x, counts, width=0.7, color="#4C72B0", edgecolor="black", linewidth=0.6)
-    ax.set_xticks(x, [f"{v:g}" for v in values])
-    for xi, c in zip(x, counts, strict=True):
-        ax.annotate(
-            f"{c / total:.1%}",
-            (xi, c),
-            xytext=(0, 3),
-            textcoords="offset points",
-            ha="center",
-            va="bottom",
-            fontsize=9 if len(x) <= 12 else 7,
-        )
-    ax.set_ylim(0, counts.max() * 1.12)
-    ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
-    ax.set_xlabel("Rating value (stars)")
-    ax.set_ylabel("Number of ratings")
-    ax.set_title(f"Rating distribution: {total:,} ratings, mean {mean:.2f} stars")
-    ax.grid(axis="y", linestyle=":", linewidth=0.6)
-    ax.set_axisbelow(True)
-    return _save(fig, path)
-
-
-def _plot_concentration(
-    counts: CountsLike,
-    path: PathLike,
-    *,
-    what: str,
-    entity: str,
-    entities: str,
-    order: str,
-    title: str,
-) -> Path:
-    desc = entity_counts(counts, what)
-    n = int(desc.size)
-    total = int(desc.sum())
-    median = float(np.median(desc))
-
-    fig = _new_figure(4.0)
-    left, right = fig.subplots(1, 2)
-    assert isinstance(left, Axes) and isinstance(right, Axes)
-
-    # Left: rank vs count on log-log axes.
-    idx = _thin(n, log=True)
-    ranks = idx + 1
-    left.plot(
-        ranks,
-        desc[idx],
-        color="#4C72B0",
-        linestyle="-",
-        marker="o",
-        markersize=3,
-        markevery=0.08,
-        label=f"{entities}, sorted by ratings",
-    )
-    left.axhline(median, color="black", linestyle="--", linewidth=1, label=f"median: {median:g}")
-    left.set_xscale("log")
-    left.set_yscale("log")
-    left.set_xlabel(f"{entity.capitalize()} rank (1 = {order}, log scale)")
-    left.set_ylabel(f"Ratings per {entity} (log scale)")
-    left.set_title(f"Ratings per {entity} by rank", fontsize=10)
-    left.grid(True, which="major", linestyle=":", linewidth=0.6)
-    left.yaxis.set_major_formatter(LogFormatter())
-    left.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
-    left.legend(loc="best", fontsize=8)
-    if n == 1:
-        left.set_xlim(0.5, 2)
-
-    # Right: cumulative share of ratings vs share of entities, most active first.
-    idx = _thin(n + 1, log=False)
-    cum = np.concatenate([[0], np.cumsum(desc)]) / total
-    share = np.arange(n + 1) / n
-    right.plot(
-        share[idx] * 100,
-        cum[idx] * 100,
-        color="#4C72B0",
-        linestyle="-",
-        linewidth=2,
-        label=f"{entities}, {order} first",
-    )
-    right.plot(
-        [0, 100], [0, 100], color="grey", linestyle="--", linewidth=1, label="equal activity"
-    )
-    k20 = n_top(0.20, n)
-    x20, y20 = 100 * k20 / n, 100 * top_share(desc, 0.20)
-    right.plot([x20, x20, 0], [0, y20, y20], color="black", linestyle=":", linewidth=1)
-    right.plot([x20], [y20], marker="D", color="black", markersize=6, linestyle="none")
-    # The text sits below the diagonal (x > y), a region the concave curve never enters;
-    # the legend takes the bottom-right corner under it.
-    right.annotate(
-        f"top {x20:.0f}% of {entities}\n→ {y20:.0f}% of ratings",
-        (x20, y20),
-        xytext=(0.55, 0.30),
-        textcoords="axes fraction",
-        ha="left",
-        va="bottom",
-        fontsize=9,
-        arrowprops={"arrowstyle": "->", "linewidth": 0.8, "shrinkB": 4},
-        bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": "0.6"},
-    )
-    right.set_xlim(0, 100)
-    right.set_ylim(0, 101)
-    right.xaxis.set_major_formatter(PercentFormatter(decimals=0))
-    right.yaxis.set_major_formatter(PercentFormatter(decimals=0))
-    right.set_xlabel(f"Share of {entities} ({order} first)")
-    right.set_ylabel("Cumulative share of all ratings")
-    right.set_title("Concentration of ratings", fontsize=10)
-    right.grid(True, linestyle=":", linewidth=0.6)
-    right.legend(loc="lower right", fontsize=8, title=f"Gini = {gini(desc):.2f}", title_fontsize=9)
-
-    fig.suptitle(f"{title}: {n:,} {entities}, {total:,} ratings")
-    return _save(fig, path)
-
-
-def plot_user_activity(user_counts: CountsLike, path: PathLike) -> Path:
-    """Ratings per user: rank-vs-count (log-log) and the cumulative share curve, two panels."""
-    return _plot_concentration(
-        user_counts,
-        path,
-        what="user_counts",
-        entity="user",
-        entities="users",
-        order="most active",
-        title="User activity",
-    )
-
-
-def plot_item_popularity(item_counts: CountsLike, path: PathLike) -> Path:
-    """Ratings per movie (long tail): rank-vs-count (log-log) and cumulative share, two panels."""
-    return _plot_concentration(
-        item_counts,
-        path,
-        what="item_counts",
-        entity="movie",
-        entities="movies",
-        order="most popular",
-        title="Movie popularity",
-    )
-
-
-# --------------------------------------------------------------------------- evaluation
+from movierec.plots._common import PathLike, new_figure, require_rows, save
 
 
 def plot_split_comparison(rows: Sequence[Mapping[str, Any]], path: PathLike) -> Path:
@@ -243,14 +22,14 @@ def plot_split_comparison(rows: Sequence[Mapping[str, Any]], path: PathLike) -> 
     ``rows``: ``{"train_fraction": 0.6, "rmse": 0.91, "test_ratings": 40000}`` (the last key
     optional).
     """
-    _require_rows(rows, "split rows", ("train_fraction", "rmse"))
+    require_rows(rows, "split rows", ("train_fraction", "rmse"))
     ordered = sorted(rows, key=lambda r: float(r["train_fraction"]))
     x = np.array([100 * float(r["train_fraction"]) for r in ordered])
     y = np.array([float(r["rmse"]) for r in ordered])
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise DataError("split rows hold missing or non-numeric train_fraction / rmse")
 
-    fig = _new_figure(4.2)
+    fig = new_figure(4.2)
     ax = fig.add_subplot()
     ax.plot(x, y, color="#4C72B0", linestyle="-", marker="o", markersize=7, label="test RMSE")
     for r, xi, yi in zip(ordered, x, y, strict=True):
@@ -277,7 +56,7 @@ def plot_split_comparison(rows: Sequence[Mapping[str, Any]], path: PathLike) -> 
     ax.set_title("Test RMSE by train / test split (lower is better)")
     ax.grid(True, linestyle=":", linewidth=0.6)
     ax.legend(loc="upper right", fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def _same_cell(
@@ -315,7 +94,7 @@ def plot_tuning_heatmap(
     outlined and labelled "★ best" when it lies on this grid; the lowest cell of this grid
     is outlined with a dashed line and labelled "★ lowest here" otherwise.
     """
-    _require_rows(results, "tuning results", _TUNING_KEYS)
+    require_rows(results, "tuning results", _TUNING_KEYS)
     rows = [
         r
         for r in results
@@ -351,7 +130,7 @@ def plot_tuning_heatmap(
     cell_font = (
         10.0 if len(regs) <= 4 else 8.5 if len(regs) <= 6 else 7.5 if len(regs) <= 8 else 6.5
     )
-    fig = _new_figure(max(3.6, 1.6 + 0.75 * len(ranks)))
+    fig = new_figure(max(3.6, 1.6 + 0.75 * len(ranks)))
     ax = fig.add_subplot()
     finite = mean[np.isfinite(mean)]
     vmin, vmax = float(finite.min()), float(finite.max())
@@ -420,7 +199,7 @@ def plot_tuning_heatmap(
     ax.set_title(title, fontsize=11)
     colorbar = fig.colorbar(image, ax=ax)
     colorbar.set_label("RMSE (mean over folds)")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_tuning_heatmaps(
@@ -434,7 +213,7 @@ def plot_tuning_heatmaps(
     ``tuning_heatmap_{model}_maxiter{M}.png`` when the rows carry a ``"model"`` key;
     ``out_dir`` is created.
     """
-    _require_rows(results, "tuning results", _TUNING_KEYS)
+    require_rows(results, "tuning results", _TUNING_KEYS)
     folder = Path(out_dir)
     models = sorted({str(r["model"]) for r in results if r.get("model") is not None})
     if not models:
@@ -460,10 +239,10 @@ def plot_tuning_trials(
     ones hollow (their mean covers only the folds they ran); the best completed trial is
     labelled. Models differ by marker shape.
     """
-    _require_rows(results, "tuning results", ("trial", "objective_mean"))
+    require_rows(results, "tuning results", ("trial", "objective_mean"))
     rows = sorted(results, key=lambda r: int(r["trial"]))
     lower = objective == "rmse"
-    fig = _new_figure(4.2)
+    fig = new_figure(4.2)
     ax = fig.add_subplot()
     markers = {"als": "o", "biased-als": "s", "implicit-als": "^"}
     for model in sorted({str(r.get("model", "als")) for r in rows}):
@@ -506,7 +285,7 @@ def plot_tuning_trials(
     ax.set_title(f"Cross-validated {objective} by trial ({better} is better; hollow = pruned)")
     ax.grid(True, linestyle=":", linewidth=0.6)
     ax.legend(loc="best", fontsize=7)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_tuning_results(tuning: Mapping[str, Any], out_dir: PathLike) -> list[Path]:
