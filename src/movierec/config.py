@@ -161,11 +161,8 @@ class ALSConfig(_Section):
     matches the default relevance threshold (``[evaluation] threshold``)."""
     ease_topk: int = Field(default=0, ge=0)
     """``ease``: keep only the k largest-magnitude weights of each row of the item-item
-    matrix B (0 = keep B dense). The Spark engine scores with a sparse B: 0 there means
-    ``ease_spark_topk``."""
-    ease_spark_topk: int = Field(default=1000, ge=1)
-    """``ease`` on the Spark engine with ``ease_topk = 0``: weights kept per row for the
-    distributed scoring join (nnz(X)·k rows)."""
+    matrix B (0 = keep B dense). The Spark engine broadcasts B to its executors as these
+    sparse rows (items·k values; 0 broadcasts every weight)."""
     ease_max_items: int = Field(default=20000, ge=1)
     """``ease``: refuse to fit on more movies than this; the dense items×items matrices need
     about 12 bytes per entry (20,000 movies: 4.5 GiB)."""

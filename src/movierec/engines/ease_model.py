@@ -277,6 +277,9 @@ def write_weights(
 ) -> None:
     """``ease.json``, ``item_ids.npy`` and the weights files of a model folder."""
     sparse = isinstance(weights, sp.csr_matrix)
+    topk = (
+        int(np.diff(weights.indptr).max(initial=0)) if isinstance(weights, sp.csr_matrix) else None
+    )
     meta = {
         "format": EASE_FORMAT,
         "format_version": EASE_FORMAT_VERSION,
@@ -287,7 +290,7 @@ def write_weights(
         "items": len(item_ids),
         "interactions": INTERACTIONS,
         "weights": "topk" if sparse else "dense",
-        "topk": int(params.ease_topk) if sparse else None,
+        "topk": topk,
         "dtype": "float32",
     }
     np.save(path / "item_ids.npy", np.asarray(item_ids, dtype=np.int32))

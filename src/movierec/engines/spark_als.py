@@ -457,6 +457,10 @@ class SparkEngine(Engine):
         if not isinstance(train, SparkData):
             raise EngineError("the Spark engine fits SparkData only")
         ensure_active(self.spark)
+        if params.model == "ease":  # the item-item model: movierec.engines.spark.ease
+            from movierec.engines.spark.ease import fit_spark
+
+            return fit_spark(self.spark, train, params)  # type: ignore[return-value]
         als = ALS(
             rank=params.rank,
             maxIter=params.max_iter,
@@ -488,6 +492,10 @@ class SparkEngine(Engine):
         from pyspark.ml.recommendation import ALSModel
 
         ensure_active(self.spark)
+        if params.model == "ease":
+            from movierec.engines.spark.ease import load_spark
+
+            return load_spark(self.spark, path, params)  # type: ignore[return-value]
         try:
             model = ALSModel.load(_uri(path / "als"))
             biases = SparkBiases.load(self.spark, path / "biases") if params.biased else None

@@ -1,0 +1,1 @@
+"""Spark engine modules (DataFrame operations that run on the executors)."""

@@ -1,0 +1,430 @@
+"""EASE on the Spark engine: the Gram on the executors, B on the driver, scores on the executors.
+
+* **Gram.** X = the (user, movie) pairs with rating >= ``ease_threshold``; the executors
+  self-join X on the user and count each movie pair (upper triangle only). Only that
+  count table — at most items·(items+1)/2 rows, bounded by the catalogue, not the
+  ratings — comes to the driver, as Arrow.
+* **Inverse.** B = I − P·diag(1 ⊘ diag(P)) from G + λI on the driver
+  (:func:`movierec.engines.ease.weights_primal`: Cholesky, float64), then sparsified to the
+  k largest-magnitude weights of each row (``ease_topk``; 0 keeps every weight): items·k
+  values.
+* **Scores.** The sparse B is broadcast; users are hashed into blocks and every block is one
+  group of a ``groupBy().applyInPandas`` holding its users' interactions and seen movies.
+  A user's scores are the sum of the B rows of their movies, accumulated in float64 in
+  ascending movie order — the same numbers, in the same order, as the local engine's
+  kernel — then the seen movies are masked and the top n kept (ties: lower movie id).
+  Nothing ratings-sized reaches the driver: the lists (users × n rows) do when asked for
+  as pandas.
+
+Models save to the ``movierec-ease`` folder of :mod:`movierec.engines.ease_model` (weights
+as top-k CSR, interactions as Parquet part files), so either engine loads the other's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from movierec.engines.base import ALSParams, EngineData, Factors, TrainedModel
+from movierec.engines.ease import check_lambda, check_size, sparsify_rows, weights_primal
+from movierec.engines.ease_model import EASE_JSON, INTERACTIONS, read_weights, write_weights
+from movierec.errors import EngineError, ModelError
+from movierec.schema import ITEM, RANK, RATING, SCORE, USER
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+_J, _A, _B, _C, _ROW, _UB, _KIND = "_j", "_a", "_b", "_c", "_row", "_ub", "_kind"
+SCORE_BLOCK_USERS = 256
+"""Users per group of the distributed scoring (a group holds one user's float64 score row at
+a time, plus its users' interactions and seen movies)."""
+
+
+def _arrow(df: DataFrame) -> Any:
+    """``df`` collected as a pyarrow Table (only for catalogue- or user-sized results)."""
+    return df.toArrow()
+
+
+def _index(spark: SparkSession, item_ids: np.ndarray) -> DataFrame:
+    """(ITEM, _J): each movie id and its row in ``item_ids`` (a catalogue-sized table)."""
+    from pyspark.sql.types import IntegerType, StructField, StructType
+
+    pdf = pd.DataFrame(
+        {ITEM: item_ids.astype(np.int32), _J: np.arange(len(item_ids), dtype=np.int32)}
+    )
+    schema = StructType(
+        [StructField(ITEM, IntegerType(), False), StructField(_J, IntegerType(), False)]
+    )
+    return spark.createDataFrame(pdf, schema=schema)
+
+
+def _sorted_ids(df: DataFrame, col: str) -> np.ndarray:
+    table = _arrow(df.select(col).distinct())
+    return np.sort(table.column(0).to_numpy()).astype(np.int32)
+
+
+def spark_gram(x: DataFrame, n_items: int) -> np.ndarray:
+    """G = XᵀX (dense float64) from the (USER, _J) interaction pairs, counted on the executors.
+
+    Only the upper triangle's non-zero counts are collected; the driver mirrors them.
+    """
+    from pyspark.sql import functions as F
+
+    a = x.select(USER, F.col(_J).alias(_A))
+    b = x.select(USER, F.col(_J).alias(_B))
+    pairs = (
+        a.join(b, USER)
+        .where(F.col(_A) <= F.col(_B))
+        .groupBy(_A, _B)
+        .agg(F.count(F.lit(1)).alias(_C))
+    )
+    table = _arrow(pairs)
+    ia = table.column(_A).to_numpy()
+    ib = table.column(_B).to_numpy()
+    c = table.column(_C).to_numpy().astype(np.float64)
+    g = np.zeros((n_items, n_items), dtype=np.float64)
+    g[ia, ib] = c
+    g[ib, ia] = c
+    return g
+
+
+def fit_spark(spark: SparkSession, train: Any, params: ALSParams) -> SparkEaseModel:
+    """Fit EASE on a :class:`~movierec.engines.spark_als.SparkData` table (see the module doc).
+
+    Raises:
+        EngineError: too many movies (``ease_max_items``) or no interaction.
+        ConfigError: λ is not positive.
+    """
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    started = time.perf_counter()
+    lam = check_lambda(params.reg_param)
+    df = train.df
+    item_ids = _sorted_ids(df, ITEM)
+    check_size(len(item_ids), params.ease_max_items)
+    user_ids = _sorted_ids(df, USER)
+    rated = (
+        df if params.ease_threshold is None else df.where(F.col(RATING) >= params.ease_threshold)
+    )
+    x = (
+        rated.select(USER, ITEM)
+        .join(F.broadcast(_index(spark, item_ids)), ITEM)
+        .select(USER, _J)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    if x.isEmpty():
+        x.unpersist()
+        raise EngineError(
+            f"EASE has no interaction to learn from: no rating is >= {params.ease_threshold}"
+        )
+    g = spark_gram(x, len(item_ids))
+    k = int(params.ease_topk or len(item_ids))
+    weights = sparsify_rows(weights_primal(g, lam), k)
+    del g
+    log.debug(
+        "Spark EASE on %d users x %d movies, λ=%g, top-%d per row: %.2f s",
+        len(user_ids),
+        len(item_ids),
+        lam,
+        k,
+        time.perf_counter() - started,
+    )
+    return SparkEaseModel(spark, params, user_ids, item_ids, x, weights)
+
+
+class SparkEaseModel(TrainedModel):
+    """EASE with its interactions as a cached DataFrame and a top-k sparse B on the driver
+    (broadcast for scoring). Scores rank movies; they are not ratings."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        params: ALSParams,
+        user_ids: np.ndarray,
+        item_ids: np.ndarray,
+        x: DataFrame,
+        weights: sp.csr_matrix,
+    ) -> None:
+        self._spark = spark
+        self.params = params
+        self.user_ids = np.asarray(user_ids, dtype=np.int32)
+        self.item_ids = np.asarray(item_ids, dtype=np.int32)
+        self.x = x
+        """(USER, _J) interaction pairs, cached."""
+        self.weights = weights
+        self._bc: Any = None
+
+    def _broadcast(self) -> Any:
+        if self._bc is None:
+            w = self.weights
+            self._bc = self._spark.sparkContext.broadcast(
+                (
+                    w.indptr.astype(np.int64),
+                    w.indices.astype(np.int32),
+                    w.data.astype(np.float32),
+                    self.item_ids,
+                )
+            )
+        return self._bc
+
+    def _grouped(self, parts: list[DataFrame], users: np.ndarray | None) -> DataFrame:
+        """Union of (_UB, _KIND, USER, _J, _ROW) rows, users hashed into blocks."""
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import IntegerType, StructField, StructType
+
+        known = self.user_ids if users is None else np.intersect1d(self.user_ids, users)
+        blocks = max(1, -(-len(known) // SCORE_BLOCK_USERS))
+        schema = StructType([StructField(USER, IntegerType(), False)])
+        marks = self._spark.createDataFrame(pd.DataFrame({USER: known.astype(np.int32)}), schema)
+        cols = [_KIND, USER, _J, _ROW]
+        out = marks.select(
+            F.lit(0).alias(_KIND), USER, F.lit(None).cast("int").alias(_J),
+            F.lit(None).cast("long").alias(_ROW),
+        )  # fmt: skip
+        for part in parts:
+            out = out.unionByName(part.join(marks, USER, "left_semi").select(*cols))
+        return out.withColumn(_UB, F.pmod(F.xxhash64(USER), F.lit(blocks)).cast("int"))
+
+    def recommend_df(
+        self, users: np.ndarray | None, n: int, exclude: EngineData | None
+    ) -> DataFrame:
+        """Top-``n`` movies per user as a Spark DataFrame (USER, ITEM, SCORE, RANK).
+
+        Raises:
+            EngineError: ``n`` < 1, or ``exclude`` is not a Spark table.
+        """
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
+
+        if n < 1:
+            raise EngineError(f"n must be at least 1, got {n}")
+        parts = [
+            self.x.select(F.lit(1).alias(_KIND), USER, _J, F.lit(None).cast("long").alias(_ROW))
+        ]
+        if exclude is not None:
+            ex_df = getattr(exclude, "df", None)
+            if ex_df is None:
+                raise EngineError("the Spark engine needs SparkData to exclude seen movies")
+            seen = ex_df.select(USER, ITEM).join(
+                F.broadcast(_index(self._spark, self.item_ids)), ITEM
+            )
+            parts.append(
+                seen.select(F.lit(2).alias(_KIND), USER, _J, F.lit(None).cast("long").alias(_ROW))
+            )
+        wanted = None if users is None else np.unique(np.asarray(users, dtype=np.int64))
+        grouped = self._grouped(parts, wanted)
+        bc = self._broadcast()
+        user_col, item_col, score_col, rank_col = USER, ITEM, SCORE, RANK
+
+        # A closure (pickled by value): Python workers need numpy and pandas, not movierec.
+        def top_block(pdf: pd.DataFrame) -> pd.DataFrame:
+            indptr, indices, values, item_ids = bc.value
+            m = len(item_ids)
+            kind = pdf[_KIND].to_numpy()
+            users_ = np.sort(pdf.loc[kind == 0, USER].to_numpy())
+            inter = (
+                pdf.loc[kind == 1, [USER, _J]]
+                .astype({_J: np.int64})
+                .sort_values([USER, _J], kind="stable")
+            )
+            seen_ = pdf.loc[kind == 2, [USER, _J]].astype({_J: np.int64})
+            inter_by = dict(tuple(inter.groupby(USER)[_J]))
+            seen_by = dict(tuple(seen_.groupby(USER)[_J]))
+            out_u, out_i, out_s, out_r = [], [], [], []
+            for u in users_:
+                s = np.zeros(m, dtype=np.float64)
+                rows = inter_by.get(u)
+                if rows is not None:
+                    src = rows.to_numpy()
+                    lens = indptr[src + 1] - indptr[src]
+                    starts = np.repeat(indptr[src] - np.cumsum(lens) + lens, lens)
+                    pos = starts + np.arange(int(lens.sum()))
+                    s += np.bincount(
+                        indices[pos], weights=values[pos].astype(np.float64), minlength=m
+                    )
+                seen_rows = seen_by.get(u)
+                if seen_rows is not None:
+                    s[seen_rows.to_numpy()] = -np.inf
+                valid = int(np.isfinite(s).sum())
+                k = min(n, valid)
+                if k == 0:
+                    continue
+                # stable sort on -score: ties keep the lower movie row (= lower movie id)
+                order = np.argsort(-s, kind="stable")[:k]
+                out_u.append(np.full(k, u, dtype=np.int32))
+                out_i.append(item_ids[order])
+                out_s.append(s[order])
+                out_r.append(np.arange(1, k + 1, dtype=np.int32))
+            if not out_u:
+                return pd.DataFrame(
+                    {
+                        user_col: np.zeros(0, np.int32),
+                        item_col: np.zeros(0, np.int32),
+                        score_col: np.zeros(0, np.float64),
+                        rank_col: np.zeros(0, np.int32),
+                    }
+                )
+            return pd.DataFrame(
+                {
+                    user_col: np.concatenate(out_u),
+                    item_col: np.concatenate(out_i).astype(np.int32),
+                    score_col: np.concatenate(out_s),
+                    rank_col: np.concatenate(out_r),
+                }
+            )
+
+        schema = StructType(
+            [
+                StructField(USER, IntegerType(), False),
+                StructField(ITEM, IntegerType(), False),
+                StructField(SCORE, DoubleType(), False),
+                StructField(RANK, IntegerType(), False),
+            ]
+        )
+        return grouped.groupBy(_UB).applyInPandas(top_block, schema=schema)
+
+    def recommend(
+        self, users: np.ndarray | None, n: int, exclude: EngineData | None
+    ) -> pd.DataFrame:
+        """Top-``n`` lists by :meth:`recommend_df`; only the lists reach the driver."""
+        pdf = _arrow(self.recommend_df(users, n, exclude)).to_pandas()
+        pdf = pdf.sort_values([USER, RANK], kind="stable").reset_index(drop=True)
+        return pdf.astype({USER: np.int32, ITEM: np.int32, SCORE: np.float64, RANK: np.int32})[
+            [USER, ITEM, SCORE, RANK]
+        ]
+
+    def predict(self, pairs: pd.DataFrame) -> np.ndarray:
+        """EASE scores for the (USER, ITEM) rows of ``pairs`` (NaN: unknown user or movie),
+        computed on the executors like :meth:`recommend_df`."""
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import DoubleType, IntegerType, LongType, StructField, StructType
+
+        out = np.full(len(pairs), np.nan, dtype=np.float64)
+        if len(pairs) == 0:
+            return out
+        pdf = pd.DataFrame(
+            {
+                _ROW: np.arange(len(pairs), dtype=np.int64),
+                USER: pairs[USER].to_numpy(dtype=np.int32),
+                ITEM: pairs[ITEM].to_numpy(dtype=np.int32),
+            }
+        )
+        schema = StructType(
+            [
+                StructField(_ROW, LongType(), False),
+                StructField(USER, IntegerType(), False),
+                StructField(ITEM, IntegerType(), False),
+            ]
+        )
+        wanted = self._spark.createDataFrame(pdf, schema).join(
+            F.broadcast(_index(self._spark, self.item_ids)), ITEM
+        )
+        parts = [
+            self.x.select(F.lit(1).alias(_KIND), USER, _J, F.lit(None).cast("long").alias(_ROW)),
+            wanted.select(F.lit(3).alias(_KIND), USER, _J, _ROW),
+        ]
+        grouped = self._grouped(parts, np.unique(pdf[USER].to_numpy()))
+        bc = self._broadcast()
+
+        def score_pairs(block: pd.DataFrame) -> pd.DataFrame:
+            indptr, indices, values, item_ids = bc.value
+            kind = block[_KIND].to_numpy()
+            inter = (
+                block.loc[kind == 1, [USER, _J]]
+                .astype({_J: np.int64})
+                .sort_values([USER, _J], kind="stable")
+            )
+            inter_by = dict(tuple(inter.groupby(USER)[_J]))
+            asked = block.loc[kind == 3, [USER, _J, _ROW]].astype({_J: np.int64, _ROW: np.int64})
+            rows_out, vals_out = [], []
+            for u, grp in asked.groupby(USER):
+                s = np.zeros(len(item_ids), dtype=np.float64)
+                rows = inter_by.get(u)
+                if rows is not None:
+                    src = rows.to_numpy()
+                    lens = indptr[src + 1] - indptr[src]
+                    starts = np.repeat(indptr[src] - np.cumsum(lens) + lens, lens)
+                    pos = starts + np.arange(int(lens.sum()))
+                    s += np.bincount(
+                        indices[pos], weights=values[pos].astype(np.float64), minlength=len(s)
+                    )
+                rows_out.append(grp[_ROW].to_numpy())
+                vals_out.append(s[grp[_J].to_numpy()])
+            if not rows_out:
+                return pd.DataFrame({_ROW: np.zeros(0, np.int64), SCORE: np.zeros(0)})
+            return pd.DataFrame({_ROW: np.concatenate(rows_out), SCORE: np.concatenate(vals_out)})
+
+        out_schema = StructType(
+            [StructField(_ROW, LongType(), False), StructField(SCORE, DoubleType(), False)]
+        )
+        table = _arrow(grouped.groupBy(_UB).applyInPandas(score_pairs, schema=out_schema))
+        out[table.column(_ROW).to_numpy()] = table.column(SCORE).to_numpy()
+        return out
+
+    def factors(self) -> Factors:
+        """EASE has no latent factors.
+
+        Raises:
+            EngineError: always.
+        """
+        raise EngineError(
+            "ease is an item-item model without latent factors; use its scores "
+            "(predict/recommend) or a factor model (als, implicit-als) for factors"
+        )
+
+    def save(self, path: Path) -> None:
+        """Write the ``movierec-ease`` folder (weights from the driver, interactions as
+        Parquet part files written by the executors)."""
+        from pyspark.sql import functions as F
+
+        from movierec.hadoopfs import spark_uri
+
+        path = Path(path)
+        try:
+            path.mkdir(parents=True, exist_ok=False)
+        except FileExistsError as exc:
+            raise ModelError(f"{path} already exists; a model folder must be new") from exc
+        write_weights(path, self.params, self.item_ids, self.weights, len(self.user_ids))
+        np.save(path / "user_ids.npy", self.user_ids)
+        ids = F.broadcast(_index(self._spark, self.item_ids))
+        self.x.join(ids, _J).select(USER, ITEM).write.parquet(spark_uri(path / INTERACTIONS))
+
+    def release(self) -> None:
+        self.x.unpersist()
+        if self._bc is not None:
+            self._bc.destroy()
+            self._bc = None
+
+
+def load_spark(spark: SparkSession, path: Path, params: ALSParams) -> SparkEaseModel:
+    """Read a ``movierec-ease`` folder (written by either engine); dense weights become
+    sparse rows holding every weight.
+
+    Raises:
+        ModelError: missing or damaged files.
+    """
+    from pyspark.sql import functions as F
+
+    from movierec.hadoopfs import spark_uri
+
+    meta, item_ids, weights = read_weights(path, params)
+    if not isinstance(weights, sp.csr_matrix):
+        weights = sparsify_rows(np.asarray(weights), len(item_ids))
+    try:
+        user_ids = np.load(Path(path) / "user_ids.npy", allow_pickle=False)
+        pairs = spark.read.parquet(spark_uri(Path(path) / INTERACTIONS))
+    except Exception as exc:
+        raise ModelError(f"{path}: not a readable EASE model ({exc})") from exc
+    x = pairs.join(F.broadcast(_index(spark, item_ids)), ITEM).select(USER, _J).cache()
+    log.debug("loaded EASE model (%s) from %s", json.dumps(meta), path / EASE_JSON)
+    return SparkEaseModel(spark, params, user_ids, item_ids, x, weights)

@@ -1,0 +1,105 @@
+"""EASE on the Spark engine equals EASE on the local engine (scores, top-N, model folders)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from movierec.engines.base import ALSParams
+from movierec.engines.local_als import LocalEngine
+from movierec.engines.spark_als import SparkEngine
+from movierec.errors import EngineError
+from movierec.schema import ITEM, RATING, USER
+
+pytestmark = pytest.mark.spark
+
+
+def fixture_ratings() -> pd.DataFrame:
+    rng = np.random.default_rng(7)
+    n = 900
+    df = pd.DataFrame(
+        {
+            USER: rng.integers(0, 40, n).astype(np.int32) * 5 + 3,
+            ITEM: (rng.zipf(1.6, n) % 60).astype(np.int32) * 11 + 1,
+            RATING: rng.integers(1, 11, n).astype(np.float64) / 2,
+        }
+    ).drop_duplicates([USER, ITEM])
+    # one user whose every rating is below the threshold: no interactions, still listed
+    low = pd.DataFrame({USER: [999, 999], ITEM: [1, 12], RATING: [1.0, 2.0]})
+    return pd.concat([df, low], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def engine(spark: Any) -> SparkEngine:
+    return SparkEngine(spark)
+
+
+@pytest.mark.parametrize("topk", [0, 8])
+def test_spark_ease_equals_local(engine: SparkEngine, topk: int) -> None:
+    df = fixture_ratings()
+    params = ALSParams(model="ease", reg_param=4.0, ease_threshold=3.0, ease_topk=topk)
+    local = LocalEngine()
+    l_data = local.data(df)
+    s_data = engine.data(df)
+    try:
+        l_model = local.fit(l_data, params)
+        s_model = engine.fit(s_data, params)
+        try:
+            l_recs = l_model.recommend(None, 6, exclude=l_data)
+            s_recs = s_model.recommend(None, 6, exclude=s_data)
+            assert 999 in set(s_recs[USER])
+            pd.testing.assert_frame_equal(
+                s_recs.drop(columns="score"), l_recs.drop(columns="score")
+            )
+            np.testing.assert_allclose(s_recs["score"], l_recs["score"], rtol=1e-12, atol=1e-12)
+            some = np.unique(df[USER])[:5]
+            pd.testing.assert_frame_equal(
+                s_model.recommend(some, 3, exclude=s_data),
+                l_model.recommend(some, 3, exclude=l_data),
+                check_exact=False,
+                rtol=1e-12,
+            )
+            pairs = pd.concat(
+                [df[[USER, ITEM]].head(30), pd.DataFrame({USER: [12345, 3], ITEM: [1, 777777]})],
+                ignore_index=True,
+            )
+            np.testing.assert_allclose(
+                s_model.predict(pairs), l_model.predict(pairs), rtol=1e-12, atol=1e-12
+            )
+        finally:
+            s_model.release()
+    finally:
+        s_data.release()
+
+
+def test_spark_ease_model_folder_loads_on_both_engines(engine: SparkEngine, tmp_path: Path) -> None:
+    df = fixture_ratings()
+    params = ALSParams(model="ease", reg_param=4.0, ease_topk=10)
+    data = engine.data(df)
+    local = LocalEngine()
+    try:
+        model = engine.fit(data, params)
+        model.save(tmp_path / "m")
+        want = model.recommend(None, 5, exclude=data)
+        back = engine.load(tmp_path / "m", params)
+        pd.testing.assert_frame_equal(back.recommend(None, 5, exclude=data), want)
+        l_back = local.load(tmp_path / "m", params)
+        got = l_back.recommend(None, 5, exclude=local.data(df))
+        pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-12)
+        model.release()
+        back.release()
+    finally:
+        data.release()
+
+
+def test_spark_ease_refuses_above_item_limit(engine: SparkEngine) -> None:
+    data = engine.data(fixture_ratings())
+    try:
+        with pytest.raises(EngineError, match="ease_max_items = 10"):
+            engine.fit(data, ALSParams(model="ease", reg_param=1.0, ease_max_items=10))
+    finally:
+        data.release()
