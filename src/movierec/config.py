@@ -323,10 +323,10 @@ class RecommendConfig(_Section):
     )
     """``auto``: the candidate with the best catalogue NDCG@k on a validation split of the
     development data; or force one. ``rating-model`` is the tuned (lowest-RMSE) model."""
-    ease_lambdas: list[float] = Field(default_factory=lambda: [100.0, 200.0, 400.0])
+    ease_lambdas: list[float] = Field(default_factory=lambda: [200.0, 100.0, 400.0])
     """λ values the ``ease`` candidate tries on the validation split (the best is its
-    configuration; one value = a fixed λ). A tuned λ (``--models ease`` with a ranking
-    objective) replaces them."""
+    configuration; one value = a fixed λ; the first is used when ``ease`` is forced with
+    ``recommender``). A tuned λ (``--models ease`` with a ranking objective) replaces them."""
     implicit_rank: int = Field(default=50, ge=1)
     implicit_reg_param: float = Field(default=0.2, ge=0.0)
     implicit_max_iter: int = Field(default=15, ge=1)

@@ -6,6 +6,9 @@ Layout of a model folder (format version 1)::
                           counts, metrics, config, versions, creation time
     factors.npz           user_ids, user_factors, item_ids, item_factors (float32), global_mean,
                           user_bias, item_bias (float64; zeros for plain ALS); no pickles
+                          (``ease``: zero-width factors, the ids only; its item-item
+                          weights are in engine/, format ``movierec-ease``, see
+                          :mod:`movierec.engines.ease_model`)
     engine/               the engine's native model (Spark: ALSModel.save output)
     train_ratings.parquet the training ratings (user_id, movie_id, rating): seen-item exclusion
     movies.parquet        titles and genres, when a movies file was given
@@ -133,7 +136,7 @@ def save_model(
     model when it is not ``model``, is saved as the complete model folder ``recommender/``
     (same training data, ids and titles) inside ``target``.
     """
-    factors = model.factors()
+    factors = _factors(model)
     meta = {
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
@@ -203,6 +206,22 @@ def save_model(
         (tmp / MODEL_JSON).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
     log.info("model saved to %s", target)
     return Path(target)
+
+
+def _factors(model: TrainedModel) -> Factors:
+    """The model's factors; for an item-item model (``ease``: no factors) its user and movie
+    ids with zero-width factor matrices, so ``factors.npz`` and ``serving/`` still index the
+    training data (the model itself lives in ``engine/``)."""
+    if model.params.model != "ease":
+        return model.factors()
+    user_ids = np.asarray(model.user_ids, dtype=np.int32)  # type: ignore[attr-defined]
+    item_ids = np.asarray(model.item_ids, dtype=np.int32)  # type: ignore[attr-defined]
+    return Factors(
+        user_ids,
+        np.zeros((len(user_ids), 0), dtype=np.float32),
+        item_ids,
+        np.zeros((len(item_ids), 0), dtype=np.float32),
+    )
 
 
 def _write_serving_index(

@@ -46,6 +46,7 @@ from movierec.plots import (
     plot_user_activity,
 )
 from movierec.progress import Reporter, Timer
+from movierec.rankers import RANKERS, alternatives, ranker_candidates
 from movierec.recommend import decorate, save_recommendations
 from movierec.report import build_report
 from movierec.schema import RATING, USER
@@ -336,7 +337,7 @@ def holdout(ratings: pd.DataFrame, cfg: RunConfig) -> tuple[pd.DataFrame, pd.Dat
     )
 
 
-RECOMMENDERS = ("rating-model", "als", "biased-als", "implicit-als", "most-popular")
+RECOMMENDERS = ("rating-model", "als", "biased-als", "implicit-als", *RANKERS, "most-popular")
 """Candidates of :func:`choose_recommender`, in tie-break order. ``rating-model`` is the
 tuned rating model (als or biased-als); the other explicit kind competes under its own name."""
 EXPLICIT = ("als", "biased-als")
@@ -407,6 +408,7 @@ def recommender_candidates(
         tuned = tuning.best_of_model(kind, rating) if tuning is not None else None
         out[kind] = tuned or replace(rating, model=kind)
     out["implicit-als"] = implicit_params(cfg, tuning)
+    out.update(ranker_candidates(cfg, tuning))  # ials (when the engines have it), ease
     out["most-popular"] = None
     return out
 
@@ -516,19 +518,25 @@ def choose_recommender(
 
     Rating prediction and ranking are different jobs: the lowest-RMSE model is often a poor
     ranker. With ``recommender = "auto"`` each candidate (the tuned rating model, the other
-    explicit kind, implicit ALS, most popular; see :func:`recommender_candidates`) is fitted
-    on 80% of the development data and its catalogue-wide top-k lists (seen movies excluded;
-    implicit ALS fitted on the configured interactions) are scored against the other 20% by
-    NDCG@k at the evaluation threshold; the highest wins (ties: the order above). The test
-    set is not used. Returns ``{"recommender", "why", "validation_ndcg", "params",
-    "candidates"}``; ``params`` are the winner's ALS parameters (None for most-popular).
+    explicit kind, implicit ALS, ials when the engines have it, EASE, most popular; see
+    :func:`recommender_candidates`) is fitted on 80% of the development data and its
+    catalogue-wide top-k lists (seen movies excluded; implicit ALS fitted on the configured
+    interactions) are scored against the other 20% by NDCG@k at the evaluation threshold;
+    the highest wins (ties: the order above). EASE without a tuned λ is fitted once per
+    ``[recommend] ease_lambdas`` value and its best counts (:func:`movierec.rankers.
+    alternatives`; the scores per λ are returned as ``ease_lambdas``). The test set is not
+    used. Returns ``{"recommender", "why", "validation_ndcg", "params", "candidates"}``;
+    ``params`` are the winner's parameters (None for most-popular). A forced recommender
+    uses its first configuration (for EASE the first λ) without validation.
     """
     candidates = recommender_candidates(rating_params, cfg, tuning)
+    forced = cfg.recommend.recommender
+    if forced != "auto" and forced not in candidates:
+        raise ConfigError(f"recommender {forced!r} is not available in this build")
     described = {
         name: (None if p is None else {k: v for k, v in p.to_dict().items()})
         for name, p in candidates.items()
     }
-    forced = cfg.recommend.recommender
     if forced != "auto":
         return {
             "recommender": forced,
@@ -541,17 +549,23 @@ def choose_recommender(
     train, valid = random_split(dev, 0.2, cfg.seed, SALT_RECOMMENDER)
     users = np.unique(valid[USER].to_numpy())
     scores: dict[str, float] = {}
+    tried: dict[str, dict[float, float]] = {}  # ease: validation NDCG per λ
     handle = engine.data(train)
     try:
         for name, params in candidates.items():
             if params is None:
                 continue
-            model = fit_model(engine, handle, params, *interaction_spec(cfg))
-            try:
-                recs = model.recommend(users, k, exclude=handle)
-            finally:
-                model.release()
-            scores[name] = float(catalogue_top_k(recs, valid, k, t)["ndcg"])
+            for option in alternatives(name, params, cfg, tuning):
+                model = fit_model(engine, handle, option, *interaction_spec(cfg))
+                try:
+                    recs = model.recommend(users, k, exclude=handle)
+                finally:
+                    model.release()
+                ndcg = float(catalogue_top_k(recs, valid, k, t)["ndcg"])
+                tried.setdefault(name, {})[option.reg_param] = ndcg
+                if name not in scores or ndcg > scores[name]:
+                    scores[name], candidates[name] = ndcg, option
+                    described[name] = option.to_dict()
     finally:
         handle.release()
     popular = MostPopular().fit(train).recommend(users, n=k, exclude=train)
@@ -572,6 +586,7 @@ def choose_recommender(
         "validation_ndcg": scores,
         "params": described[winner],
         "candidates": described,
+        **({"ease_lambdas": tried["ease"]} if len(tried.get("ease", {})) > 1 else {}),
     }
 
 

@@ -88,7 +88,8 @@ def random_candidates(cfg: TuningConfig, seed: int) -> list[Candidate]:
 
     model: uniform over ``models``; rank: uniform integer in ``rank_range`` (inclusive);
     regParam: log-uniform in ``reg_range``; maxIter: uniform over ``max_iters``; biasReg
-    (biased-als only) and alpha (implicit-als only): log-uniform in their ranges. Floats are
+    (biased-als only) and alpha (implicit-als only): log-uniform in their ranges. ``ease``
+    draws only its λ (regParam), log-uniform in ``ease_lambda_range`` (rank, maxIter 0). Floats are
     rounded to 4 significant digits. A repeated draw is kept (it is evaluated once per
     occurrence, with the same result), so the number of trials is exactly ``trials``.
     """
@@ -96,6 +97,9 @@ def random_candidates(cfg: TuningConfig, seed: int) -> list[Candidate]:
     out = []
     for _ in range(cfg.trials):
         model = str(cfg.models[int(rng.integers(len(cfg.models)))])
+        if model == "ease":  # λ only: rank and maxIter do not apply (0)
+            out.append(Candidate(model, 0, _log_uniform(rng, *cfg.ease_lambda_range), 0))
+            continue
         rank = int(rng.integers(cfg.rank_range[0], cfg.rank_range[1] + 1))
         reg = _log_uniform(rng, *cfg.reg_range)
         iters = int(cfg.max_iters[int(rng.integers(len(cfg.max_iters)))])
@@ -159,6 +163,9 @@ def suggest(trial: Any, cfg: TuningConfig) -> Candidate:
     """The configuration Optuna's ``trial`` proposes, over the same space as random search."""
     models = list(dict.fromkeys(cfg.models))
     model = models[0] if len(models) == 1 else str(trial.suggest_categorical("model", models))
+    if model == "ease":
+        lam = float(trial.suggest_float("easeLambda", *cfg.ease_lambda_range, log=True))
+        return Candidate(model, 0, _sig(lam), 0)
     rank = int(trial.suggest_int("rank", cfg.rank_range[0], cfg.rank_range[1]))
     reg = float(trial.suggest_float("regParam", cfg.reg_range[0], cfg.reg_range[1], log=True))
     iters_choices = list(dict.fromkeys(cfg.max_iters))
@@ -177,9 +184,15 @@ def suggest(trial: Any, cfg: TuningConfig) -> Candidate:
 
 def enqueued(cand: Candidate, cfg: TuningConfig) -> dict[str, Any]:
     """``cand`` as the parameter dict :func:`suggest` will read back from an enqueued trial."""
-    out: dict[str, Any] = {"rank": cand.rank, "regParam": cand.reg_param}
+    out: dict[str, Any] = (
+        {"easeLambda": cand.reg_param}
+        if cand.model == "ease"
+        else {"rank": cand.rank, "regParam": cand.reg_param}
+    )
     if len(set(cfg.models)) > 1:
         out["model"] = cand.model
+    if cand.model == "ease":
+        return out
     if len(set(cfg.max_iters)) > 1:
         out["maxIter"] = cand.max_iter
     if cand.model == "biased-als" and cand.bias_reg is not None:

@@ -258,6 +258,8 @@ def tune(
         "regParam": list(cfg.reg_params),
         "maxIter": list(cfg.max_iters),
     }
+    if "ease" in cfg.models:
+        grid["easeLambda"] = list(cfg.ease_lambdas)
     if cfg.search != "grid":
         grid = {
             "model": list(cfg.models),
@@ -269,6 +271,8 @@ def tune(
             grid["biasReg"] = list(cfg.bias_reg_range)
         if "implicit-als" in cfg.models:
             grid["alpha"] = list(cfg.alpha_range)
+        if "ease" in cfg.models:
+            grid["easeLambda"] = list(cfg.ease_lambda_range)
     rel_margin = margin(cfg) if cfg.prune else None
     starts = [
         Candidate(p.model, p.rank, p.reg_param, p.max_iter, p.bias_reg, p.alpha)

@@ -5,11 +5,12 @@
   count table — at most items·(items+1)/2 rows, bounded by the catalogue, not the
   ratings — comes to the driver, as Arrow.
 * **Inverse.** B = I − P·diag(1 ⊘ diag(P)) from G + λI on the driver
-  (:func:`movierec.engines.ease.weights_primal`: Cholesky, float64), then sparsified to the
-  k largest-magnitude weights of each row (``ease_topk``; 0 keeps every weight): items·k
-  values.
-* **Scores.** The sparse B is broadcast; users are hashed into blocks and every block is one
-  group of a ``groupBy().applyInPandas`` holding its users' interactions and seen movies.
+  (:func:`movierec.engines.ease.weights_primal`: Cholesky, float64), stored as float32
+  (items² values), or sparsified to the k largest-magnitude weights of each row with
+  ``ease_topk`` = k (items·k values).
+* **Scores.** B is broadcast (dense float32, or its top-k rows with ``ease_topk``); users
+  are hashed into blocks and every block is one group of a ``groupBy().applyInPandas``
+  holding its users' interactions and seen movies.
   A user's scores are the sum of the B rows of their movies, accumulated in float64 in
   ascending movie order — the same numbers, in the same order, as the local engine's
   kernel — then the seen movies are masked and the top n kept (ties: lower movie id).
@@ -26,6 +27,7 @@ import json
 import logging
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,7 +36,13 @@ import scipy.sparse as sp
 
 from movierec.engines.base import ALSParams, EngineData, Factors, TrainedModel
 from movierec.engines.ease import check_lambda, check_size, sparsify_rows, weights_primal
-from movierec.engines.ease_model import EASE_JSON, INTERACTIONS, read_weights, write_weights
+from movierec.engines.ease_model import (
+    EASE_JSON,
+    INTERACTIONS,
+    Weights,
+    read_weights,
+    write_weights,
+)
 from movierec.errors import EngineError, ModelError
 from movierec.schema import ITEM, RANK, RATING, SCORE, USER
 
@@ -107,6 +115,9 @@ def fit_spark(spark: SparkSession, train: Any, params: ALSParams) -> SparkEaseMo
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
+    from movierec.spark import ensure_active
+
+    ensure_active(spark)
     started = time.perf_counter()
     lam = check_lambda(params.reg_param)
     df = train.df
@@ -128,23 +139,52 @@ def fit_spark(spark: SparkSession, train: Any, params: ALSParams) -> SparkEaseMo
             f"EASE has no interaction to learn from: no rating is >= {params.ease_threshold}"
         )
     g = spark_gram(x, len(item_ids))
-    k = int(params.ease_topk or len(item_ids))
-    weights = sparsify_rows(weights_primal(g, lam), k)
+    b = weights_primal(g, lam)
     del g
+    weights: Weights = sparsify_rows(b, params.ease_topk) if params.ease_topk else b
     log.debug(
         "Spark EASE on %d users x %d movies, λ=%g, top-%d per row: %.2f s",
         len(user_ids),
         len(item_ids),
         lam,
-        k,
+        params.ease_topk,
         time.perf_counter() - started,
     )
     return SparkEaseModel(spark, params, user_ids, item_ids, x, weights)
 
 
+def _user_scores_fn() -> Any:
+    """A function ``scores(payload, src)``: one user's float64 scores, the sum of the rows
+    ``src`` (ascending movie rows) of the broadcast B, in the local kernel's order.
+
+    Built as a nested function so Spark pickles it by value (workers need numpy only).
+    ``payload`` is ``("dense", B, item_ids)`` or ``("sparse", indptr, indices, values,
+    item_ids)``.
+    """
+
+    def scores(payload: tuple[Any, ...], src: np.ndarray | None) -> np.ndarray:
+        item_ids = payload[-1]
+        s = np.zeros(len(item_ids), dtype=np.float64)
+        if src is None or len(src) == 0:
+            return s
+        if payload[0] == "dense":
+            b = payload[1]
+            for i in src:
+                s += b[i]
+            return s
+        indptr, indices, values = payload[1], payload[2], payload[3]
+        lens = indptr[src + 1] - indptr[src]
+        starts = np.repeat(indptr[src] - np.cumsum(lens) + lens, lens)
+        pos = starts + np.arange(int(lens.sum()))
+        s += np.bincount(indices[pos], weights=values[pos].astype(np.float64), minlength=len(s))
+        return s
+
+    return scores
+
+
 class SparkEaseModel(TrainedModel):
-    """EASE with its interactions as a cached DataFrame and a top-k sparse B on the driver
-    (broadcast for scoring). Scores rank movies; they are not ratings."""
+    """EASE with its interactions as a cached DataFrame and B (dense, or top-k sparse rows) on
+    the driver, broadcast for scoring. Scores rank movies; they are not ratings."""
 
     def __init__(
         self,
@@ -153,7 +193,7 @@ class SparkEaseModel(TrainedModel):
         user_ids: np.ndarray,
         item_ids: np.ndarray,
         x: DataFrame,
-        weights: sp.csr_matrix,
+        weights: Weights,
     ) -> None:
         self._spark = spark
         self.params = params
@@ -167,14 +207,23 @@ class SparkEaseModel(TrainedModel):
     def _broadcast(self) -> Any:
         if self._bc is None:
             w = self.weights
-            self._bc = self._spark.sparkContext.broadcast(
-                (
+            payload: tuple[Any, ...]
+            if isinstance(w, sp.csr_matrix):
+                payload = (
+                    "sparse",
                     w.indptr.astype(np.int64),
                     w.indices.astype(np.int32),
                     w.data.astype(np.float32),
                     self.item_ids,
                 )
-            )
+            else:
+                payload = ("dense", np.ascontiguousarray(w, dtype=np.float32), self.item_ids)
+            try:
+                context = self._spark.sparkContext
+            except Exception:  # Spark Connect has no SparkContext: B travels with the UDF
+                self._bc = SimpleNamespace(value=payload)
+            else:
+                self._bc = context.broadcast(payload)
         return self._bc
 
     def _grouped(self, parts: list[DataFrame], users: np.ndarray | None) -> DataFrame:
@@ -224,12 +273,13 @@ class SparkEaseModel(TrainedModel):
         wanted = None if users is None else np.unique(np.asarray(users, dtype=np.int64))
         grouped = self._grouped(parts, wanted)
         bc = self._broadcast()
+        user_scores = _user_scores_fn()
         user_col, item_col, score_col, rank_col = USER, ITEM, SCORE, RANK
 
         # A closure (pickled by value): Python workers need numpy and pandas, not movierec.
         def top_block(pdf: pd.DataFrame) -> pd.DataFrame:
-            indptr, indices, values, item_ids = bc.value
-            m = len(item_ids)
+            payload = bc.value
+            item_ids = payload[-1]
             kind = pdf[_KIND].to_numpy()
             users_ = np.sort(pdf.loc[kind == 0, USER].to_numpy())
             inter = (
@@ -242,16 +292,8 @@ class SparkEaseModel(TrainedModel):
             seen_by = dict(tuple(seen_.groupby(USER)[_J]))
             out_u, out_i, out_s, out_r = [], [], [], []
             for u in users_:
-                s = np.zeros(m, dtype=np.float64)
                 rows = inter_by.get(u)
-                if rows is not None:
-                    src = rows.to_numpy()
-                    lens = indptr[src + 1] - indptr[src]
-                    starts = np.repeat(indptr[src] - np.cumsum(lens) + lens, lens)
-                    pos = starts + np.arange(int(lens.sum()))
-                    s += np.bincount(
-                        indices[pos], weights=values[pos].astype(np.float64), minlength=m
-                    )
+                s = user_scores(payload, None if rows is None else rows.to_numpy())
                 seen_rows = seen_by.get(u)
                 if seen_rows is not None:
                     s[seen_rows.to_numpy()] = -np.inf
@@ -335,9 +377,10 @@ class SparkEaseModel(TrainedModel):
         ]
         grouped = self._grouped(parts, np.unique(pdf[USER].to_numpy()))
         bc = self._broadcast()
+        user_scores = _user_scores_fn()
 
         def score_pairs(block: pd.DataFrame) -> pd.DataFrame:
-            indptr, indices, values, item_ids = bc.value
+            payload = bc.value
             kind = block[_KIND].to_numpy()
             inter = (
                 block.loc[kind == 1, [USER, _J]]
@@ -348,16 +391,8 @@ class SparkEaseModel(TrainedModel):
             asked = block.loc[kind == 3, [USER, _J, _ROW]].astype({_J: np.int64, _ROW: np.int64})
             rows_out, vals_out = [], []
             for u, grp in asked.groupby(USER):
-                s = np.zeros(len(item_ids), dtype=np.float64)
                 rows = inter_by.get(u)
-                if rows is not None:
-                    src = rows.to_numpy()
-                    lens = indptr[src + 1] - indptr[src]
-                    starts = np.repeat(indptr[src] - np.cumsum(lens) + lens, lens)
-                    pos = starts + np.arange(int(lens.sum()))
-                    s += np.bincount(
-                        indices[pos], weights=values[pos].astype(np.float64), minlength=len(s)
-                    )
+                s = user_scores(payload, None if rows is None else rows.to_numpy())
                 rows_out.append(grp[_ROW].to_numpy())
                 vals_out.append(s[grp[_J].to_numpy()])
             if not rows_out:
@@ -401,14 +436,13 @@ class SparkEaseModel(TrainedModel):
 
     def release(self) -> None:
         self.x.unpersist()
-        if self._bc is not None:
+        if self._bc is not None and not isinstance(self._bc, SimpleNamespace):
             self._bc.destroy()
-            self._bc = None
+        self._bc = None
 
 
 def load_spark(spark: SparkSession, path: Path, params: ALSParams) -> SparkEaseModel:
-    """Read a ``movierec-ease`` folder (written by either engine); dense weights become
-    sparse rows holding every weight.
+    """Read a ``movierec-ease`` folder (written by either engine).
 
     Raises:
         ModelError: missing or damaged files.
@@ -418,8 +452,6 @@ def load_spark(spark: SparkSession, path: Path, params: ALSParams) -> SparkEaseM
     from movierec.hadoopfs import spark_uri
 
     meta, item_ids, weights = read_weights(path, params)
-    if not isinstance(weights, sp.csr_matrix):
-        weights = sparsify_rows(np.asarray(weights), len(item_ids))
     try:
         user_ids = np.load(Path(path) / "user_ids.npy", allow_pickle=False)
         pairs = spark.read.parquet(spark_uri(Path(path) / INTERACTIONS))

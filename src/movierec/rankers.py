@@ -1,0 +1,88 @@
+"""The ranking-model candidates of the recommender choice beyond implicit-als: ``ials``, ``ease``.
+
+:func:`movierec.pipeline.recommender_candidates` lists every candidate; this module says what
+the two newer kinds are fitted with:
+
+* ``ease`` — λ from a tuning run that tried ``ease`` (ranking objective), else every value of
+  ``[recommend] ease_lambdas``, each scored on the recommender's validation split (the best
+  is the candidate: :func:`alternatives`); interactions and limits from ``[als]``
+  (``ease_threshold``, ``ease_topk``, ``ease_max_items``).
+* ``ials`` — the best tuned ``ials`` configuration, else the ``[als]`` section's defaults
+  for ``model = "ials"``. It is a candidate only when the engines know the kind
+  (:data:`movierec.engines.base.MODELS`); until then it is skipped, not an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from movierec.config import ALSConfig, RunConfig
+from movierec.engines.base import MODELS, ALSParams
+
+if TYPE_CHECKING:
+    from movierec.tuning import TuningResult
+
+RANKERS = ("ials", "ease")
+"""Candidate names this module provides, in tie-break order (after implicit-als)."""
+
+
+def available(kind: str) -> bool:
+    """Whether the engines can fit ``kind`` (``ials`` lands with its own branch)."""
+    return kind in MODELS
+
+
+def ease_params(cfg: RunConfig, lam: float) -> ALSParams:
+    """EASE with λ = ``lam`` and the ``[als]`` section's EASE settings."""
+    return ALSParams(
+        model="ease",
+        reg_param=float(lam),
+        rank=0,
+        max_iter=0,
+        seed=cfg.seed,
+        num_blocks=cfg.als.num_blocks,
+        checkpoint_interval=cfg.als.checkpoint_interval,
+        ease_threshold=cfg.als.ease_threshold,
+        ease_topk=cfg.als.ease_topk,
+        ease_max_items=cfg.als.ease_max_items,
+    )
+
+
+def ials_params(cfg: RunConfig) -> ALSParams:
+    """``ials`` with the ``[als]`` defaults of that kind (its own model defaults, when the
+    config declares them, apply as for ``biased-als``)."""
+    section = ALSConfig.model_validate(
+        {
+            "model": "ials",
+            "num_blocks": cfg.als.num_blocks,
+            "checkpoint_interval": cfg.als.checkpoint_interval,
+        }
+    )
+    return ALSParams.from_config(section, cfg.seed)
+
+
+def ranker_candidates(cfg: RunConfig, tuning: TuningResult | None = None) -> dict[str, ALSParams]:
+    """Name -> parameters of ``ials`` (when available) and ``ease``, in :data:`RANKERS`
+    order. ``ease``'s are those of its first λ when several are to be tried
+    (:func:`alternatives` lists them)."""
+    out: dict[str, ALSParams] = {}
+    if available("ials"):
+        base = ials_params(cfg)
+        tuned = tuning.best_of_model("ials", base) if tuning is not None else None
+        out["ials"] = tuned or base
+    if available("ease"):
+        first = ease_params(cfg, cfg.recommend.ease_lambdas[0])
+        tuned = tuning.best_of_model("ease", first) if tuning is not None else None
+        out["ease"] = tuned or first
+    return out
+
+
+def alternatives(
+    name: str, params: ALSParams, cfg: RunConfig, tuning: TuningResult | None = None
+) -> list[ALSParams]:
+    """The configurations candidate ``name`` tries on the validation split (the best one is
+    the candidate): ``ease`` without a tuned λ tries every ``[recommend] ease_lambdas``
+    value; everything else only ``params``."""
+    if name != "ease" or (tuning is not None and tuning.best_of_model("ease", params)):
+        return [params]
+    return [replace(params, reg_param=float(lam)) for lam in cfg.recommend.ease_lambdas]
