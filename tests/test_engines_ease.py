@@ -189,3 +189,55 @@ def test_save_load_round_trip(tmp_path, topk: int) -> None:
         assert back.weights.nnz == 3 * 15
     with pytest.raises(ModelError, match="metadata says 'als'"):
         load_local(tmp_path / "m", ALSParams(model="als"))
+
+
+def test_session_rows_split_on_gaps_and_weight_the_gram() -> None:
+    from movierec.engines.ease import session_rows, with_sessions
+
+    # user 0 rates movies 0, 1 at t=0, 100 and movies 2, 3 a day later; user 1 rates 1, 3
+    x = sp.csr_matrix(np.array([[1, 1, 1, 1], [0, 1, 0, 1]], dtype=np.float64))
+    times = np.array([0.0, 100.0, 86400.0, 86500.0, 5.0, 7200.0])
+    s = session_rows(x, times, 3600.0).toarray()
+    np.testing.assert_array_equal(s, [[1, 1, 0, 0], [0, 0, 1, 1], [0, 1, 0, 0], [0, 0, 0, 1]])
+    rows = with_sessions(x, times, 2.0, 3600.0)
+    g = (rows.T @ rows).toarray()
+    assert g[0, 1] == pytest.approx(1 + 2.0)  # same session: counted 1 + weight times
+    assert g[0, 2] == 1.0  # same user, different sessions: once
+    assert g[1, 3] == 2.0  # two users, each in different sessions
+    assert with_sessions(x, None, 2.0, 3600.0) is x
+    assert with_sessions(x, times, 0.0, 3600.0) is x
+
+
+def test_local_fit_with_sessions_matches_reference() -> None:
+    from movierec.schema import TIMESTAMP
+
+    df = random_ratings(25, 30, 400, seed=3)
+    rng = np.random.default_rng(4)
+    df[TIMESTAMP] = rng.integers(0, 20_000, len(df))
+    engine = LocalEngine()
+    data = engine.data(df)
+    params = ALSParams(
+        model="ease", reg_param=3.0, ease_threshold=3.0, ease_session_weight=1.5,
+        ease_session_gap=2000.0,
+    )  # fmt: skip
+    model = engine.fit(data, params)
+    users, items, x = dense_x(df, 3.0)
+    liked = df[df[RATING] >= 3.0].sort_values([USER, TIMESTAMP])
+    sessions = []
+    for _, grp in liked.groupby(USER):
+        t = grp[TIMESTAMP].to_numpy()
+        cut = np.flatnonzero(np.diff(t) > 2000.0) + 1
+        sessions += np.split(grp[ITEM].to_numpy(), cut)
+    s = np.zeros((len(sessions), len(items)))
+    for r, movies in enumerate(sessions):
+        s[r, np.searchsorted(items, movies)] = 1.0
+    g = x.T @ x + 1.5 * s.T @ s
+    p = np.linalg.inv(g + 3.0 * np.eye(len(items)))
+    b = -p / np.diag(p)[None, :]
+    np.fill_diagonal(b, 0.0)
+    np.testing.assert_allclose(
+        model.predict(df),
+        (x @ b)[np.searchsorted(users, df[USER]), np.searchsorted(items, df[ITEM])],
+        rtol=0,
+        atol=1e-5,
+    )

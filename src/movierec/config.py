@@ -163,6 +163,12 @@ class ALSConfig(_Section):
     """``ease``: keep only the k largest-magnitude weights of each row of the item-item
     matrix B (0 = keep B dense). The Spark engine broadcasts B to its executors as these
     sparse rows (items·k values; 0 broadcasts every weight)."""
+    ease_session_weight: float = Field(default=0.0, ge=0.0)
+    """``ease``: co-occurrences of two movies rated in one session (ratings of a user less
+    than ``ease_session_gap`` apart) count 1 + this in XᵀX (other co-occurrences count 1).
+    Needs timestamps; 0 = plain EASE."""
+    ease_session_gap: float = Field(default=3600.0, gt=0.0)
+    """``ease``: seconds between two consecutive ratings of a user that start a new session."""
     ease_max_items: int = Field(default=20000, ge=1)
     """``ease``: refuse to fit on more movies than this; the dense items×items matrices need
     about 12 bytes per entry (20,000 movies: 4.5 GiB)."""

@@ -45,6 +45,8 @@ def ease_params(cfg: RunConfig, lam: float) -> ALSParams:
         ease_threshold=cfg.als.ease_threshold,
         ease_topk=cfg.als.ease_topk,
         ease_max_items=cfg.als.ease_max_items,
+        ease_session_weight=cfg.als.ease_session_weight,
+        ease_session_gap=cfg.als.ease_session_gap,
     )
 
 

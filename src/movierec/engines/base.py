@@ -59,6 +59,10 @@ class ALSParams:
     """``ease``: keep the k largest-magnitude weights per row of B (0: dense B)."""
     ease_max_items: int = 20000
     """``ease``: refuse to fit on more movies than this (the dense items×items matrices)."""
+    ease_session_weight: float = 0.0
+    """``ease``: extra weight of co-occurrences within one rating session (0: none)."""
+    ease_session_gap: float = 3600.0
+    """``ease``: seconds between two ratings of a user that start a new session."""
 
     def __post_init__(self) -> None:
         if self.rating_scale is not None:  # a list when read back from JSON metadata
@@ -98,6 +102,8 @@ class ALSParams:
             ease_threshold=cfg.ease_threshold,
             ease_topk=cfg.ease_topk,
             ease_max_items=cfg.ease_max_items,
+            ease_session_weight=cfg.ease_session_weight,
+            ease_session_gap=cfg.ease_session_gap,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -82,6 +82,13 @@ def check_lambda(lam: float) -> float:
     return value
 
 
+def kept(values: np.ndarray, threshold: float | None) -> np.ndarray:
+    """Which ratings are interactions: rating >= ``threshold`` (all when None)."""
+    if threshold is None:
+        return np.ones(len(values), dtype=bool)
+    return np.asarray(values, dtype=np.float64) >= float(threshold)
+
+
 def interaction_matrix(
     indptr: np.ndarray,
     indices: np.ndarray,
@@ -92,24 +99,57 @@ def interaction_matrix(
     """The binary X (users×items, float64 CSR) from ratings held as CSR by user.
 
     X_ui = 1 where user u rated movie i at or above ``threshold`` (every rating when
-    ``threshold`` is None), else 0. Rows of users without such a rating stay empty.
+    ``threshold`` is None), else 0. Rows of users without such a rating stay empty. Stored
+    entries keep the input's order (so ``times[kept(values, threshold)]`` lines up).
     """
     indptr = np.asarray(indptr, dtype=np.int64)
     indices = np.asarray(indices)
     n_users = len(indptr) - 1
-    if threshold is None:
-        keep = np.ones(len(indices), dtype=bool)
-    else:
-        keep = np.asarray(values, dtype=np.float64) >= float(threshold)
+    keep = kept(values, threshold)
     rows = np.repeat(np.arange(n_users), np.diff(indptr))
     new_indptr = np.zeros(n_users + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows[keep], minlength=n_users), out=new_indptr[1:])
-    kept = indices[keep].astype(np.int32)
+    cols = indices[keep].astype(np.int32)
     x = sp.csr_matrix(
-        (np.ones(len(kept), dtype=np.float64), kept, new_indptr), shape=(n_users, n_items)
+        (np.ones(len(cols), dtype=np.float64), cols, new_indptr), shape=(n_users, n_items)
     )
     x.sort_indices()
     return x
+
+
+def session_rows(x: sp.csr_matrix, times: np.ndarray, gap: float) -> sp.csr_matrix:
+    """The rating sessions of ``x``'s users as rows (sessions × items, binary CSR).
+
+    ``times`` holds the timestamp (seconds) of every stored entry of ``x`` in CSR order. A
+    user's interactions sorted by time split into sessions wherever consecutive timestamps
+    are more than ``gap`` seconds apart; each session becomes one row with its movies.
+    """
+    rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
+    order = np.lexsort((np.asarray(times, dtype=np.float64), rows))
+    r = rows[order]
+    t = np.asarray(times, dtype=np.float64)[order]
+    new = np.ones(len(r), dtype=bool)
+    new[1:] = (r[1:] != r[:-1]) | (np.diff(t) > gap)
+    sid = np.cumsum(new) - 1
+    n_sessions = int(sid[-1]) + 1 if len(sid) else 0
+    s = sp.csr_matrix((np.ones(len(r)), (sid, x.indices[order])), shape=(n_sessions, x.shape[1]))
+    s.sort_indices()
+    return s
+
+
+def with_sessions(
+    x: sp.csr_matrix, times: np.ndarray | None, weight: float, gap: float
+) -> sp.csr_matrix:
+    """The rows EASE's Gram is built from: X, plus √weight × the session rows of X
+    (:func:`session_rows`) when ``weight`` > 0 and timestamps are known.
+
+    XᵀX + weight·SᵀS counts two movies of one rating session (1 + weight) times, two movies
+    of one user's different sessions once.
+    """
+    if weight <= 0 or times is None or x.nnz == 0:
+        return x
+    s = session_rows(x, times, gap)
+    return sp.vstack([x, s * np.sqrt(weight)], format="csr")
 
 
 def gram(x: sp.csr_matrix) -> np.ndarray:

@@ -44,8 +44,10 @@ from movierec.engines.ease import (
     check_size,
     ease_weights,
     interaction_matrix,
+    kept,
     sparsify_rows,
     top_n_from_scores,
+    with_sessions,
 )
 from movierec.errors import EngineError, ModelError
 from movierec.schema import ITEM, RANK, SCORE, USER
@@ -352,8 +354,11 @@ def fit_local(
     indices: np.ndarray,
     values: np.ndarray,
     params: ALSParams,
+    times: np.ndarray | None = None,
 ) -> EaseModel:
-    """Fit EASE on ratings held as CSR by user (rows ``user_ids``, columns ``item_ids``).
+    """Fit EASE on ratings held as CSR by user (rows ``user_ids``, columns ``item_ids``;
+    movies ascending within a user). ``times``: each rating's timestamp in the same order,
+    for the session rows of ``ease_session_weight`` (None: no sessions).
 
     Raises:
         EngineError: too many movies (``params.ease_max_items``) or no interaction.
@@ -366,7 +371,9 @@ def fit_local(
         raise EngineError(
             f"EASE has no interaction to learn from: no rating is >= {params.ease_threshold}"
         )
-    b = ease_weights(x, params.reg_param, params.ease_max_items)
+    t = None if times is None else np.asarray(times)[kept(values, params.ease_threshold)]
+    rows = with_sessions(x, t, params.ease_session_weight, params.ease_session_gap)
+    b = ease_weights(rows, params.reg_param, params.ease_max_items)
     weights: Weights = sparsify_rows(b, params.ease_topk) if params.ease_topk else b
     return EaseModel(params, user_ids, item_ids, x, weights)
 

@@ -48,7 +48,7 @@ from movierec.engines import _local_kernels as K
 from movierec.engines.base import MODELS, ALSParams, Engine, EngineData, Factors, TrainedModel
 from movierec.engines.spark_als import I_BIAS, U_BIAS
 from movierec.errors import ConfigError, EngineError, ModelError
-from movierec.schema import ITEM, RANK, RATING, SCORE, USER
+from movierec.schema import ITEM, RANK, RATING, SCORE, TIMESTAMP, USER
 
 log = logging.getLogger(__name__)
 
@@ -830,6 +830,12 @@ class LocalEngine(Engine):
         if params.model == "ease":  # the item-item model: movierec.engines.ease_model
             from movierec.engines.ease_model import fit_local
 
+            frame = train.ratings
+            times = (
+                frame[TIMESTAMP].to_numpy(dtype=np.float64)[train.csr_perm]
+                if TIMESTAMP in frame
+                else None
+            )
             fit = fit_local(
                 train.user_ids,
                 train.item_ids,
@@ -837,6 +843,7 @@ class LocalEngine(Engine):
                 train.csr_indices,
                 train.csr_values,
                 params,
+                times,
             )
             return fit  # type: ignore[return-value]
         _check_params(params)

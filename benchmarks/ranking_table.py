@@ -1,0 +1,232 @@
+"""Issue 17's ranking table: every recommender candidate on movierec's seeded 5-fold protocol.
+
+Protocol: ``movierec.split.kfold(ratings, 5, seed)`` (each fold's 20% is its test set); every
+model is fitted on the other 80%; each test user with a relevant test movie gets a
+catalogue-wide top-10 list with every training-rated movie excluded; relevance = test rating
+>= 3. Per fold: P@10, R@10 (hits / |relevant|), normalised R@10 (hits / min(10, |relevant|))
+and NDCG@10 (:func:`movierec.metrics.catalogue_top_k`); the table shows mean ± population
+std over the folds.
+
+Rows: most popular; implicit-als as ``run`` ships it (the ``[recommend]`` defaults, rank 50,
+regParam 0.2, 15 iterations, alpha 1, interactions "rating"); implicit-als rank 10 regParam
+0.1; EASE at several λ on all ratings (the issue's plain EASE) and with the shipped EASE
+settings (``[als] ease_*`` defaults); ials with its defaults when the engines have it; and
+**the shipped recommender**: on each fold's training part, the candidate
+:func:`movierec.pipeline.choose_recommender` picks on its validation split (the training
+part only, never the test fold), fitted on the whole training part, as ``movierec run``
+does. The rating model passed to the choice is the ``[als]`` default (run would first tune
+it by k-fold RMSE; explicit candidates rank far below popularity on this protocol, so this
+only saves time).
+
+Example (about 10 minutes on ml-latest-small on a quiet 2-core machine):
+
+  python benchmarks/ranking_table.py --out benchmarks/results/ranking
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from movierec.baselines import MostPopular
+from movierec.config import RunConfig
+from movierec.data import load_ratings
+from movierec.engines import get_engine
+from movierec.engines.base import ALSParams
+from movierec.interactions import fit_model
+from movierec.metrics import catalogue_top_k
+from movierec.pipeline import choose_recommender, fit_recommender, implicit_params
+from movierec.rankers import available, ease_params, ials_params
+from movierec.schema import USER
+from movierec.split import kfold
+
+METRICS = ("precision", "recall", "recall_norm", "ndcg")
+LABELS = {"precision": "P@10", "recall": "R@10", "recall_norm": "norm. R@10", "ndcg": "NDCG@10"}
+
+
+def rows_to_fit(cfg: RunConfig, lambdas: list[float]) -> list[tuple[str, ALSParams | None]]:
+    """(label, parameters) of every fixed row; None = most popular."""
+    out: list[tuple[str, ALSParams | None]] = [("most popular", None)]
+    out.append(
+        ("implicit-als as shipped (rank 50, regParam 0.2, 15 it., alpha 1)", implicit_params(cfg))
+    )
+    out.append(
+        (
+            "implicit-als rank 10, regParam 0.1",
+            ALSParams(model="implicit-als", rank=10, reg_param=0.1, seed=cfg.seed),
+        )
+    )
+    for lam in lambdas:
+        plain = ease_params(cfg, lam)
+        out.append((f"EASE λ={lam:g}, all ratings", _plain(plain)))
+    for lam in lambdas:
+        out.append((f"EASE λ={lam:g}, shipped settings", ease_params(cfg, lam)))
+    if available("ials"):
+        out.append(("ials (defaults)", ials_params(cfg)))
+    return out
+
+
+def _plain(p: ALSParams) -> ALSParams:
+    from dataclasses import replace
+
+    return replace(p, ease_threshold=None)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default="ml-latest-small", help="dataset name or ratings path")
+    ap.add_argument("--engine", default="local", choices=["local", "spark"])
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--lambdas", default="100,200,300,1000", help="EASE λ values of the fixed rows")
+    ap.add_argument("--skip-shipped", action="store_true", help="only the fixed rows")
+    ap.add_argument("--out", type=Path, help="write OUT.json and OUT.md")
+    args = ap.parse_args()
+
+    data: dict[str, Any] = (
+        {"path": args.data} if os.path.exists(args.data) else {"dataset": args.data}
+    )
+    cfg = RunConfig.model_validate({"engine": args.engine, "seed": args.seed, "data": data})
+    ratings = load_ratings(cfg.data).ratings
+    engine = get_engine(cfg.engine, cfg.spark)
+    lambdas = [float(v) for v in args.lambdas.split(",")]
+    fixed = rows_to_fit(cfg, lambdas)
+    per_row: dict[str, list[dict[str, float]]] = {}
+    seconds: dict[str, list[float]] = {}
+    choices: list[dict[str, Any]] = []
+    load = [os.getloadavg()[0]]
+    for f, (train, test) in enumerate(kfold(ratings, args.folds, args.seed)):
+        users = np.unique(test[USER].to_numpy())
+        handle = engine.data(train)
+        try:
+
+            def record(
+                label: str, recs: pd.DataFrame, started: float, test: Any = test, f: int = f
+            ) -> None:
+                m = catalogue_top_k(recs, test, 10, 3.0)
+                per_row.setdefault(label, []).append({k: float(m[k]) for k in METRICS})
+                seconds.setdefault(label, []).append(time.perf_counter() - started)
+                print(
+                    f"fold {f + 1} {label}: " + ", ".join(f"{k} {m[k]:.4f}" for k in METRICS),
+                    flush=True,
+                )
+
+            for label, params in fixed:
+                started = time.perf_counter()
+                if params is None:
+                    recs = MostPopular().fit(train).recommend(users, n=10, exclude=train)
+                else:
+                    model = fit_model(
+                        engine, handle, params, cfg.interactions.mode, cfg.interaction_threshold
+                    )
+                    try:
+                        recs = model.recommend(users, 10, exclude=handle)
+                    finally:
+                        model.release()
+                record(label, recs, started)
+            if not args.skip_shipped:
+                started = time.perf_counter()
+                rating = ALSParams.from_config(cfg.als, cfg.seed)
+                choice = choose_recommender(engine, train, rating, cfg)
+                if choice["params"] is None:
+                    recs = MostPopular().fit(train).recommend(users, n=10, exclude=train)
+                else:
+                    model = fit_recommender(engine, handle, choice, cfg)
+                    try:
+                        recs = model.recommend(users, 10, exclude=handle)
+                    finally:
+                        model.release()
+                choices.append(
+                    {
+                        "fold": f + 1,
+                        "recommender": choice["recommender"],
+                        "params": choice["params"],
+                        "validation_ndcg": choice["validation_ndcg"],
+                        "ease_lambdas": choice.get("ease_lambdas"),
+                    }
+                )
+                record("shipped recommender (movierec run's choice)", recs, started)
+        finally:
+            handle.release()
+        load.append(os.getloadavg()[0])
+    table = []
+    for label, folds in per_row.items():
+        row: dict[str, Any] = {"model": label, "seconds_per_fold": float(np.mean(seconds[label]))}
+        for k in METRICS:
+            values = np.array([fold[k] for fold in folds])
+            row[k] = {
+                "mean": float(values.mean()),
+                "std": float(values.std(ddof=0)),
+                "folds": values.tolist(),
+            }
+        table.append(row)
+    report = {
+        "protocol": (
+            f"movierec.split.kfold(ratings, {args.folds}, seed={args.seed}); fitted on the other "
+            "folds; catalogue top-10, training-rated movies excluded; relevance = test rating "
+            ">= 3; mean ± population std over folds"
+        ),
+        "engine": cfg.engine,
+        "data": args.data,
+        "ratings": len(ratings),
+        "rows": table,
+        "shipped_choices": choices,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "load_average_1min": load,
+    }
+    md = markdown(report)
+    print(md)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.with_suffix(".json").write_text(
+            json.dumps(report, indent=2) + "\n", encoding="utf-8"
+        )
+        args.out.with_suffix(".md").write_text(md, encoding="utf-8")
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = [
+        f"Ranking on {report['data']} ({report['ratings']:,} ratings), {report['engine']} engine.",
+        "",
+        f"Protocol: {report['protocol']}.",
+        "",
+        "| model | " + " | ".join(LABELS[k] for k in METRICS) + " | s/fold |",
+        "|---|" + "---|" * (len(METRICS) + 1),
+    ]
+    for row in report["rows"]:
+        cells = [f"{row[k]['mean']:.4f} ± {row[k]['std']:.4f}" for k in METRICS]
+        lines.append(
+            f"| {row['model']} | " + " | ".join(cells) + f" | {row['seconds_per_fold']:.1f} |"
+        )
+    if report["shipped_choices"]:
+        lines += [
+            "",
+            "Shipped recommender, per fold (chosen on the training part's validation split):",
+            "",
+        ]
+        for c in report["shipped_choices"]:
+            p = c["params"] or {}
+            lams = c.get("ease_lambdas")
+            extra = f", validation NDCG by λ {lams}" if lams else ""
+            lines.append(
+                f"- fold {c['fold']}: {c['recommender']} (regParam {p.get('reg_param')}, "
+                f"rank {p.get('rank')}){extra}"
+            )
+    lines += [
+        "",
+        f"Load average (1 min) at the start and after each fold: {report['load_average_1min']}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
