@@ -241,3 +241,33 @@ def test_local_fit_with_sessions_matches_reference() -> None:
         rtol=0,
         atol=1e-5,
     )
+
+
+def test_blend_with_implicit_partner_matches_manual_blend(tmp_path) -> None:
+    from movierec.engines.ease_blend import partner_params, standardise
+
+    df = random_ratings(30, 40, 500, seed=5)
+    engine = LocalEngine()
+    data = engine.data(df)
+    params = ALSParams(
+        model="ease", reg_param=5.0, rank=4, max_iter=3, alpha=1.0, seed=1, ease_blend=0.4,
+        ease_blend_reg=0.1,
+    )  # fmt: skip
+    model = engine.fit(data, params)
+    ease_only = engine.fit(data, ALSParams(model="ease", reg_param=5.0))
+    partner = engine.fit(data, partner_params(params))
+    assert partner.params.model == "implicit-als" and partner.params.reg_param == 0.1
+    users, items, _ = dense_x(df, 3.0)
+    f = partner.factors()
+    als = f.user_factors.astype(np.float64) @ f.item_factors.astype(np.float64).T
+    pairs = pd.DataFrame({USER: np.repeat(users, len(items)), ITEM: np.tile(items, len(users))})
+    e = ease_only.predict(pairs).reshape(len(users), len(items))
+    want = 0.6 * standardise(e) + 0.4 * standardise(als)
+    np.testing.assert_allclose(
+        model.predict(pairs).reshape(len(users), len(items)), want, rtol=0, atol=1e-9
+    )
+    a = e - e.mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(standardise(e), a / a.std(axis=1, keepdims=True), atol=1e-12)
+    model.save(tmp_path / "m")
+    back = engine.load(tmp_path / "m", params)
+    pd.testing.assert_frame_equal(back.recommend(None, 5, data), model.recommend(None, 5, data))

@@ -13,7 +13,7 @@ from movierec.engines.base import ALSParams
 from movierec.engines.local_als import LocalEngine
 from movierec.engines.spark_als import SparkEngine
 from movierec.errors import EngineError
-from movierec.schema import ITEM, RATING, USER
+from movierec.schema import ITEM, RATING, TIMESTAMP, USER
 
 pytestmark = pytest.mark.spark
 
@@ -28,8 +28,9 @@ def fixture_ratings() -> pd.DataFrame:
             RATING: rng.integers(1, 11, n).astype(np.float64) / 2,
         }
     ).drop_duplicates([USER, ITEM])
+    df[TIMESTAMP] = rng.integers(0, 50_000, len(df)).astype(np.int64)  # rating sessions
     # one user whose every rating is below the threshold: no interactions, still listed
-    low = pd.DataFrame({USER: [999, 999], ITEM: [1, 12], RATING: [1.0, 2.0]})
+    low = pd.DataFrame({USER: [999, 999], ITEM: [1, 12], RATING: [1.0, 2.0], TIMESTAMP: [0, 1]})
     return pd.concat([df, low], ignore_index=True)
 
 
@@ -38,10 +39,13 @@ def engine(spark: Any) -> SparkEngine:
     return SparkEngine(spark)
 
 
-@pytest.mark.parametrize("topk", [0, 8])
-def test_spark_ease_equals_local(engine: SparkEngine, topk: int) -> None:
+@pytest.mark.parametrize(("topk", "sessions"), [(0, 0.0), (8, 0.0), (0, 1.5)])
+def test_spark_ease_equals_local(engine: SparkEngine, topk: int, sessions: float) -> None:
     df = fixture_ratings()
-    params = ALSParams(model="ease", reg_param=4.0, ease_threshold=3.0, ease_topk=topk)
+    params = ALSParams(
+        model="ease", reg_param=4.0, ease_threshold=3.0, ease_topk=topk,
+        ease_session_weight=sessions, ease_session_gap=5000.0,
+    )  # fmt: skip
     local = LocalEngine()
     l_data = local.data(df)
     s_data = engine.data(df)

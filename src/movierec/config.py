@@ -107,10 +107,11 @@ BIASED_ALS_DEFAULTS: dict[str, Any] = {"rank": 40, "reg_param": 0.15, "max_iter"
 5-fold study on ml-latest-small (benchmarks/results/biased_defaults.md)."""
 
 
-EASE_DEFAULTS: dict[str, Any] = {"reg_param": 200.0}
+EASE_DEFAULTS: dict[str, Any] = {"reg_param": 200.0, "rank": 50, "max_iter": 15}
 """Defaults of ``model = "ease"`` where they differ from plain ALS's: ``reg_param`` is EASE's
-λ (the L2 weight on the item-item matrix B; tuned on ml-latest-small, see the README's
-Models section). Rank and iterations do not apply to EASE."""
+λ (the L2 weight on the item-item matrix B; see the README's Models section); rank,
+max_iter (and alpha) describe the implicit-als partner of a blend (``ease_blend``), the same
+as the ``implicit-als`` candidate's defaults."""
 
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "biased-als": BIASED_ALS_DEFAULTS,
@@ -169,6 +170,12 @@ class ALSConfig(_Section):
     Needs timestamps; 0 = plain EASE."""
     ease_session_gap: float = Field(default=3600.0, gt=0.0)
     """``ease``: seconds between two consecutive ratings of a user that start a new session."""
+    ease_blend: float = Field(default=0.0, ge=0.0, le=1.0)
+    """``ease``: weight w of an implicit-als partner fitted on the same ratings; scores are
+    (1 − w)·z(EASE) + w·z(implicit-als), z standardising each user's row (0 = plain EASE).
+    The partner uses this section's rank, max_iter and alpha and regParam ``ease_blend_reg``."""
+    ease_blend_reg: float = Field(default=0.2, ge=0.0)
+    """``ease``: regParam of the blended implicit-als partner."""
     ease_max_items: int = Field(default=20000, ge=1)
     """``ease``: refuse to fit on more movies than this; the dense items×items matrices need
     about 12 bytes per entry (20,000 movies: 4.5 GiB)."""

@@ -33,12 +33,16 @@ def available(kind: str) -> bool:
 
 
 def ease_params(cfg: RunConfig, lam: float) -> ALSParams:
-    """EASE with λ = ``lam`` and the ``[als]`` section's EASE settings."""
+    """EASE with λ = ``lam`` and the ``[als]`` section's EASE settings; a blended
+    implicit-als partner (``ease_blend`` > 0) is the ``implicit-als`` candidate's
+    configuration (``[recommend] implicit_*``)."""
+    r = cfg.recommend
     return ALSParams(
         model="ease",
         reg_param=float(lam),
-        rank=0,
-        max_iter=0,
+        rank=r.implicit_rank,
+        max_iter=r.implicit_max_iter,
+        alpha=r.implicit_alpha,
         seed=cfg.seed,
         num_blocks=cfg.als.num_blocks,
         checkpoint_interval=cfg.als.checkpoint_interval,
@@ -47,6 +51,8 @@ def ease_params(cfg: RunConfig, lam: float) -> ALSParams:
         ease_max_items=cfg.als.ease_max_items,
         ease_session_weight=cfg.als.ease_session_weight,
         ease_session_gap=cfg.als.ease_session_gap,
+        ease_blend=cfg.als.ease_blend,
+        ease_blend_reg=r.implicit_reg_param,
     )
 
 

@@ -41,7 +41,10 @@ class Candidate:
     alpha: float | None = None
 
     def params(self, base: ALSParams) -> ALSParams:
-        """``base`` with this configuration's values."""
+        """``base`` with this configuration's values (``ease``: its λ only; the rank and
+        iterations in ``base`` describe a blended partner)."""
+        if self.model == "ease":
+            return replace(base, model=self.model, reg_param=self.reg_param)
         return replace(
             base,
             model=self.model,

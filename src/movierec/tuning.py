@@ -103,7 +103,9 @@ class TuningResult:
 
 
 def row_params(row: dict[str, Any], base: ALSParams) -> ALSParams:
-    """``base`` with a results row's configuration."""
+    """``base`` with a results row's configuration (``ease``: its λ only)."""
+    if row["model"] == "ease":
+        return replace(base, model="ease", reg_param=float(row["regParam"]))
     return replace(
         base,
         model=str(row["model"]),

@@ -63,6 +63,11 @@ class ALSParams:
     """``ease``: extra weight of co-occurrences within one rating session (0: none)."""
     ease_session_gap: float = 3600.0
     """``ease``: seconds between two ratings of a user that start a new session."""
+    ease_blend: float = 0.0
+    """``ease``: weight of an implicit-als partner's scores (rank, max_iter, alpha of these
+    params, regParam ``ease_blend_reg``) blended with EASE's (0: plain EASE)."""
+    ease_blend_reg: float = 0.2
+    """``ease``: regParam of the blended implicit-als partner."""
 
     def __post_init__(self) -> None:
         if self.rating_scale is not None:  # a list when read back from JSON metadata
@@ -104,6 +109,8 @@ class ALSParams:
             ease_max_items=cfg.ease_max_items,
             ease_session_weight=cfg.ease_session_weight,
             ease_session_gap=cfg.ease_session_gap,
+            ease_blend=cfg.ease_blend,
+            ease_blend_reg=cfg.ease_blend_reg,
         )
 
     def to_dict(self) -> dict[str, Any]:

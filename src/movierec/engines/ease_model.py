@@ -10,7 +10,7 @@ Model folder (the ``engine/`` part of a movierec model folder), format ``moviere
 
     ease.json          {"format", "format_version", "model": "ease", "lambda", "threshold",
                         "users", "items", "interactions", "weights": "dense" | "topk",
-                        "topk", "dtype": "float32"}
+                        "topk", "dtype": "float32", "blend": w, "partner": "partner" | null}
     item_ids.npy       int32, ascending: row/column j of B is movie item_ids[j]
     user_ids.npy       int32, ascending: the users of the training interactions
     weights.npy        dense B, float32, C order (``np.load(mmap_mode="r")`` reads it lazily)
@@ -19,10 +19,14 @@ Model folder (the ``engine/`` part of a movierec model folder), format ``moviere
                        float32: B's kept entries as CSR by source row
     interactions.parquet   (user_id, movie_id) pairs of X: a file, or a folder of part
                        files when the Spark engine wrote it
+    partner/           with ``blend`` w > 0: the implicit-als partner, as its engine saves an
+                       ALS model (``als/`` ALSModel layout; the local engine adds local.npz)
 
-A user's scores need only B and the user's movies at or above ``threshold`` (every movie
-when it is null): a known user's from ``interactions``, a new user's from the movies they
-post; nothing else is needed to serve the model.
+A user's EASE scores need only B and the user's movies at or above ``threshold`` (every
+movie when it is null): a known user's from ``interactions``, a new user's from the movies
+they post. A blend also needs the partner's item factors and the user's factor (a known
+user's from the partner, a new user's by the implicit fold-in the service already does), then
+(1 − w)·z(EASE) + w·z(partner) (:mod:`movierec.engines.ease_blend`).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from movierec.engines.ease import (
     top_n_from_scores,
     with_sessions,
 )
+from movierec.engines.ease_blend import aligned, blend
 from movierec.errors import EngineError, ModelError
 from movierec.schema import ITEM, RANK, SCORE, USER
 
@@ -58,6 +63,8 @@ EASE_FORMAT = "movierec-ease"
 EASE_FORMAT_VERSION = 1
 EASE_JSON = "ease.json"
 INTERACTIONS = "interactions.parquet"
+PARTNER = "partner"
+"""Sub-folder of the blended implicit-als partner (that engine's own model folder)."""
 BLOCK_USERS = 512
 """Users scored per block of :meth:`EaseModel.recommend` (a block × items float64 matrix)."""
 
@@ -123,18 +130,33 @@ class EaseModel(TrainedModel):
         item_ids: np.ndarray,
         x: sp.csr_matrix,
         weights: Weights,
+        partner: TrainedModel | None = None,
     ) -> None:
         self.params = params
         self.user_ids = np.ascontiguousarray(user_ids, dtype=np.int32)
         self.item_ids = np.ascontiguousarray(item_ids, dtype=np.int32)
         self.x = x
         self.weights = weights
+        self.partner = partner
+        """The implicit-als model blended in (``params.ease_blend`` > 0), else None."""
+        self._partner_f: tuple[np.ndarray, np.ndarray] | None = None
+        if partner is not None:
+            self._partner_f = aligned(partner.factors(), self.user_ids, self.item_ids)
 
     @property
     def n_items(self) -> int:
         return len(self.item_ids)
 
     def scores(self, urows: np.ndarray) -> np.ndarray:
+        """Score rows (float64, len(urows) × items) of model user rows ``urows``: X_u·B, or
+        its blend with the implicit-als partner (:mod:`movierec.engines.ease_blend`)."""
+        s = self._ease_scores(urows)
+        if self._partner_f is None:
+            return s
+        uf, itf = self._partner_f
+        return blend(s, uf[np.asarray(urows, dtype=np.int64)] @ itf.T, self.params.ease_blend)
+
+    def _ease_scores(self, urows: np.ndarray) -> np.ndarray:
         """s_u = X_u·B (float64, len(urows) × items) for model user rows ``urows``."""
         urows = np.ascontiguousarray(urows, dtype=np.int64)
         indptr = self.x.indptr.astype(np.int64, copy=False)
@@ -239,6 +261,10 @@ class EaseModel(TrainedModel):
             )
         return pd.concat(frames, ignore_index=True)
 
+    def release(self) -> None:
+        if self.partner is not None:
+            self.partner.release()
+
     def factors(self) -> Factors:
         """EASE is an item-item model: it has no user or movie factors.
 
@@ -270,6 +296,8 @@ class EaseModel(TrainedModel):
             pd.DataFrame(
                 {USER: rows.astype(np.int32), ITEM: self.item_ids[self.x.indices].astype(np.int32)}
             ).to_parquet(path / INTERACTIONS, index=False)
+            if self.partner is not None:
+                self.partner.save(path / PARTNER)
         except OSError as exc:
             raise ModelError(f"cannot write model to {path}: {exc.strerror or exc}") from exc
 
@@ -294,6 +322,8 @@ def write_weights(
         "weights": "topk" if sparse else "dense",
         "topk": topk,
         "dtype": "float32",
+        "blend": float(params.ease_blend),
+        "partner": PARTNER if params.ease_blend > 0 else None,
     }
     np.save(path / "item_ids.npy", np.asarray(item_ids, dtype=np.int32))
     if isinstance(weights, sp.csr_matrix):
@@ -355,6 +385,7 @@ def fit_local(
     values: np.ndarray,
     params: ALSParams,
     times: np.ndarray | None = None,
+    partner: TrainedModel | None = None,
 ) -> EaseModel:
     """Fit EASE on ratings held as CSR by user (rows ``user_ids``, columns ``item_ids``;
     movies ascending within a user). ``times``: each rating's timestamp in the same order,
@@ -375,10 +406,10 @@ def fit_local(
     rows = with_sessions(x, t, params.ease_session_weight, params.ease_session_gap)
     b = ease_weights(rows, params.reg_param, params.ease_max_items)
     weights: Weights = sparsify_rows(b, params.ease_topk) if params.ease_topk else b
-    return EaseModel(params, user_ids, item_ids, x, weights)
+    return EaseModel(params, user_ids, item_ids, x, weights, partner)
 
 
-def load_local(path: Path, params: ALSParams) -> EaseModel:
+def load_local(path: Path, params: ALSParams, partner: TrainedModel | None = None) -> EaseModel:
     """Read a ``movierec-ease`` folder (written by either engine).
 
     Raises:
@@ -396,4 +427,4 @@ def load_local(path: Path, params: ALSParams) -> EaseModel:
         raise ModelError(f"{path}: interactions name users or movies the model does not have")
     x = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(user_ids), len(item_ids)))
     x.sort_indices()
-    return EaseModel(params, user_ids, item_ids, x, weights)
+    return EaseModel(params, user_ids, item_ids, x, weights, partner)

@@ -836,6 +836,11 @@ class LocalEngine(Engine):
                 if TIMESTAMP in frame
                 else None
             )
+            partner = None
+            if params.ease_blend > 0:
+                from movierec.engines.ease_blend import partner_params
+
+                partner = self.fit(train, partner_params(params))
             fit = fit_local(
                 train.user_ids,
                 train.item_ids,
@@ -844,6 +849,7 @@ class LocalEngine(Engine):
                 train.csr_values,
                 params,
                 times,
+                partner,
             )
             return fit  # type: ignore[return-value]
         _check_params(params)
@@ -989,9 +995,13 @@ class LocalEngine(Engine):
         """
         path = Path(path)
         if params.model == "ease":
-            from movierec.engines.ease_model import load_local
+            from movierec.engines.ease_blend import partner_params
+            from movierec.engines.ease_model import PARTNER, load_local
 
-            return load_local(path, params)  # type: ignore[return-value]
+            partner = (
+                self.load(path / PARTNER, partner_params(params)) if params.ease_blend > 0 else None
+            )
+            return load_local(path, params, partner)  # type: ignore[return-value]
         file = path / LOCAL_FILE
         try:
             if not file.is_file():

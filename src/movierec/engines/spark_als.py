@@ -18,7 +18,7 @@ import pandas as pd
 
 from movierec.engines.base import ALSParams, Engine, EngineData, Factors, TrainedModel
 from movierec.errors import EngineError, ModelError
-from movierec.schema import ITEM, PREDICTION, RANK, RATING, SCORE, USER
+from movierec.schema import ITEM, PREDICTION, RANK, RATING, SCORE, TIMESTAMP, USER
 from movierec.spark import ensure_active
 
 if TYPE_CHECKING:
@@ -60,6 +60,8 @@ class SparkData(EngineData):
     """A canonical ratings table as a cached Spark DataFrame (user, movie, rating)."""
 
     def __init__(self, spark: SparkSession, ratings: pd.DataFrame) -> None:
+        from pyspark.sql.types import LongType, StructField
+
         self._ratings = ratings
         pdf = pd.DataFrame(
             {
@@ -68,7 +70,11 @@ class SparkData(EngineData):
                 RATING: ratings[RATING].to_numpy(dtype=np.float64),
             }
         )
-        self.df: DataFrame = spark.createDataFrame(pdf, schema=_ratings_schema()).cache()
+        schema = _ratings_schema()
+        if TIMESTAMP in ratings:  # kept for EASE's rating sessions
+            pdf[TIMESTAMP] = ratings[TIMESTAMP].to_numpy(dtype=np.int64)
+            schema = schema.add(StructField(TIMESTAMP, LongType(), False))
+        self.df: DataFrame = spark.createDataFrame(pdf, schema=schema).cache()
 
     @property
     def ratings(self) -> pd.DataFrame:

@@ -1,7 +1,9 @@
 """EASE on the Spark engine: the Gram on the executors, B on the driver, scores on the executors.
 
 * **Gram.** X = the (user, movie) pairs with rating >= ``ease_threshold``; the executors
-  self-join X on the user and count each movie pair (upper triangle only). Only that
+  self-join X on the user and count each movie pair (upper triangle only; a pair inside one
+  rating session counts 1 + ``ease_session_weight``, sessions numbered by a window over
+  each user's timestamps). Only that
   count table — at most items·(items+1)/2 rows, bounded by the catalogue, not the
   ratings — comes to the driver, as Arrow.
 * **Inverse.** B = I − P·diag(1 ⊘ diag(P)) from G + λI on the driver
@@ -44,14 +46,14 @@ from movierec.engines.ease_model import (
     write_weights,
 )
 from movierec.errors import EngineError, ModelError
-from movierec.schema import ITEM, RANK, RATING, SCORE, USER
+from movierec.schema import ITEM, RANK, RATING, SCORE, TIMESTAMP, USER
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
 
-_J, _A, _B, _C, _ROW, _UB, _KIND = "_j", "_a", "_b", "_c", "_row", "_ub", "_kind"
+_J, _A, _B, _C, _ROW, _UB, _KIND, _S = "_j", "_a", "_b", "_c", "_row", "_ub", "_kind", "_s"
 SCORE_BLOCK_USERS = 256
 """Users per group of the distributed scoring (a group holds one user's float64 score row at
 a time, plus its users' interactions and seen movies)."""
@@ -80,20 +82,41 @@ def _sorted_ids(df: DataFrame, col: str) -> np.ndarray:
     return np.sort(table.column(0).to_numpy()).astype(np.int32)
 
 
-def spark_gram(x: DataFrame, n_items: int) -> np.ndarray:
-    """G = XᵀX (dense float64) from the (USER, _J) interaction pairs, counted on the executors.
+def sessions(x: DataFrame, gap: float) -> DataFrame:
+    """``x`` (USER, _J, TIMESTAMP) with a session number _S per row: a user's interactions in
+    time order (then movie row) start a new session after a gap of more than ``gap`` seconds
+    (:func:`movierec.engines.ease.session_rows`'s rule)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    order = Window.partitionBy(USER).orderBy(TIMESTAMP, _J)
+    prev = F.lag(TIMESTAMP).over(order)
+    new = (prev.isNull() | ((F.col(TIMESTAMP) - prev) > F.lit(float(gap)))).cast("int")
+    running = order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    return x.withColumn("_new", new).withColumn(_S, F.sum("_new").over(running)).drop("_new")
+
+
+def spark_gram(x: DataFrame, n_items: int, session_weight: float = 0.0) -> np.ndarray:
+    """G = XᵀX (dense float64) from the (USER, _J) interaction pairs, counted on the executors;
+    with a session column _S (:func:`sessions`) and ``session_weight`` w, a pair inside one
+    session counts 1 + w (G = XᵀX + w·SᵀS).
 
     Only the upper triangle's non-zero counts are collected; the driver mirrors them.
     """
     from pyspark.sql import functions as F
 
-    a = x.select(USER, F.col(_J).alias(_A))
-    b = x.select(USER, F.col(_J).alias(_B))
+    timed = session_weight > 0 and _S in x.columns
+    extra = [_S] if timed else []
+    a = x.select(USER, F.col(_J).alias(_A), *[F.col(c).alias(c + "_a") for c in extra])
+    b = x.select(USER, F.col(_J).alias(_B), *[F.col(c).alias(c + "_b") for c in extra])
+    weight = (
+        F.lit(1.0)
+        + F.lit(float(session_weight)) * (F.col(_S + "_a") == F.col(_S + "_b")).cast("double")
+        if timed
+        else F.lit(1.0)
+    )
     pairs = (
-        a.join(b, USER)
-        .where(F.col(_A) <= F.col(_B))
-        .groupBy(_A, _B)
-        .agg(F.count(F.lit(1)).alias(_C))
+        a.join(b, USER).where(F.col(_A) <= F.col(_B)).groupBy(_A, _B).agg(F.sum(weight).alias(_C))
     )
     table = _arrow(pairs)
     ia = table.column(_A).to_numpy()
@@ -127,18 +150,24 @@ def fit_spark(spark: SparkSession, train: Any, params: ALSParams) -> SparkEaseMo
     rated = (
         df if params.ease_threshold is None else df.where(F.col(RATING) >= params.ease_threshold)
     )
-    x = (
-        rated.select(USER, ITEM)
-        .join(F.broadcast(_index(spark, item_ids)), ITEM)
-        .select(USER, _J)
-        .persist(StorageLevel.MEMORY_AND_DISK)
+    timed = params.ease_session_weight > 0 and TIMESTAMP in df.columns
+    pairs = rated.select(USER, ITEM, *([TIMESTAMP] if timed else [])).join(
+        F.broadcast(_index(spark, item_ids)), ITEM
     )
+    x = pairs.select(USER, _J).persist(StorageLevel.MEMORY_AND_DISK)
     if x.isEmpty():
         x.unpersist()
         raise EngineError(
             f"EASE has no interaction to learn from: no rating is >= {params.ease_threshold}"
         )
-    g = spark_gram(x, len(item_ids))
+    if timed:
+        g = spark_gram(
+            sessions(pairs.select(USER, _J, TIMESTAMP), params.ease_session_gap),
+            len(item_ids),
+            params.ease_session_weight,
+        )
+    else:
+        g = spark_gram(x, len(item_ids))
     b = weights_primal(g, lam)
     del g
     weights: Weights = sparsify_rows(b, params.ease_topk) if params.ease_topk else b
