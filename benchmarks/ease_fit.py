@@ -37,9 +37,19 @@ from movierec.schema import USER
 from movierec.split import kfold
 
 
+def default_data() -> str:
+    """ml-latest-small from $MOVIEREC_DATA_DIR or ../shared/datasets (as the tests find it),
+    else the dataset name (downloaded once into the cache)."""
+    root = os.environ.get("MOVIEREC_DATA_DIR") or str(
+        Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+    )
+    folder = Path(root) / "ml-latest-small"
+    return str(folder) if folder.is_dir() else "ml-latest-small"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default="ml-latest-small")
+    ap.add_argument("--data", default=default_data(), help="dataset name or ratings path")
     ap.add_argument("--lam", type=float, default=200.0)
     ap.add_argument("--topk", default="500,1000,2000,4000")
     ap.add_argument("--out", type=Path)

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from movierec.baselines import MostPopular
-from movierec.config import RunConfig
+from movierec.config import RunConfig, build_config
 from movierec.data import load_ratings
 from movierec.engines import get_engine
 from movierec.engines.base import ALSParams
@@ -80,21 +80,32 @@ def _plain(p: ALSParams) -> ALSParams:
     return replace(p, ease_threshold=None)
 
 
+def default_data() -> str:
+    """ml-latest-small from $MOVIEREC_DATA_DIR or ../shared/datasets (as the tests find it),
+    else the dataset name (downloaded once into the cache)."""
+    root = os.environ.get("MOVIEREC_DATA_DIR") or str(
+        Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+    )
+    folder = Path(root) / "ml-latest-small"
+    return str(folder) if folder.is_dir() else "ml-latest-small"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default="ml-latest-small", help="dataset name or ratings path")
+    ap.add_argument("--data", default=default_data(), help="dataset name or ratings path")
     ap.add_argument("--engine", default="local", choices=["local", "spark"])
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--lambdas", default="100,200,300,1000", help="EASE λ values of the fixed rows")
     ap.add_argument("--skip-shipped", action="store_true", help="only the fixed rows")
+    ap.add_argument("--config", type=Path, help="a movierec TOML config (default: the defaults)")
     ap.add_argument("--out", type=Path, help="write OUT.json and OUT.md")
     args = ap.parse_args()
 
     data: dict[str, Any] = (
         {"path": args.data} if os.path.exists(args.data) else {"dataset": args.data}
     )
-    cfg = RunConfig.model_validate({"engine": args.engine, "seed": args.seed, "data": data})
+    cfg = build_config(args.config, {"engine": args.engine, "seed": args.seed, "data": data})
     ratings = load_ratings(cfg.data).ratings
     engine = get_engine(cfg.engine, cfg.spark)
     lambdas = [float(v) for v in args.lambdas.split(",")]
@@ -175,6 +186,7 @@ def main() -> None:
             ">= 3; mean ± population std over folds"
         ),
         "engine": cfg.engine,
+        "config": str(args.config) if args.config else "defaults",
         "data": args.data,
         "ratings": len(ratings),
         "rows": table,
@@ -194,7 +206,8 @@ def main() -> None:
 
 def markdown(report: dict[str, Any]) -> str:
     lines = [
-        f"Ranking on {report['data']} ({report['ratings']:,} ratings), {report['engine']} engine.",
+        f"Ranking on {report['data']} ({report['ratings']:,} ratings), {report['engine']} engine, "
+        f"config: {report['config']}.",
         "",
         f"Protocol: {report['protocol']}.",
         "",

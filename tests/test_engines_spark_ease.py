@@ -107,3 +107,43 @@ def test_spark_ease_refuses_above_item_limit(engine: SparkEngine) -> None:
             engine.fit(data, ALSParams(model="ease", reg_param=1.0, ease_max_items=10))
     finally:
         data.release()
+
+
+def test_spark_blend_matches_its_parts(engine: SparkEngine, tmp_path: Path) -> None:
+    from movierec.engines.ease_blend import partner_params, standardise
+
+    df = fixture_ratings()
+    params = ALSParams(
+        model="ease", reg_param=4.0, rank=3, max_iter=3, seed=2, ease_blend=0.5,
+        ease_blend_reg=0.1,
+    )  # fmt: skip
+    data = engine.data(df)
+    try:
+        model = engine.fit(data, params)
+        plain = engine.fit(data, ALSParams(model="ease", reg_param=4.0))
+        assert model.partner is not None
+        assert model.partner.params == partner_params(params)
+        f = model.partner.factors()
+        users, items = np.unique(df[USER]), np.unique(df[ITEM])
+        pairs = pd.DataFrame({USER: np.repeat(users, len(items)), ITEM: np.tile(items, len(users))})
+        e = plain.predict(pairs).reshape(len(users), len(items))
+        uf = np.zeros((len(users), f.user_factors.shape[1]))
+        uf[np.searchsorted(users, f.user_ids)] = f.user_factors
+        vf = np.zeros((len(items), f.item_factors.shape[1]))
+        vf[np.searchsorted(items, f.item_ids)] = f.item_factors
+        want = 0.5 * standardise(e) + 0.5 * standardise(uf @ vf.T)
+        got = model.predict(pairs).reshape(len(users), len(items))
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
+        recs = model.recommend(users[:4], 3, exclude=data)
+        for u, grp in recs.groupby(USER):
+            row = np.searchsorted(users, u)
+            np.testing.assert_allclose(
+                grp["score"], got[row, np.searchsorted(items, grp[ITEM])], atol=1e-9
+            )
+        model.save(tmp_path / "blend")
+        back = engine.load(tmp_path / "blend", params)
+        pd.testing.assert_frame_equal(back.recommend(users[:4], 3, exclude=data), recs)
+        for m in (model, plain, back):
+            m.release()
+    finally:
+        data.release()

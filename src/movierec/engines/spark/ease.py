@@ -41,6 +41,7 @@ from movierec.engines.ease import check_lambda, check_size, sparsify_rows, weigh
 from movierec.engines.ease_model import (
     EASE_JSON,
     INTERACTIONS,
+    PARTNER,
     Weights,
     read_weights,
     write_weights,
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _J, _A, _B, _C, _ROW, _UB, _KIND, _S = "_j", "_a", "_b", "_c", "_row", "_ub", "_kind", "_s"
+_F = "_f"
 SCORE_BLOCK_USERS = 256
 """Users per group of the distributed scoring (a group holds one user's float64 score row at
 a time, plus its users' interactions and seen movies)."""
@@ -128,7 +130,9 @@ def spark_gram(x: DataFrame, n_items: int, session_weight: float = 0.0) -> np.nd
     return g
 
 
-def fit_spark(spark: SparkSession, train: Any, params: ALSParams) -> SparkEaseModel:
+def fit_spark(
+    spark: SparkSession, train: Any, params: ALSParams, partner: Any = None
+) -> SparkEaseModel:
     """Fit EASE on a :class:`~movierec.engines.spark_als.SparkData` table (see the module doc).
 
     Raises:
@@ -179,34 +183,46 @@ def fit_spark(spark: SparkSession, train: Any, params: ALSParams) -> SparkEaseMo
         params.ease_topk,
         time.perf_counter() - started,
     )
-    return SparkEaseModel(spark, params, user_ids, item_ids, x, weights)
+    return SparkEaseModel(spark, params, user_ids, item_ids, x, weights, partner)
 
 
 def _user_scores_fn() -> Any:
-    """A function ``scores(payload, src)``: one user's float64 scores, the sum of the rows
-    ``src`` (ascending movie rows) of the broadcast B, in the local kernel's order.
+    """A function ``scores(payload, src, uf)``: one user's float64 score row — the sum of the
+    rows ``src`` (ascending movie rows) of the broadcast B, in the local kernel's order, and
+    with a blend, (1 − w)·z(that) + w·z(item factors · ``uf``) (the partner's user factor;
+    None = zeros), as :mod:`movierec.engines.ease_blend` computes it.
 
     Built as a nested function so Spark pickles it by value (workers need numpy only).
-    ``payload`` is ``("dense", B, item_ids)`` or ``("sparse", indptr, indices, values,
-    item_ids)``.
+    ``payload`` is a dict: ``item_ids``, ``blend`` (w), ``item_factors`` (float64, aligned to
+    ``item_ids``; None without a blend) and ``b`` (dense B) or ``indptr``/``indices``/
+    ``values`` (its sparse rows).
     """
 
-    def scores(payload: tuple[Any, ...], src: np.ndarray | None) -> np.ndarray:
-        item_ids = payload[-1]
-        s = np.zeros(len(item_ids), dtype=np.float64)
-        if src is None or len(src) == 0:
+    def z(v: np.ndarray) -> np.ndarray:
+        sd = v.std()
+        return (v - v.mean()) / (sd if sd > 0 else 1.0)
+
+    def scores(payload: dict[str, Any], src: np.ndarray | None, uf: Any) -> np.ndarray:
+        s = np.zeros(len(payload["item_ids"]), dtype=np.float64)
+        if src is not None and len(src):
+            if "b" in payload:
+                b = payload["b"]
+                for i in src:
+                    s += b[i]
+            else:
+                indptr, indices, values = payload["indptr"], payload["indices"], payload["values"]
+                lens = indptr[src + 1] - indptr[src]
+                starts = np.repeat(indptr[src] - np.cumsum(lens) + lens, lens)
+                pos = starts + np.arange(int(lens.sum()))
+                s += np.bincount(
+                    indices[pos], weights=values[pos].astype(np.float64), minlength=len(s)
+                )
+        w = payload["blend"]
+        if w <= 0:
             return s
-        if payload[0] == "dense":
-            b = payload[1]
-            for i in src:
-                s += b[i]
-            return s
-        indptr, indices, values = payload[1], payload[2], payload[3]
-        lens = indptr[src + 1] - indptr[src]
-        starts = np.repeat(indptr[src] - np.cumsum(lens) + lens, lens)
-        pos = starts + np.arange(int(lens.sum()))
-        s += np.bincount(indices[pos], weights=values[pos].astype(np.float64), minlength=len(s))
-        return s
+        itf = payload["item_factors"]
+        a = np.zeros(len(s)) if uf is None else itf @ np.asarray(uf, dtype=np.float64)
+        return (1.0 - w) * z(s) + w * z(a)
 
     return scores
 
@@ -223,6 +239,7 @@ class SparkEaseModel(TrainedModel):
         item_ids: np.ndarray,
         x: DataFrame,
         weights: Weights,
+        partner: Any = None,
     ) -> None:
         self._spark = spark
         self.params = params
@@ -231,22 +248,23 @@ class SparkEaseModel(TrainedModel):
         self.x = x
         """(USER, _J) interaction pairs, cached."""
         self.weights = weights
+        self.partner = partner
+        """The implicit-als SparkALSModel blended in (``params.ease_blend`` > 0), else None."""
         self._bc: Any = None
 
     def _broadcast(self) -> Any:
         if self._bc is None:
             w = self.weights
-            payload: tuple[Any, ...]
+            payload: dict[str, Any] = {"item_ids": self.item_ids, "item_factors": None}
             if isinstance(w, sp.csr_matrix):
-                payload = (
-                    "sparse",
-                    w.indptr.astype(np.int64),
-                    w.indices.astype(np.int32),
-                    w.data.astype(np.float32),
-                    self.item_ids,
-                )
+                payload["indptr"] = w.indptr.astype(np.int64)
+                payload["indices"] = w.indices.astype(np.int32)
+                payload["values"] = w.data.astype(np.float32)
             else:
-                payload = ("dense", np.ascontiguousarray(w, dtype=np.float32), self.item_ids)
+                payload["b"] = np.ascontiguousarray(w, dtype=np.float32)
+            payload["blend"] = float(self.params.ease_blend) if self.partner is not None else 0.0
+            if self.partner is not None:
+                payload["item_factors"] = self._partner_items()
             try:
                 context = self._spark.sparkContext
             except Exception:  # Spark Connect has no SparkContext: B travels with the UDF
@@ -255,22 +273,44 @@ class SparkEaseModel(TrainedModel):
                 self._bc = context.broadcast(payload)
         return self._bc
 
+    def _partner_items(self) -> np.ndarray:
+        """The partner's item factors (float64) as rows of ``item_ids`` (zeros if unknown);
+        a catalogue-sized table collected to the driver."""
+        from movierec.engines.ease_blend import aligned
+
+        table = _arrow(self.partner.model.itemFactors)
+        ids = table.column("id").to_numpy().astype(np.int64)
+        order = np.argsort(ids)
+        feats = table.column("features").to_pylist()
+        mat = np.array([feats[i] for i in order], dtype=np.float64).reshape(len(ids), -1)
+        factors = Factors(np.zeros(0, np.int32), np.zeros((0, mat.shape[1])), ids[order], mat)
+        return aligned(factors, np.zeros(0, np.int32), self.item_ids)[1]
+
     def _grouped(self, parts: list[DataFrame], users: np.ndarray | None) -> DataFrame:
-        """Union of (_UB, _KIND, USER, _J, _ROW) rows, users hashed into blocks."""
+        """Union of (_UB, _KIND, USER, _J, _ROW, _F) rows, users hashed into blocks; with a
+        blend, the partner's user factors ride along as kind-4 rows (_F)."""
         from pyspark.sql import functions as F
-        from pyspark.sql.types import IntegerType, StructField, StructType
+        from pyspark.sql.types import ArrayType, FloatType, IntegerType, StructField, StructType
 
         known = self.user_ids if users is None else np.intersect1d(self.user_ids, users)
         blocks = max(1, -(-len(known) // SCORE_BLOCK_USERS))
         schema = StructType([StructField(USER, IntegerType(), False)])
         marks = self._spark.createDataFrame(pd.DataFrame({USER: known.astype(np.int32)}), schema)
+        no_f = F.lit(None).cast(ArrayType(FloatType())).alias(_F)
         cols = [_KIND, USER, _J, _ROW]
         out = marks.select(
             F.lit(0).alias(_KIND), USER, F.lit(None).cast("int").alias(_J),
-            F.lit(None).cast("long").alias(_ROW),
+            F.lit(None).cast("long").alias(_ROW), no_f,
         )  # fmt: skip
         for part in parts:
-            out = out.unionByName(part.join(marks, USER, "left_semi").select(*cols))
+            out = out.unionByName(part.join(marks, USER, "left_semi").select(*cols, no_f))
+        if self.partner is not None:
+            uf = self.partner.model.userFactors.select(
+                F.lit(4).alias(_KIND), F.col("id").cast("int").alias(USER),
+                F.lit(None).cast("int").alias(_J), F.lit(None).cast("long").alias(_ROW),
+                F.col("features").alias(_F),
+            )  # fmt: skip
+            out = out.unionByName(uf.join(marks, USER, "left_semi"))
         return out.withColumn(_UB, F.pmod(F.xxhash64(USER), F.lit(blocks)).cast("int"))
 
     def recommend_df(
@@ -308,7 +348,7 @@ class SparkEaseModel(TrainedModel):
         # A closure (pickled by value): Python workers need numpy and pandas, not movierec.
         def top_block(pdf: pd.DataFrame) -> pd.DataFrame:
             payload = bc.value
-            item_ids = payload[-1]
+            item_ids = payload["item_ids"]
             kind = pdf[_KIND].to_numpy()
             users_ = np.sort(pdf.loc[kind == 0, USER].to_numpy())
             inter = (
@@ -318,11 +358,12 @@ class SparkEaseModel(TrainedModel):
             )
             seen_ = pdf.loc[kind == 2, [USER, _J]].astype({_J: np.int64})
             inter_by = dict(tuple(inter.groupby(USER)[_J]))
+            uf_by = dict(zip(pdf.loc[kind == 4, USER], pdf.loc[kind == 4, _F]))
             seen_by = dict(tuple(seen_.groupby(USER)[_J]))
             out_u, out_i, out_s, out_r = [], [], [], []
             for u in users_:
                 rows = inter_by.get(u)
-                s = user_scores(payload, None if rows is None else rows.to_numpy())
+                s = user_scores(payload, None if rows is None else rows.to_numpy(), uf_by.get(u))
                 seen_rows = seen_by.get(u)
                 if seen_rows is not None:
                     s[seen_rows.to_numpy()] = -np.inf
@@ -417,11 +458,12 @@ class SparkEaseModel(TrainedModel):
                 .sort_values([USER, _J], kind="stable")
             )
             inter_by = dict(tuple(inter.groupby(USER)[_J]))
+            uf_by = dict(zip(block.loc[kind == 4, USER], block.loc[kind == 4, _F]))
             asked = block.loc[kind == 3, [USER, _J, _ROW]].astype({_J: np.int64, _ROW: np.int64})
             rows_out, vals_out = [], []
             for u, grp in asked.groupby(USER):
                 rows = inter_by.get(u)
-                s = user_scores(payload, None if rows is None else rows.to_numpy())
+                s = user_scores(payload, None if rows is None else rows.to_numpy(), uf_by.get(u))
                 rows_out.append(grp[_ROW].to_numpy())
                 vals_out.append(s[grp[_J].to_numpy()])
             if not rows_out:
@@ -462,15 +504,21 @@ class SparkEaseModel(TrainedModel):
         np.save(path / "user_ids.npy", self.user_ids)
         ids = F.broadcast(_index(self._spark, self.item_ids))
         self.x.join(ids, _J).select(USER, ITEM).write.parquet(spark_uri(path / INTERACTIONS))
+        if self.partner is not None:
+            self.partner.save(path / PARTNER)
 
     def release(self) -> None:
         self.x.unpersist()
+        if self.partner is not None:
+            self.partner.release()
         if self._bc is not None and not isinstance(self._bc, SimpleNamespace):
             self._bc.destroy()
         self._bc = None
 
 
-def load_spark(spark: SparkSession, path: Path, params: ALSParams) -> SparkEaseModel:
+def load_spark(
+    spark: SparkSession, path: Path, params: ALSParams, partner: Any = None
+) -> SparkEaseModel:
     """Read a ``movierec-ease`` folder (written by either engine).
 
     Raises:
@@ -488,4 +536,4 @@ def load_spark(spark: SparkSession, path: Path, params: ALSParams) -> SparkEaseM
         raise ModelError(f"{path}: not a readable EASE model ({exc})") from exc
     x = pairs.join(F.broadcast(_index(spark, item_ids)), ITEM).select(USER, _J).cache()
     log.debug("loaded EASE model (%s) from %s", json.dumps(meta), path / EASE_JSON)
-    return SparkEaseModel(spark, params, user_ids, item_ids, x, weights)
+    return SparkEaseModel(spark, params, user_ids, item_ids, x, weights, partner)
