@@ -9,8 +9,10 @@ std over the folds.
 
 Rows: most popular; implicit-als as ``run`` ships it (the ``[recommend]`` defaults, rank 50,
 regParam 0.2, 15 iterations, alpha 1, interactions "rating"); implicit-als rank 10 regParam
-0.1; EASE at several λ on all ratings (the issue's plain EASE) and with the shipped EASE
-settings (``[als] ease_*`` defaults); ials with its defaults when the engines have it; and
+0.1; plain EASE at several λ on all ratings (the issue's rows); EASE at one λ adding the
+shipped settings one step at a time (ratings >= ``ease_threshold``, rating sessions, the blend
+with implicit-als: the ``[als] ease_*`` defaults); ials with its defaults when the engines
+have it; and
 **the shipped recommender**: on each fold's training part, the candidate
 :func:`movierec.pipeline.choose_recommender` picks on its validation split (the training
 part only, never the test fold), fitted on the whole training part, as ``movierec run``
@@ -30,6 +32,7 @@ import json
 import os
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +55,16 @@ METRICS = ("precision", "recall", "recall_norm", "ndcg")
 LABELS = {"precision": "P@10", "recall": "R@10", "recall_norm": "norm. R@10", "ndcg": "NDCG@10"}
 
 
-def rows_to_fit(cfg: RunConfig, lambdas: list[float]) -> list[tuple[str, ALSParams | None]]:
+def rows_to_fit(
+    cfg: RunConfig, lambdas: list[float], step_lambda: float
+) -> list[tuple[str, ALSParams | None]]:
     """(label, parameters) of every fixed row; None = most popular."""
     out: list[tuple[str, ALSParams | None]] = [("most popular", None)]
     out.append(
-        ("implicit-als as shipped (rank 50, regParam 0.2, 15 it., alpha 1)", implicit_params(cfg))
+        (
+            "implicit-als as shipped (rank 50, regParam 0.2, 15 it., alpha 1)",
+            implicit_params(cfg),
+        )
     )
     out.append(
         (
@@ -64,20 +72,18 @@ def rows_to_fit(cfg: RunConfig, lambdas: list[float]) -> list[tuple[str, ALSPara
             ALSParams(model="implicit-als", rank=10, reg_param=0.1, seed=cfg.seed),
         )
     )
+    shipped = ease_params(cfg, step_lambda)
+    plain = replace(shipped, ease_threshold=None, ease_session_weight=0.0, ease_blend=0.0)
     for lam in lambdas:
-        plain = ease_params(cfg, lam)
-        out.append((f"EASE λ={lam:g}, all ratings", _plain(plain)))
-    for lam in lambdas:
-        out.append((f"EASE λ={lam:g}, shipped settings", ease_params(cfg, lam)))
+        out.append((f"EASE λ={lam:g} (all ratings, plain)", replace(plain, reg_param=lam)))
+    liked = replace(plain, ease_threshold=shipped.ease_threshold)
+    out.append((f"EASE λ={step_lambda:g}, ratings >= {shipped.ease_threshold:g}", liked))
+    sessions = replace(liked, ease_session_weight=shipped.ease_session_weight)
+    out.append((f"  + rating sessions (weight {shipped.ease_session_weight:g})", sessions))
+    out.append((f"  + blend with implicit-als (w = {shipped.ease_blend:g})", shipped))
     if available("ials"):
         out.append(("ials (defaults)", ials_params(cfg)))
     return out
-
-
-def _plain(p: ALSParams) -> ALSParams:
-    from dataclasses import replace
-
-    return replace(p, ease_threshold=None)
 
 
 def default_data() -> str:
@@ -96,7 +102,10 @@ def main() -> None:
     ap.add_argument("--engine", default="local", choices=["local", "spark"])
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--lambdas", default="100,200,300,1000", help="EASE λ values of the fixed rows")
+    ap.add_argument("--lambdas", default="100,300,1000", help="λ values of the plain EASE rows")
+    ap.add_argument(
+        "--step-lambda", type=float, default=200.0, help="λ of the rows adding one step each"
+    )
     ap.add_argument("--skip-shipped", action="store_true", help="only the fixed rows")
     ap.add_argument("--config", type=Path, help="a movierec TOML config (default: the defaults)")
     ap.add_argument("--out", type=Path, help="write OUT.json and OUT.md")
@@ -109,7 +118,7 @@ def main() -> None:
     ratings = load_ratings(cfg.data).ratings
     engine = get_engine(cfg.engine, cfg.spark)
     lambdas = [float(v) for v in args.lambdas.split(",")]
-    fixed = rows_to_fit(cfg, lambdas)
+    fixed = rows_to_fit(cfg, lambdas, args.step_lambda)
     per_row: dict[str, list[dict[str, float]]] = {}
     seconds: dict[str, list[float]] = {}
     choices: list[dict[str, Any]] = []

@@ -164,16 +164,19 @@ class ALSConfig(_Section):
     """``ease``: keep only the k largest-magnitude weights of each row of the item-item
     matrix B (0 = keep B dense). The Spark engine broadcasts B to its executors as these
     sparse rows (items·k values; 0 broadcasts every weight)."""
-    ease_session_weight: float = Field(default=0.0, ge=0.0)
+    ease_session_weight: float = Field(default=1.0, ge=0.0)
     """``ease``: co-occurrences of two movies rated in one session (ratings of a user less
     than ``ease_session_gap`` apart) count 1 + this in XᵀX (other co-occurrences count 1).
-    Needs timestamps; 0 = plain EASE."""
+    Needs timestamps (without them: plain EASE); 0 = plain EASE. 1.0: see the README's
+    Models section (validation gain on ml-latest-small)."""
     ease_session_gap: float = Field(default=3600.0, gt=0.0)
     """``ease``: seconds between two consecutive ratings of a user that start a new session."""
-    ease_blend: float = Field(default=0.0, ge=0.0, le=1.0)
+    ease_blend: float = Field(default=0.6, ge=0.0, le=1.0)
     """``ease``: weight w of an implicit-als partner fitted on the same ratings; scores are
-    (1 − w)·z(EASE) + w·z(implicit-als), z standardising each user's row (0 = plain EASE).
-    The partner uses this section's rank, max_iter and alpha and regParam ``ease_blend_reg``."""
+    (1 − w)·z(EASE) + w·z(implicit-als), z standardising each user's row (0 = plain EASE;
+    0.6: see the README's Models section). The partner uses this section's rank, max_iter
+    and alpha and regParam ``ease_blend_reg`` (the ``ease`` candidate of ``run``: the
+    ``implicit-als`` candidate's settings)."""
     ease_blend_reg: float = Field(default=0.2, ge=0.0)
     """``ease``: regParam of the blended implicit-als partner."""
     ease_max_items: int = Field(default=20000, ge=1)

@@ -60,7 +60,9 @@ class ALSParams:
     ease_max_items: int = 20000
     """``ease``: refuse to fit on more movies than this (the dense items×items matrices)."""
     ease_session_weight: float = 0.0
-    """``ease``: extra weight of co-occurrences within one rating session (0: none)."""
+    """``ease``: extra weight of co-occurrences within one rating session (0: none). The
+    ``ease_*`` defaults here are plain EASE for library use; movierec's configured defaults
+    (sessions and blend on) come from :class:`movierec.config.ALSConfig` via from_config."""
     ease_session_gap: float = 3600.0
     """``ease``: seconds between two ratings of a user that start a new session."""
     ease_blend: float = 0.0
