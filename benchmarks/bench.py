@@ -529,7 +529,7 @@ def flops_per_iteration(user_counts: Any, item_counts: Any, k: int) -> dict[str,
     """FLOPs of one ALS iteration (an item and a user half-step) as the local kernel runs them.
 
     ``user_counts``/``item_counts``: ratings per user / per movie. Delegates to
-    :func:`movierec.engines._local_kernels.solve_half_flops`, which mirrors the kernel:
+    :func:`movierec.engines._local_plan.solve_half_flops`, which mirrors the kernel:
     ``executed`` counts every multiply-add the kernel performs (per gathered column — the
     ratings, in blocks padded to a multiple of 8 — all 4×4 tiles on or below the diagonal
     of the padded extended Gram matrix: Gram, right-hand side and the redundant halves of
@@ -538,7 +538,7 @@ def flops_per_iteration(user_counts: Any, item_counts: Any, k: int) -> dict[str,
     ``useful`` counts the minimum a symmetric primal solve needs (k(k+1)/2 + k
     multiply-adds per rating, same per-row terms). 2 FLOPs per multiply-add.
     """
-    from movierec.engines._local_kernels import solve_half_flops
+    from movierec.engines._local_plan import solve_half_flops
 
     users = solve_half_flops(user_counts, k)
     items = solve_half_flops(item_counts, k)
@@ -624,7 +624,7 @@ def bench_scaling(opts: argparse.Namespace) -> None:
         "phase). s/iter = fit wall time / iterations. Peak RSS = `ru_maxrss` of that process "
         "(interpreter, numba, the loaded frame, the index, factors), divided by the ratings.\n\n"
         "FLOPs per iteration: what the kernel executes, counted from the real ratings per "
-        "user and per movie by `_local_kernels.solve_half_flops` — per rating the register "
+        "user and per movie by `_local_plan.solve_half_flops` — per rating the register "
         "tiles' share of the upper extended Gram matrix (width w = k+1 rounded up to 4, the "
         "extra column is the right-hand side; every 4-row block i0 < k from its first column "
         "to w: 4·Σ(w − i0) multiply-adds, rank 10: 96, rank 50: 1456), and per row the "
@@ -908,7 +908,7 @@ def worker(argv: list[str]) -> None:
         out["rss_after_index_bytes"] = _rss_now()
         out |= {"nnz": data.nnz, "n_users": data.n_users, "n_items": data.n_items}
         rank = a.rank
-        from movierec.engines._local_kernels import solve_half_flops
+        from movierec.engines._local_plan import solve_half_flops
 
         fu = solve_half_flops(np.diff(data.csr_indptr), rank)
         fi = solve_half_flops(np.diff(data.csc_indptr), rank)

@@ -131,7 +131,7 @@ def server_cpu_ms(pid: int, before: float, res: dict[str, Any]) -> float:
 class Server:
     """``movierec serve`` in a subprocess."""
 
-    def __init__(self, model: Path, port: int, workers: int = 1) -> None:
+    def __init__(self, model: Path, port: int, workers: int = 1, src: Path | None = None) -> None:
         self.port = port
         started = time.perf_counter()
         self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-serve-{port}.log"
@@ -148,7 +148,10 @@ class Server:
         ]
         if workers > 1:
             cmd += ["--workers", str(workers)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log)
+        env = dict(os.environ)
+        if src is not None:  # serve another checkout's code (A/B runs)
+            env["PYTHONPATH"] = str(src)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log, env=env)
         deadline = time.monotonic() + 120
         while True:
             try:
@@ -557,6 +560,12 @@ def main() -> None:
     ap.add_argument(
         "--workers", type=int, default=1, help="Server processes (movierec serve --workers)."
     )
+    ap.add_argument(
+        "--src",
+        type=Path,
+        help="Serve the movierec package under this src/ folder (PYTHONPATH of the server), "
+        "e.g. a checkout of an older commit for a same-machine A/B (benchmarks/service_ab.py).",
+    )
     args = ap.parse_args()
     if args.client == "wrk" and shutil.which("wrk") is None:
         ap.error("--client wrk: wrk is not installed (Debian: apt-get install -y wrk)")
@@ -569,7 +578,7 @@ def main() -> None:
     load_at_start = os.getloadavg()
     startups = []
     for _ in range(max(0, args.startups)):
-        probe = Server(args.model, free_port())
+        probe = Server(args.model, free_port(), src=args.src)
         startups.append(
             {
                 "seconds": round(probe.startup_seconds, 3),
@@ -585,7 +594,7 @@ def main() -> None:
             f"{probe.health['model']['load_seconds']:.2f} s), load {os.getloadavg()[0]:.1f}",
             flush=True,
         )
-    server = Server(args.model, free_port(), args.workers)
+    server = Server(args.model, free_port(), args.workers, src=args.src)
     sampler = RssSampler(server.proc.pid)
     sampler.start()
     model = server.health["model"]
@@ -669,6 +678,7 @@ def main() -> None:
         "rss_mib_max": max(sampler.samples) if sampler.samples else None,
         "cpus": os.cpu_count(),
         "label": args.label,
+        "src": str(args.src) if args.src else None,
         "client": args.client,
         "workers": args.workers,
         "loadavg_at_start": load_at_start,

@@ -81,7 +81,7 @@ def rows_to_fit(
     sessions = replace(liked, ease_session_weight=shipped.ease_session_weight)
     out.append((f"  + rating sessions (weight {shipped.ease_session_weight:g})", sessions))
     out.append((f"  + blend with implicit-als (w = {shipped.ease_blend:g})", shipped))
-    if available("ials"):
+    if available("ials", cfg.engine):
         out.append(("ials (defaults)", ials_params(cfg)))
     return out
 

@@ -279,5 +279,12 @@ def test_model_from_another_version_or_incomplete(model_dir: Path, tmp_path: Pat
     assert "format version 0" in result.output and "retrain the model" in result.output
     result = invoke(["recommend", "--model", str(incomplete), "--user", "1"])
     assert "incomplete: factors.npz missing" in one_error_line(result.output)
-    result = invoke(["recommend", "--model", str(tmp_path / "nowhere"), "--user", "1"])
-    assert "not a movierec model folder" in one_error_line(result.output)
+    # A missing folder is reported as missing (issue 16), a folder without model.json as
+    # not a model folder.
+    for verb in (["recommend", "--user", "1"], ["similar", "--movie", "1"]):
+        result = invoke([verb[0], "--model", str(tmp_path / "nowhere"), *verb[1:]])
+        assert result.exit_code == 2
+        assert "model folder" in (line := one_error_line(result.output)), verb
+        assert "nowhere does not exist" in line, verb
+        result = invoke([verb[0], "--model", str(tmp_path), *verb[1:]])
+        assert "not a movierec model folder" in one_error_line(result.output), verb

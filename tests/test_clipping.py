@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from movierec.cli import cli, make_config
+from movierec.cli import cli
 from movierec.config import build_config
 from movierec.engines.base import (
     ALSParams,
@@ -146,8 +146,10 @@ def test_config_and_cli_flags() -> None:
     assert ALSParams(**params.to_dict() | {"rating_scale": [1, 5]}) == params  # JSON round trip
     with pytest.raises(ConfigError, match="lo < hi"):
         build_config(overrides={"als": {"rating_scale": [5, 1]}})
-    kw = {"clip_predictions": False, "rating_scale": "0.5,5"}
-    cfg = make_config(kw)
-    assert cfg.als.clip_predictions is False and cfg.als.rating_scale == (0.5, 5.0)
+    from test_cli_options import capture
+
+    result, flags_cfg = capture(["--no-clip", "--rating-scale", "0.5,5"])
+    assert result.exit_code == 0 and flags_cfg is not None, result.output
+    assert flags_cfg.als.clip_predictions is False and flags_cfg.als.rating_scale == (0.5, 5.0)
     result = CliRunner().invoke(cli, ["train", "--help"])
     assert "--no-clip" in result.output and "--rating-scale" in result.output

@@ -154,8 +154,10 @@ def test_report_to_dict_is_json_ready(ml_small: Path) -> None:
     assert json.loads(json.dumps(d)) == d
     assert set(d) == {
         "path", "format", "rows_read", "rows_kept", "rejected", "duplicates",
-        "has_timestamp", "rating_min", "rating_max", "ids_mapped",
+        "has_timestamp", "rating_min", "rating_max", "ids_mapped", "encoding",
+        "movies_encoding",
     }  # fmt: skip
+    assert (d["encoding"], d["movies_encoding"]) == ("utf-8", "utf-8")
 
 
 # --------------------------------------------------------------------------- MovieLens layouts
@@ -292,10 +294,15 @@ def test_unknown_column_key_is_config_error(tmp_path: Path) -> None:
 
 def test_explicit_sep_and_header_override(tmp_path: Path) -> None:
     path = write(tmp_path / "r.txt", "a;b;c\n1;2;4\n")
-    assert rows(load(path, sep=";")) == [(1, 2, 4.0)]
-    # header=True skips a numeric first line; header=False keeps it
+    assert rows(load(path, sep=";", header=True)) == [(1, 2, 4.0)]
+    # an unknown first row is data unless header=True says otherwise (issue 16)
+    loaded = load(path, sep=";")
+    assert rows(loaded) == [(1, 2, 4.0)]
+    assert loaded.rejects[schema.LINE].tolist() == [1]
+    # header=True on a numeric first line is refused (that row is data); header=False keeps it
     path2 = write(tmp_path / "r2.csv", "9,9,1\n1,2,4\n")
-    assert rows(load(path2, header=True)) == [(1, 2, 4.0)]
+    with pytest.raises(DataError, match=r"line 1 holds numbers, so it is data"):
+        load(path2, header=True)
     assert rows(load(path2, header=False)) == [(9, 9, 1.0), (1, 2, 4.0)]
 
 
@@ -310,9 +317,13 @@ def test_crlf_bom_and_quotes(tmp_path: Path) -> None:
 def test_encoding_error_names_line_and_override(tmp_path: Path) -> None:
     path = write(tmp_path / "r.csv", "ua,m,4\nu\xe9,m,3\n", encoding="latin-1")
     with pytest.raises(DataError, match=r"line 2: not valid utf-8 text.*data.encoding"):
-        load(path)
+        load(path, encoding="utf-8")  # declared: strict
     loaded = load(path, encoding="latin-1")
     assert loaded.user_ids is not None and list(loaded.user_ids) == ["ua", "ué"]
+    assert loaded.report.encoding == "latin-1"
+    detected = load(path)  # not UTF-8: detected as cp1252 (issue 16)
+    assert detected.user_ids is not None and list(detected.user_ids) == ["ua", "ué"]
+    assert detected.report.encoding == "cp1252"
 
 
 # --------------------------------------------------------------------------- wrong formats
@@ -355,8 +366,8 @@ def test_long_first_lines_are_truncated(tmp_path: Path) -> None:
     path = write(tmp_path / "r.txt", "x" * 500 + "\n" + "y" * 500 + "\n")
     with pytest.raises(DataError) as info:
         load(path)
-    assert "'" + "x" * 60 + "...'" in str(info.value)
-    assert len(str(info.value)) < 600
+    assert "'" + "x" * 40 + "...'" in str(info.value)
+    assert len(str(info.value)) <= 300
 
 
 @pytest.mark.parametrize(
@@ -491,7 +502,7 @@ def test_load_movies_formats(tmp_path: Path) -> None:
 
 
 def test_save_rejects_atomic_round_trip(tmp_path: Path) -> None:
-    path = write(tmp_path / "r.csv", 'u,m,r\n1,2,4\n1,3,"x, y"\n1,4,9\n')
+    path = write(tmp_path / "r.csv", 'user,movie,rating\n1,2,4\n1,3,"x, y"\n1,4,9\n')
     loaded = load(path, max_reject_fraction=1.0)
     out = tmp_path / "out" / "rejects.csv"
     write(out, "old content")
@@ -544,3 +555,208 @@ def test_parquet_datetime_and_nulls(tmp_path: Path) -> None:
     pq.write_table(pa.table({"a": [1], "b": [2]}), tmp_path / "x.parquet")
     with pytest.raises(DataError, match="cannot find the user_id, movie_id, rating column"):
         load(tmp_path / "x.parquet")
+
+
+# --------------------------------------------------------------------------- issue 16 regressions
+
+
+def _good_lines(n: int = 60) -> list[str]:
+    return [f"{1 + k // 6},{1 + k % 6},{1 + k % 5}.0,{1000 + k}" for k in range(n)]
+
+
+def _accounted(loaded: LoadedRatings) -> None:
+    rep = loaded.report
+    assert rep.rows_read == rep.rows_kept + sum(rep.rejected.values())
+    assert len(loaded.rejects) == sum(rep.rejected.values())
+
+
+@pytest.mark.parametrize(
+    ("first", "reason"),
+    [
+        ("1,NA,3.0,5", "missing_value"),
+        ("abc,2,3.0,5", "bad_user_id"),
+        ("1,2,3.5x,5", "non_numeric_rating"),
+        ("1,2,4,5,5", "wrong_field_count"),  # "4,5": a decimal comma
+    ],
+)
+def test_headerless_first_row_with_bad_cell_is_rejected_not_taken_as_header(
+    tmp_path: Path, first: str, reason: str
+) -> None:
+    loaded = load(write(tmp_path / "r.csv", "\n".join([first, *_good_lines()]) + "\n"))
+    assert loaded.report.rows_read == 61 and loaded.report.rows_kept == 60
+    assert loaded.rejects[schema.LINE].tolist() == [1]
+    assert loaded.rejects[schema.REASON].tolist() == [reason]
+    assert loaded.rejects[schema.RAW].tolist() == [first]
+    _accounted(loaded)
+
+
+def test_header_flag_on_headerless_file_does_not_swallow_a_row(tmp_path: Path) -> None:
+    path = write(tmp_path / "r.csv", "\n".join(_good_lines()) + "\n")
+    with pytest.raises(DataError, match=r"line 1 holds numbers, so it is data"):
+        load(path, header=True)
+    assert load(path).report.rows_read == 60
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r", "mixed"])
+def test_every_line_ending_style_reads_every_record(tmp_path: Path, ending: str) -> None:
+    records = ["userId,movieId,rating,timestamp", *_good_lines(3000)]
+    if ending == "mixed":
+        text = "".join(r + ("\n", "\r\n", "\r")[k % 3] for k, r in enumerate(records))
+    else:
+        text = ending.join(records) + ending
+    loaded = load(write(tmp_path / "r.csv", text))
+    assert loaded.report.rows_read == 3000 and loaded.report.rows_kept == 3000
+    assert rows(loaded)[-1] == (500, 6, 5.0, 3999)
+    bad = records.copy()
+    bad[2000] = "1,2"  # line 2001, whatever the endings before it
+    if ending == "mixed":
+        text = "".join(r + ("\n", "\r\n", "\r")[k % 3] for k, r in enumerate(bad))
+    else:
+        text = ending.join(bad) + ending
+    loaded = load(write(tmp_path / "r.csv", text))
+    assert loaded.rejects[schema.LINE].tolist() == [2001]
+    assert loaded.rejects[schema.RAW].tolist() == ["1,2"]
+    _accounted(loaded)
+
+
+def test_lone_cr_junk_error_is_one_short_line(tmp_path: Path) -> None:
+    path = write(tmp_path / "r.txt", "\r".join(["a b c d e f g h i j k l m n o p"] * 5000))
+    with pytest.raises(DataError) as info:
+        load(path)
+    assert len(str(info.value)) <= 300 and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("where", [0, 30])
+def test_hundred_thousand_digit_id_is_a_clean_reject(tmp_path: Path, where: int) -> None:
+    lines = _good_lines()
+    lines.insert(where, "7" * 100_000 + ",2,3.0,5")
+    lines.insert(where + 1, "1,2,3.0," + "9" * 100_000)
+    loaded = load(write(tmp_path / "r.csv", "\n".join(lines) + "\n"))
+    assert loaded.rejects[schema.REASON].tolist() == ["bad_user_id", "bad_timestamp"]
+    assert loaded.rejects[schema.LINE].tolist() == [where + 1, where + 2]
+    _accounted(loaded)
+
+
+def test_long_digit_ids_of_a_text_column_are_bad_beyond_the_limit(tmp_path: Path) -> None:
+    from movierec.data.validate import MAX_ID_LENGTH
+
+    lines = [f"u{k},m{k % 7},4" for k in range(40)]
+    lines.append("u" * (MAX_ID_LENGTH + 1) + ",m1,4")
+    lines.append("u" * MAX_ID_LENGTH + ",m1,4")
+    loaded = load(write(tmp_path / "r.csv", "\n".join(lines) + "\n"))
+    assert loaded.rejects[schema.LINE].tolist() == [41]
+    assert loaded.rejects[schema.REASON].tolist() == ["bad_user_id"]
+
+
+@pytest.mark.parametrize("bad_rows", [200, 5000])
+def test_bad_rows_at_the_top_do_not_refuse_a_good_file(tmp_path: Path, bad_rows: int) -> None:
+    lines = ["userId,movieId,rating,timestamp"] + ["x;y;z"] * bad_rows
+    lines += [f"{1 + k // 50},{1 + k % 50},{1 + k % 5}.0,{k}" for k in range(40_000)]
+    loaded = load(write(tmp_path / "r.csv", "\n".join(lines) + "\n"))
+    assert loaded.report.rows_read == 40_000 + bad_rows
+    assert loaded.report.rejected == {"wrong_field_count": bad_rows}
+    _accounted(loaded)
+    headerless = write(tmp_path / "h.csv", "\n".join(lines[1:]) + "\n")
+    assert load(headerless).report.rejected == {"wrong_field_count": bad_rows}
+
+
+def test_latin1_movies_file_keeps_its_titles_and_names_the_encoding(tmp_path: Path) -> None:
+    folder = tmp_path / "ml"
+    write(folder / "ratings.csv", "userId,movieId,rating\n1,1,4\n1,2,3\n2,3,5\n")
+    write(
+        folder / "movies.csv",
+        "movieId,title,genres\n1,Am\xe9lie (2001),Comedy\n2,L\xe9on (1994),Crime\n"
+        "3,\xc0 bout de souffle (1960),Drama\n",
+        encoding="latin-1",
+    )
+    loaded = load(folder)
+    assert loaded.movies is not None
+    assert loaded.movies[schema.TITLE].tolist() == [
+        "Am\xe9lie (2001)", "L\xe9on (1994)", "\xc0 bout de souffle (1960)",
+    ]  # fmt: skip
+    assert not loaded.movies[schema.TITLE].str.contains("\ufffd").any()
+    assert loaded.report.movies_encoding == "cp1252" and loaded.report.encoding == "utf-8"
+    cp = write(tmp_path / "m.csv", b"movieId,title\n1,\x93Quoted\x94 \x80 title\n")
+    assert load_movies(cp)[schema.TITLE].tolist() == ["\u201cQuoted\u201d \u20ac title"]
+    bom = write(tmp_path / "b.csv", "\ufeffmovieId,title\r1,Caf\xe9\r")
+    assert load_movies(bom)[schema.TITLE].tolist() == ["Caf\xe9"]
+
+
+def test_mixed_utf8_and_latin1_is_refused_naming_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path / "r.csv", "u\u00e9,m,4\nu2,m,3\n".encode() + b"u\xe9,m,3\n")
+    with pytest.raises(DataError, match=r"line 3: not valid UTF-8 .*mixes encodings"):
+        load(path)
+
+
+def test_nul_byte_inside_a_timestamp_rejects_the_row(tmp_path: Path) -> None:
+    lines = _good_lines()
+    lines[20] = "4,3,3.0,12\x0034"
+    lines[40] = "7,5,3.0,1234\x00"
+    loaded = load(write(tmp_path / "r.csv", "\n".join(lines) + "\n"))
+    assert loaded.rejects[schema.LINE].tolist() == [21, 41]
+    assert loaded.rejects[schema.REASON].tolist() == ["bad_timestamp", "bad_timestamp"]
+    assert loaded.rejects[schema.RAW].tolist() == [lines[20], lines[40]]
+    assert 12 not in loaded.ratings[schema.TIMESTAMP].tolist()
+
+
+def test_control_character_in_a_text_id_is_a_bad_id(tmp_path: Path) -> None:
+    lines = [f"u{k},m{k % 7},4" for k in range(40)] + ["u\x00x,m1,4", "u\x07y,m1,4"]
+    loaded = load(write(tmp_path / "r.csv", "\n".join(lines) + "\n"))
+    assert loaded.rejects[schema.REASON].tolist() == ["bad_user_id", "bad_user_id"]
+    assert loaded.user_ids is not None and all("\x1a" not in u for u in loaded.user_ids)
+
+
+def test_header_without_rating_column_names_the_header(tmp_path: Path) -> None:
+    text = "userId,movieId,timestamp\n" + "\n".join(f"{k},{k},{1000 + k}" for k in range(20))
+    with pytest.raises(DataError) as info:
+        load(write(tmp_path / "r.csv", text + "\n"))
+    msg = str(info.value)
+    assert "no rating column in the header ['userId', 'movieId', 'timestamp']" in msg
+    assert "rating_out_of_range" not in msg and len(msg) <= 300
+
+
+def test_doubled_quoted_string_ids_load_like_book_crossing(tmp_path: Path) -> None:
+    text = (
+        '"User-ID";"ISBN";"Book-Rating"\n'
+        '"276725";"""034545104X""";"0"\n'
+        '"276726";"""0155061224""";"5"\n'
+        '"276727";"""0446520802""";"0"\n'
+        '"276729";"""052165615X""";"3"\n'
+    )
+    loaded = load(write(tmp_path / "BX-Book-Ratings.csv", text), rating_min=0, rating_max=10)
+    assert loaded.item_ids is not None
+    assert sorted(loaded.item_ids) == ["0155061224", "034545104X", "0446520802", "052165615X"]
+    assert loaded.report.rows_kept == 4 and loaded.rejects.empty
+
+
+def test_long_runs_of_empty_rows_are_counted_as_rejects(tmp_path: Path) -> None:
+    lines = ["userId,movieId,rating", *[f"{k},{k},4" for k in range(1, 41)], *[",,"] * 30]
+    loaded = load(write(tmp_path / "r.csv", "\n".join(lines) + "\n"))
+    assert loaded.report.rejected == {"missing_value": 30}
+    assert loaded.rejects[schema.LINE].tolist() == list(range(42, 72))
+    quotes = load(write(tmp_path / "q.csv", "\n".join([*lines[:41], '""', '"",""']) + "\n"))
+    assert quotes.report.rejected == {"wrong_field_count": 2}  # quotes are not blank lines
+
+
+def test_zero_padded_ids_are_text_ids(tmp_path: Path) -> None:
+    loaded = load(write(tmp_path / "r.csv", "user,item,rating\n007,0012,4\n7,12,3\n"))
+    assert loaded.user_ids is not None and sorted(loaded.user_ids) == ["007", "7"]
+    assert loaded.item_ids is not None and sorted(loaded.item_ids) == ["0012", "12"]
+
+
+def test_declared_encoding_with_a_character_cut_at_the_sample_end(tmp_path: Path) -> None:
+    from movierec.data.textio import SAMPLE_BYTES
+
+    for pad in range(40):  # shift the text until a 2-byte character straddles the sample end
+        lines = ["user,movie,rating", "x" * pad + "u,m,4"]
+        size = sum(len(x.encode()) + 1 for x in lines)
+        while size < 2 * SAMPLE_BYTES:
+            k = len(lines)
+            lines.append(f"\u00e9l\u00e8ve{k},m{k % 9},4")
+            size += len(lines[-1].encode()) + 1
+        data = ("\n".join(lines) + "\n").encode()
+        if data[SAMPLE_BYTES - 1] == 0xC3:
+            break
+    assert data[SAMPLE_BYTES - 1] == 0xC3
+    loaded = load(write(tmp_path / "r.csv", data), encoding="utf-8")
+    assert loaded.report.rows_kept == len(lines) - 1 and loaded.report.encoding == "utf-8"

@@ -132,9 +132,10 @@ def test_headerless_reject_columns_use_canonical_names(tmp_path: Path) -> None:
 
 
 def test_line_numbers_in_later_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import movierec.data.textio as textio
     import movierec.data.textscan as textscan
 
-    monkeypatch.setattr(textscan, "BLOCK_SIZE", 64)  # many blocks, lines split across reads
+    monkeypatch.setattr(textio, "BLOCK_SIZE", 64)  # many blocks, lines split across reads
     monkeypatch.setattr(textscan, "MIN_PIECE", 2)
     lines = [f"{u},{u + 1},{(u % 9 + 1) / 2},{1000 + u}" for u in range(1, 301)]
     lines[149] = "150,151,bad,1150"  # line 150

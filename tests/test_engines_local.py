@@ -184,7 +184,7 @@ def _numpy_solutions(
     return out
 
 
-@pytest.mark.parametrize("rank", [1, 3, 10, 12, 30, 50])
+@pytest.mark.parametrize("rank", [1, 3, 10, 12, 30, 50, 64, 128])
 @pytest.mark.parametrize(("reg", "duplicates"), [(0.1, False), (1e-4, True)])
 def test_every_solve_path_matches_numpy(rank: int, reg: float, duplicates: bool) -> None:
     """Rows of every length the kernel treats differently — empty; the n×n dual system up
@@ -194,8 +194,9 @@ def test_every_solve_path_matches_numpy(rank: int, reg: float, duplicates: bool)
     partial 4-row strip, with a small λ and repeated factor vectors, give numpy's solution
     of the same normal equations (YᵀY + reg·n·I) x = Yᵀv."""
     from movierec.engines import _local_kernels as K
+    from movierec.engines import _local_plan as P
 
-    lim = K.dual_limit(rank)
+    lim = P.dual_limit(rank)
     lengths = [0, 1, 2, 3, 5, 7, 8, 9, 15, 16, 31, 47, 48, 49, 97, 255, 600, 4, 1, 0, 11]
     lengths += [lim - 1, lim, lim + 1, lim + 2, 2 * lim + 3]
     lengths = [n for n in lengths if n >= 0]
@@ -210,9 +211,16 @@ def test_every_solve_path_matches_numpy(rank: int, reg: float, duplicates: bool)
         np.testing.assert_allclose(dst[r], want, rtol=1e-5, atol=1e-6 * np.abs(want).max())
     # Forcing every row through the primal path (dual_max 0), here with the prefetching
     # gather, gives the same answers.
-    bounds = np.array([0, len(lengths)], dtype=np.int64)
+    primal_plan = P.HalfPlan(bounds=np.array([0, len(lengths)], dtype=np.int64), dual_max=0)
     primal = np.empty_like(dst)
-    assert K._solve_half(indptr, indices, values, src, reg, False, primal, bounds, 0, True) == 0
+    assert K.solve_half(indptr, indices, values, src, reg, False, primal, primal_plan) == 0
+    # ... and so does the prefetching gather, and gathers of other pass lengths.
+    bounds = primal_plan.bounds
+    for chunk, ahead in [(P.CHUNK, True), (1, False), (5, True), (100, False)]:
+        out = np.empty_like(dst)
+        args = (bounds, 0, P.DUAL_SMALL, chunk, ahead)
+        assert K._solve_half(indptr, indices, values, src, reg, False, out, *args) == 0
+        np.testing.assert_allclose(out, dst, rtol=1e-5, atol=1e-6 * np.abs(dst).max())
     np.testing.assert_allclose(primal, dst, rtol=1e-5, atol=1e-6 * np.abs(dst).max())
 
 
@@ -220,6 +228,7 @@ def test_solve_half_is_independent_of_the_task_split() -> None:
     """Any cut of the rows into parallel tasks gives bit-identical factors (every row is
     solved alone), and the planned cuts balance the work (:func:`_row_cost`)."""
     from movierec.engines import _local_kernels as K
+    from movierec.engines import _local_plan as P
 
     rng = np.random.default_rng(5)
     lengths = rng.zipf(1.6, 3000).clip(0, 650).tolist()
@@ -227,16 +236,17 @@ def test_solve_half_is_independent_of_the_task_split() -> None:
         indptr, indices, values, src = _rows_csr(lengths, rank, 1)
         results = []
         for n_tasks in (1, 2, 3, 7):
-            bounds, dual_max = K.plan_half(indptr, rank, 0.1, False, n_tasks)
+            plan = P.plan_half(indptr, rank, 0.1, False, n_tasks)
+            bounds, dual_max = plan.bounds, plan.dual_max
             assert bounds[0] == 0 and bounds[-1] == len(lengths) and len(bounds) == n_tasks + 1
             assert np.all(np.diff(bounds) >= 0)
-            cost = K._row_cost(np.diff(indptr), rank, dual_max)
+            cost = P.row_cost(np.diff(indptr), rank, dual_max)
             work = np.diff(np.concatenate([[0.0], np.cumsum(cost)])[bounds])
             # No task exceeds an equal share by more than the costliest single row.
             biggest = float(np.max(cost))
             assert work.max() <= work.sum() / n_tasks + biggest
             dst = np.empty((len(lengths), rank), dtype=np.float32)
-            K.solve_half(indptr, indices, values, src, 0.1, False, dst, (bounds, dual_max))
+            K.solve_half(indptr, indices, values, src, 0.1, False, dst, plan)
             results.append(dst)
         for other in results[1:]:
             np.testing.assert_array_equal(other, results[0])
@@ -248,9 +258,10 @@ def test_unregularised_and_nonnegative_short_rows(rank: int) -> None:
     bounds): full-rank short rows still solve the plain normal equations, and nonnegative
     rows of every length meet the KKT conditions of their box-constrained problem."""
     from movierec.engines import _local_kernels as K
+    from movierec.engines import _local_plan as P
 
-    assert K.plan_half(np.array([0, 3, 9]), rank, 0.0, False)[1] == 0
-    assert K.plan_half(np.array([0, 3, 9]), rank, 0.1, True)[1] == 0
+    assert P.plan_half(np.array([0, 3, 9]), rank, 0.0, False, 2).dual_max == 0
+    assert P.plan_half(np.array([0, 3, 9]), rank, 0.1, True, 2).dual_max == 0
     lengths = [rank + 1, rank + 3, 7, 8, 40, 300]
     lengths = [n for n in lengths if n > rank]
     indptr, indices, values, src = _rows_csr(lengths, rank, 11)
@@ -275,51 +286,6 @@ def test_unregularised_and_nonnegative_short_rows(rank: int) -> None:
         tol = 1e-5 * np.abs(b).max()
         assert np.all(np.abs(grad[x > 0]) <= tol), grad
         assert np.all(grad[x == 0] >= -tol), grad
-
-
-def test_flop_accounting() -> None:
-    """The benchmark's FLOP count mirrors the kernel's paths (2 FLOPs per multiply-add),
-    checked against numbers worked out by hand from the loops."""
-    from movierec.engines import _local_kernels as K
-
-    k = 10
-    lim = K.dual_limit(k)
-    assert lim == 7
-    per_row = 1000 / 3 + 200 + 10
-    # Primal rows, rank 10: the extended matrix is 12 wide; the register tiles compute,
-    # per rating, row blocks 0, 4, 8 from their first column to 12: 4·(12 + 8 + 4) = 96
-    # multiply-adds. The blocked Cholesky of 10 rows in width 12: strips at 4 and 8 take
-    # 4·4·8 + 4·8·4 = 256 multiply-adds of tile updates (512), the three strips' own
-    # solves 16 per column right of them, (8 + 4 + 0)·16 = 192, plus 40 each (120), and
-    # the back substitution 10² — 924 per row.
-    rows = np.array([8, 19, 257, 600, 0])
-    flops = K.solve_half_flops(rows, k)
-    assert flops["executed"] == pytest.approx(2 * 96 * (8 + 19 + 257 + 600) + 4 * 924)
-    assert flops["useful"] == pytest.approx(2 * (8 + 19 + 257 + 600) * 65 + 4 * per_row)
-    # Rank 50 primal: 4·(52 + 48 + … + 4) = 1456 multiply-adds per rating; Cholesky of 50
-    # in width 52: tile updates 4·Σ j0·(52 − j0) over j0 = 4, 8, …, 48 = 23296 (46592),
-    # strip solves 16·((52 + 48 + … + 4) − 13·4) = 4992, 13·40, and 50².
-    primal50 = K.solve_half_flops(np.array([60]), 50)["executed"]
-    assert primal50 == pytest.approx(2 * 1456 * 60 + 46592 + 4992 + 520 + 2500)
-    # Short dual rows: n = 5 takes the 15 lower-triangle dot products of length k, then
-    # n³/3 + 2n² and x = Yᵀz (n·k).
-    dual = K.solve_half_flops(np.array([5]), k)["executed"]
-    assert dual == pytest.approx(2 * 15 * k + 125 / 3 + 50 + 2 * 5 * k)
-    # n = 9 at rank 50 (width 12): Gram row blocks 0, 4, 8 to column 12, 50 multiply-adds
-    # per entry, 4·50·(12 + 8 + 4) = 4800; Cholesky tile updates 4·4·8 + 4·8·4 = 256,
-    # strip solves 16·(8 + 4 + 0), 3·40, 9²; x = Yᵀz 9·50.
-    dual = K.solve_half_flops(np.array([9]), 50)["executed"]
-    assert dual == pytest.approx(2 * 4800 + 2 * 256 + 16 * 12 + 120 + 81 + 2 * 9 * 50)
-    # Longer dual rows (n = 22 at rank 50, width 24): the upper 22×22 Gram in row blocks
-    # 0, 4, …, 20 from their first column to 24, 50 multiply-adds per entry:
-    # 4·50·(24 + 20 + 16 + 12 + 8 + 4) = 16800; Cholesky tile updates
-    # 4·(4·20 + 8·16 + 12·12 + 16·8 + 20·4) = 2240, strip solves 16·(84 − 24) = 960,
-    # 6·40, 22²; x = Yᵀz 22·50.
-    dual = K.solve_half_flops(np.array([22]), 50)["executed"]
-    assert dual == pytest.approx(2 * 16800 + 2 * 2240 + 960 + 240 + 484 + 2 * 22 * 50)
-    # Without the dual path (nonnegative / reg 0) a 5-rating row is primal.
-    primal = K.solve_half_flops(np.array([5]), k, dual=False)["executed"]
-    assert primal == pytest.approx(2 * 96 * 5 + 924)
 
 
 def test_cholesky_solve_upper_matches_numpy() -> None:

@@ -97,3 +97,78 @@ def test_nothing_predictable_is_an_error() -> None:
     test = pd.DataFrame({USER: [2], ITEM: [11], RATING: [4.0]})
     with pytest.raises(DataError, match="no test rating can be predicted"):
         evaluate(TableModel({}), Data(train), test)
+
+
+# --------------------------------------------------------------------------- issue 16: test rows
+
+
+def test_evaluate_accounts_for_every_test_row(tmp_path: Path) -> None:
+    """Issue 16: `evaluate` no longer drops unknown or invalid test rows with only a warning:
+    --json counts them per reason, --rejects lists them with their line numbers, and read =
+    scored + rejected."""
+    import json
+
+    from click.testing import CliRunner
+
+    from movierec.cli import cli
+
+    rng = np.random.default_rng(16)
+    train_rows = [
+        (u, int(i), float(rng.integers(1, 6)))
+        for u in range(1, 31)
+        for i in sorted({1 + (u % 20), *rng.choice(np.arange(1, 21), 8, replace=False)})
+    ]
+    train = tmp_path / "train.csv"
+    pd.DataFrame(train_rows, columns=["userId", "movieId", "rating"]).to_csv(train, index=False)
+    model = tmp_path / "model"
+    run = CliRunner().invoke(
+        cli,
+        ["train", "--engine", "local", "--data", str(train), "--out", str(model),
+         "--rank", "3", "--max-iter", "2", "-q"],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert run.exit_code == 0, run.output
+    test_lines = [
+        "userId,movieId,rating",  # 1
+        "1,1,4",  # 2 scored
+        "2,3,5",  # 3 scored
+        "99,1,3",  # 4 unknown user
+        "1,77,2",  # 5 unknown movie
+        "98,78,2",  # 6 unknown user (checked first)
+        "3,x,4",  # 7 bad_movie_id
+        "4,2,9",  # 8 rating_out_of_range
+        "5,5",  # 9 wrong_field_count
+        "6,6,3",  # 10 scored
+    ]
+    test = tmp_path / "test.csv"
+    test.write_text("\n".join(test_lines) + "\n")
+    rejects = tmp_path / "eval_rejects.csv"
+    res = CliRunner().invoke(
+        cli,
+        ["evaluate", "--model", str(model), "--data", str(test), "--json", "--rejects",
+         str(rejects), "-q"],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    rows = out["test_rows"]
+    assert rows == {
+        "read": 9,
+        "scored": 3,
+        "rejected": {
+            "wrong_field_count": 1,
+            "bad_movie_id": 1,
+            "rating_out_of_range": 1,
+            "unknown_user": 2,
+            "unknown_movie": 1,
+        },
+    }
+    assert rows["read"] == rows["scored"] + sum(rows["rejected"].values())
+    assert out["coverage"]["scored_rows"] == rows["scored"]  # the rows the metrics used
+    back = pd.read_csv(rejects, keep_default_na=False)
+    assert back["line"].tolist() == [4, 5, 6, 7, 8, 9]
+    assert back["reason"].tolist() == [
+        "unknown_user", "unknown_movie", "unknown_user", "bad_movie_id",
+        "rating_out_of_range", "wrong_field_count",
+    ]  # fmt: skip
+    assert back["raw"].tolist() == [test_lines[k - 1] for k in (4, 5, 6, 7, 8, 9)]

@@ -295,3 +295,31 @@ def test_output_left_aside_by_a_killed_run_is_restored(lake: tuple[str, Path], s
     hadoopfs.remove_stale_remote_temps(fs, f"{uri}/m4")
     assert (root / "m3" / "model.json").read_text() == "{}" and not dead.exists()
     assert live.exists() and not (root / "m4").exists()
+
+
+def test_staging_folders_of_killed_runs_are_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16: a run killed while staging (an input can be as large as the data) leaves its
+    movierec-in/out-PID-HOST-* folder; the next staging removes it, never a live one."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait(timeout=60)
+    from movierec.hadoopfs import temps
+
+    host = temps._host()
+    dead = tmp_path / f"movierec-in-{proc.pid}-{host}-abcd1234"
+    (dead / "sub").mkdir(parents=True)
+    (dead / "sub" / "ratings.csv").write_text("1,2,3\n")
+    live = tmp_path / f"movierec-out-{os.getpid()}-{host}-efgh5678"
+    live.mkdir()
+    other = tmp_path / f"movierec-in-{proc.pid}-not-{host}-ijkl9012"
+    other.mkdir()
+    made = temps._staging_dir("in")
+    assert made.name.startswith(f"movierec-in-{os.getpid()}-{host}-")
+    assert not dead.exists() and live.exists() and other.exists()

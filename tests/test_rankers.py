@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from movierec import rankers
-from movierec.config import RunConfig, TuningConfig
+from movierec.config import ALSConfig, RunConfig, TuningConfig
 from movierec.engines.base import ALSParams
 from movierec.engines.local_als import LocalEngine
 from movierec.errors import ConfigError
@@ -30,7 +30,7 @@ def ratings(ml_small: Path) -> pd.DataFrame:
 
 
 def test_candidates_include_the_new_kinds_in_tie_break_order() -> None:
-    cfg = RunConfig.model_validate({"seed": 3, "als": {"ease_threshold": 3.5}})
+    cfg = RunConfig.model_validate({"seed": 3, "engine": "local", "als": {"ease_threshold": 3.5}})
     cands = recommender_candidates(ALSParams(model="als", seed=3), cfg)
     assert "ease" in cands and cands["ease"] is not None
     ease = cands["ease"]
@@ -39,21 +39,32 @@ def test_candidates_include_the_new_kinds_in_tie_break_order() -> None:
     assert list(cands) == [name for name in RECOMMENDERS if name in cands]
     assert RECOMMENDERS.index("implicit-als") < RECOMMENDERS.index("ials")
     assert RECOMMENDERS.index("ease") < RECOMMENDERS.index("most-popular")
-    # ials is a candidate exactly when the engines have the kind
-    assert ("ials" in cands) == rankers.available("ials")
-
-
-def test_ials_is_skipped_until_the_engines_have_it_and_wired_when_they_do(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    cfg = RunConfig()
-    monkeypatch.setattr(rankers, "MODELS", ("als", "biased-als", "implicit-als", "ease"))
-    assert "ials" not in rankers.ranker_candidates(cfg)
-    monkeypatch.setattr(rankers, "MODELS", ("als", "ials", "ease"))
-    monkeypatch.setattr(
-        rankers, "ials_params", lambda c: ALSParams(model="ials", rank=64, seed=c.seed)
+    ials = cands["ials"]
+    assert ials is not None and ials.model == "ials" and ials.seed == 3
+    # the ials defaults of the config (rank 256, λ 0.00111, α0 0.3, ν 1.25)
+    default = ALSConfig.model_validate({"model": "ials"})
+    assert (ials.rank, ials.reg_param, ials.max_iter) == (
+        default.rank,
+        default.reg_param,
+        default.max_iter,
     )
-    assert rankers.ranker_candidates(cfg)["ials"].model == "ials"
+    assert (ials.unobserved_weight, ials.reg_exponent) == (
+        default.unobserved_weight,
+        default.reg_exponent,
+    )
+
+
+def test_ials_is_a_candidate_of_the_local_engine_only() -> None:
+    spark = RunConfig.model_validate({"engine": "spark"})
+    assert "ials" not in rankers.ranker_candidates(spark)
+    assert "ease" in rankers.ranker_candidates(spark)
+    assert not rankers.available("ials", "spark") and rankers.available("ials", "local")
+    # an [als] section configuring ials is the candidate's configuration
+    mine = RunConfig.model_validate(
+        {"engine": "local", "als": {"model": "ials", "rank": 12, "unobserved_weight": 0.05}}
+    )
+    got = rankers.ranker_candidates(mine)["ials"]
+    assert (got.model, got.rank, got.unobserved_weight) == ("ials", 12, 0.05)
 
 
 def test_ease_alternatives_are_the_lambdas_unless_tuned(ratings: pd.DataFrame) -> None:
@@ -86,11 +97,13 @@ def test_choose_recommender_tries_every_lambda_and_keeps_the_best(ratings: pd.Da
             "engine": "local",
             "seed": 5,
             "recommend": {"implicit_rank": 8, "implicit_max_iter": 5, "ease_lambdas": [20, 400]},
+            "als": {"model": "ials", "rank": 8, "max_iter": 4},  # a small ials candidate
         }
     )
     engine = LocalEngine()
     choice = choose_recommender(engine, ratings, ALSParams(rank=4, max_iter=5, seed=5), cfg)
-    assert "ease" in choice["validation_ndcg"]
+    assert "ease" in choice["validation_ndcg"] and "ials" in choice["validation_ndcg"]
+    assert choice["candidates"]["ials"]["rank"] == 8
     per_lambda = {float(k): v for k, v in choice["ease_lambdas"].items()}
     assert set(per_lambda) == {20.0, 400.0}
     assert choice["validation_ndcg"]["ease"] == max(per_lambda.values())
@@ -112,10 +125,9 @@ def test_forced_ease_and_unavailable_kind() -> None:
     choice = choose_recommender(LocalEngine(), pd.DataFrame(), ALSParams(), cfg)
     assert choice["recommender"] == "ease" and choice["params"]["model"] == "ease"
     assert choice["params"]["reg_param"] == cfg.recommend.ease_lambdas[0]
-    if not rankers.available("ials"):
-        forced = RunConfig.model_validate({"recommend": {"recommender": "ials"}})
-        with pytest.raises(ConfigError, match="'ials' is not available"):
-            choose_recommender(LocalEngine(), pd.DataFrame(), ALSParams(), forced)
+    forced = RunConfig.model_validate({"engine": "spark", "recommend": {"recommender": "ials"}})
+    with pytest.raises(ConfigError, match="'ials' is not available"):
+        choose_recommender(LocalEngine(), pd.DataFrame(), ALSParams(), forced)
 
 
 def test_search_draws_ease_lambda_only() -> None:

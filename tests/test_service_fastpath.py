@@ -1,5 +1,6 @@
-"""The hot routes answered inside the middleware (``FastRoute``, the fold-in POST) answer
-byte for byte what FastAPI's own routes answer, for good and bad requests alike.
+"""The hot routes answered inside the middleware (``FastPaths``: the two GETs and the
+fold-in POST) answer byte for byte what FastAPI's own routes answer, for good and bad
+requests alike.
 
 Two apps on the same model, in-process (httpx's ASGI transport): one as served, one with
 the fast paths switched off.
@@ -14,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from movierec.service.app import ObserveMiddleware, create_app
-from test_service import _read_small, _train
+from movierec.service.app import create_app
+from test_service import _read_small, _samples, _train
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +25,6 @@ def model(tmp_path_factory: pytest.TempPathFactory, ml_small: Path) -> Path:
     out = tmp_path_factory.mktemp("fastpath") / "m"
     _train(ratings, movies, out, rank=8, reg_param=0.15, max_iter=3, model="biased-als")
     return out
-
-
-def _observe_kwargs(app: Any) -> dict[str, Any]:
-    (mw,) = [m for m in app.user_middleware if m.cls is ObserveMiddleware]
-    kwargs: dict[str, Any] = mw.kwargs
-    return kwargs
 
 
 GOOD = {"ratings": [{"movie_id": 1, "rating": 5}, {"movie_id": 50, "rating": 3.5}]}
@@ -86,31 +81,33 @@ async def _answers(app: Any) -> list[tuple[int, str, bytes]]:
     return out
 
 
+def _counted(param: Any, taken: dict[str, int], key: str) -> Any:
+    def counted(path: str) -> Any:
+        value = param(path)
+        if value is not None:
+            taken[key] += 1
+        return value
+
+    return counted
+
+
 def test_fast_paths_answer_as_fastapi_does(model: Path) -> None:
     fast_app = create_app(model)
-    slow_app = create_app(model)
-    slow = _observe_kwargs(slow_app)
-    slow["fast"].clear()
-    slow["fast_post"].clear()
+    slow_app = create_app(model, fast_paths=False)
 
     taken = {"get": 0, "post": 0}
-    kwargs = _observe_kwargs(fast_app)
-    for route in kwargs["fast"]:
-        handler = route.handler
-
-        async def counted(value: str, request: Any, handler: Any = handler) -> Any:
-            taken["get"] += 1
-            return await handler(value, request)
-
-        route.handler = counted
-    (post,) = kwargs["fast_post"]
+    fast_paths = fast_app.state.fast_paths
+    for route in fast_paths.get:
+        route.param = _counted(route.param, taken, "get")
+    assert len(fast_paths.post) == 1
+    real_post = fast_paths._post
 
     async def counted_post(*args: Any) -> bool:
         taken["post"] += 1
-        answered: bool = await post(*args)
+        answered: bool = await real_post(*args)
         return answered
 
-    kwargs["fast_post"][0] = counted_post
+    fast_paths._post = counted_post
 
     fast = asyncio.run(_answers(fast_app))
     reference = asyncio.run(_answers(slow_app))
@@ -140,5 +137,5 @@ def test_fast_paths_are_counted_by_route(model: Path) -> None:
         ("/movies/{movie_id}/similar", "GET"),
         ("/recommendations", "POST"),
     ):
-        line = f'movierec_http_requests_total{{method="{method}",route="{route}",status="200"}} 1'
-        assert line in text, line
+        labels = frozenset({("method", method), ("route", route), ("status", "200")})
+        assert _samples(text)[("movierec_http_requests_total", labels)] == 1, (route, method)

@@ -34,7 +34,8 @@ DEFAULT_SEED = 42
 
 DataFormat = Literal["auto", "ml-100k", "ml-dat", "ml-csv", "delimited", "parquet"]
 DuplicatePolicy = Literal["latest", "first", "last", "mean", "error"]
-ModelKind = Literal["als", "biased-als", "implicit-als", "ease"]
+ModelKind = Literal["als", "biased-als", "implicit-als", "ials", "ease"]
+ImplicitSolver = Literal["cg", "cholesky"]
 PathOrURI = Annotated[Path | str, BeforeValidator(path_or_uri)]
 """A local path, or a Hadoop URI (``hdfs://``, ``s3a://`` …) kept as a string; see hadoopfs."""
 
@@ -75,7 +76,8 @@ class DataConfig(_Section):
     max_reject_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
     """A file with a larger share of malformed rows fails instead of loading."""
     encoding: str | None = None
-    """Text encoding; None = UTF-8, or latin-1 for the ml-100k/ml-1m/ml-10m layouts."""
+    """Text encoding of ratings and movies, used strictly; None = detect (UTF-8, else cp1252,
+    else Latin-1; see :mod:`movierec.data.textio`)."""
 
 
 class SparkConfig(_Section):
@@ -113,8 +115,17 @@ EASE_DEFAULTS: dict[str, Any] = {"reg_param": 200.0, "rank": 50, "max_iter": 15}
 max_iter (and alpha) describe the implicit-als partner of a blend (``ease_blend``), the same
 as the ``implicit-als`` candidate's defaults."""
 
+IALS_DEFAULTS: dict[str, Any] = {"rank": 256, "reg_param": 0.00111, "max_iter": 16}
+"""Defaults of ``model = "ials"`` where they differ from plain ALS's (rank = d, reg_param =
+λ, max_iter = epochs), with ``unobserved_weight`` α0 = 0.3 and ``reg_exponent`` ν = 1.25: the
+best NDCG@10 of a seeded 5-fold study on ml-latest-small following Rendle et al.'s recipe
+(``python benchmarks/ials_tuning.py --no-ease``, results in
+benchmarks/results/ials_tuning.md: NDCG@10 0.3565, P@10 0.2964; the runner-up ν = 1,
+λ = 0.006 gives 0.3562)."""
+
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "biased-als": BIASED_ALS_DEFAULTS,
+    "ials": IALS_DEFAULTS,
     "ease": EASE_DEFAULTS,
 }
 
@@ -122,8 +133,9 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
 class ALSConfig(_Section):
     """Hyper-parameters of one model fit (Spark MLlib semantics for the ALS kinds).
 
-    ``biased-als`` and ``ease`` have their own defaults (:data:`BIASED_ALS_DEFAULTS`,
-    :data:`EASE_DEFAULTS`); a value given in the file or on the command line wins.
+    ``biased-als``, ``ials`` and ``ease`` have their own defaults (:data:`BIASED_ALS_DEFAULTS`,
+    :data:`IALS_DEFAULTS`, :data:`EASE_DEFAULTS`); a value given in the file or on the
+    command line wins.
     """
 
     @model_validator(mode="before")
@@ -136,8 +148,11 @@ class ALSConfig(_Section):
     model: ModelKind = "als"
     """``als`` (Spark MLlib ALS on the ratings), ``biased-als`` (mean + user and movie
     biases, ALS on the residuals), ``implicit-als`` (Spark MLlib's implicit-feedback ALS:
-    every rating is an interaction; scores rank movies, they are not ratings) or ``ease``
-    (Steck's EASE item-item model; ``reg_param`` is its λ; scores rank movies)."""
+    every rating is an interaction; scores rank movies, they are not ratings), ``ials``
+    (iALS as Rendle et al. 2022 formulate it: binary preferences, a weight
+    ``unobserved_weight`` on every unobserved pair, frequency-scaled regularisation; a
+    ranking model, local engine only) or ``ease`` (Steck's EASE item-item model;
+    ``reg_param`` is its λ; scores rank movies)."""
     rank: int = Field(default=10, ge=1)
     reg_param: float = Field(default=0.1, ge=0.0)
     max_iter: int = Field(default=15, ge=1)
@@ -150,6 +165,22 @@ class ALSConfig(_Section):
     alpha: float = Field(default=1.0, ge=0.0)
     """Confidence scale of ``implicit-als`` (Spark's ``alpha``): a rating r > 0 is an
     interaction with confidence 1 + alpha·r; ignored by the explicit models."""
+    implicit_solver: ImplicitSolver = "cg"
+    """How ``implicit-als`` and ``ials`` solve each row's k×k system in the local engine:
+    ``cg`` takes ``cg_steps`` conjugate-gradient steps warm-started from the previous
+    iteration's factors (O(n·k + k²) per row and step, as the `implicit` library does);
+    ``cholesky`` solves exactly (O(n·k² + k³) per row, Spark's own way). ``nonnegative``
+    always solves exactly; the Spark engine always solves exactly."""
+    cg_steps: int = Field(default=3, ge=1)
+    """Conjugate-gradient steps per row and half-step of ``implicit_solver = "cg"``."""
+    unobserved_weight: float = Field(default=0.3, ge=0.0)
+    """``ials``'s α0: the weight of the squared score of every (user, movie) pair in the
+    loss, Σ_obs (ŷ − 1)² + α0·Σ_all ŷ² (computed through the Gramian, never pair by pair)."""
+    reg_exponent: float = Field(default=1.25, ge=0.0)
+    """``ials``'s ν: each user's regulariser is reg_param·(|I_u| + α0·|I|)^ν (|I_u| the
+    user's movies, |I| all movies), each movie's likewise; ν = 0 is a plain reg_param."""
+    init_std: float = Field(default=0.1, gt=0.0)
+    """``ials``'s σ: factors start as N(0, σ/√rank) draws."""
     clip_predictions: bool = True
     """Clip predicted ratings to the rating scale wherever they are scored (RMSE/MAE in
     tuning, evaluation, the split comparison, ``evaluate-protocol``); top-N ranks by the
@@ -311,7 +342,7 @@ class TuningConfig(_Section):
             lo_hi = getattr(self, name)
             if len(lo_hi) != 2 or not 0 < lo_hi[0] <= lo_hi[1]:
                 raise ValueError(f"{name} must be [low, high] with 0 < low <= high")
-        ranking_only = [m for m in self.models if m in ("implicit-als", "ease")]
+        ranking_only = [m for m in self.models if m in ("implicit-als", "ials", "ease")]
         if self.objective == "rmse" and ranking_only:
             raise ValueError(
                 f"{ranking_only[0]} scores are not ratings: tune it with objective ndcg@K or "

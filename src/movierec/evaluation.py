@@ -3,17 +3,21 @@
 Three readings of precision/recall/F1 are reported (see the README for exact definitions):
 ``pairwise`` (each test pair a classification), ``within_test_top_k`` (the Surprise recipe)
 and ``catalogue_top_k`` (each user's top-k unseen movies from the whole catalogue).
+:func:`account_test_rows` says where every row of a test file went (scored, or why not).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from movierec.baselines import BiasBaseline, GlobalMean, MostPopular
+from movierec.data.report import LoadedRatings
 from movierec.engines.base import EngineData, TrainedModel, with_clipping
 from movierec.errors import DataError
 from movierec.metrics import (
@@ -23,7 +27,7 @@ from movierec.metrics import (
     rating_errors,
     within_test_top_k,
 )
-from movierec.schema import ITEM, PREDICTION, RATING, USER
+from movierec.schema import ITEM, LINE, PREDICTION, RATING, RAW, REASON, USER
 from movierec.split import cold_start_counts
 
 log = logging.getLogger(__name__)
@@ -132,3 +136,103 @@ def evaluate_baselines(
         "beyond_accuracy": beyond_accuracy(recs, train, movies, int(train[ITEM].nunique()), k),
     }
     return out
+
+
+# --------------------------------------------------------------------------- test-row accounting
+
+EVAL_REASONS: tuple[str, ...] = ("unknown_user", "unknown_movie")
+"""Why a valid test row is not scored: its user (checked first) or its movie is not in the
+training data. Rows the reader rejects keep their reasons (:data:`movierec.data.REASONS`)."""
+
+
+@dataclass(frozen=True)
+class RowsAccount:
+    """Where every row of a test file went when a saved model was evaluated on it.
+
+    Invariant: ``read == scored + sum(rejected.values())``. ``rejected`` counts per reason:
+    the reader's (malformed rows, duplicates) and :data:`EVAL_REASONS`; ``rejects`` lists
+    those rows (columns of :data:`movierec.data.REJECT_COLUMNS`) in line order.
+    """
+
+    read: int
+    scored: int
+    rejected: dict[str, int]
+    rejects: pd.DataFrame
+
+    def to_dict(self) -> dict[str, Any]:
+        """``read``, ``scored`` and ``rejected`` (reason → count) as plain JSON values."""
+        return {
+            "read": int(self.read),
+            "scored": int(self.scored),
+            "rejected": {str(k): int(v) for k, v in self.rejected.items()},
+        }
+
+    def describe(self) -> str:
+        """One line: ``1,000 test rows read, 950 scored; not scored: unknown_user 30, ...``."""
+        line = f"{self.read:,} test rows read, {self.scored:,} scored"
+        if self.rejected:
+            line += "; not scored: " + ", ".join(f"{k} {v:,}" for k, v in self.rejected.items())
+        return line
+
+
+def _raw_rows(loaded: LoadedRatings, rows: np.ndarray, lines: np.ndarray | None) -> list[str]:
+    """The source text of test rows: the file's lines for a local text file, else the values."""
+    report = loaded.report
+    path = Path(report.path)
+    if lines is not None and report.encoding is not None and path.is_file():
+        from movierec.data.textscan import fetch_lines
+
+        return fetch_lines(path, lines, report.encoding)
+    frame = loaded.ratings.iloc[rows]
+    users = frame[USER].to_numpy()
+    items = frame[ITEM].to_numpy()
+    if loaded.user_ids is not None:
+        users = loaded.user_ids[users]
+    if loaded.item_ids is not None:
+        items = loaded.item_ids[items]
+    return [
+        f"{USER}={u}, {ITEM}={i}, {RATING}={r}"
+        for u, i, r in zip(users, items, frame[RATING].to_numpy())
+    ]
+
+
+def account_test_rows(
+    loaded: LoadedRatings, test: pd.DataFrame, train: pd.DataFrame
+) -> RowsAccount:
+    """Account for every row of a test file: scored, or why not (reason and line).
+
+    ``loaded`` is the test file as :func:`movierec.data.load_ratings` read it (with
+    ``keep_lines=True`` the unscored rows get their line numbers, else line 0); ``test`` is
+    ``loaded.ratings`` in the model's ids (:func:`movierec.model_io.align_test_ids`);
+    ``train`` the model's training ratings. A row is scored when its user and its movie are
+    in ``train`` — the rows :func:`evaluate` computes rating metrics on.
+    """
+    known_u = test[USER].isin(pd.unique(train[USER])).to_numpy()
+    known_i = test[ITEM].isin(pd.unique(train[ITEM])).to_numpy()
+    reasons = np.where(~known_u, 1, np.where(~known_i, 2, 0))
+    rejected = dict(loaded.report.rejected)
+    parts = [loaded.rejects]
+    for code, reason, column in ((1, "unknown_user", USER), (2, "unknown_movie", ITEM)):
+        rows = np.flatnonzero(reasons == code)
+        if not len(rows):
+            continue
+        rejected[reason] = len(rows)
+        lines = None if loaded.lines is None else np.asarray(loaded.lines)[rows]
+        parts.append(
+            pd.DataFrame(
+                {
+                    LINE: np.zeros(len(rows), np.int64) if lines is None else lines,
+                    "column": column,
+                    REASON: reason,
+                    RAW: pd.Series(_raw_rows(loaded, rows, lines), dtype=object),
+                }
+            )
+        )
+    rejects = pd.concat(parts, ignore_index=True) if len(parts) > 1 else loaded.rejects
+    rejects = rejects.sort_values(LINE, kind="stable").reset_index(drop=True)
+    return RowsAccount(
+        read=loaded.report.rows_read,
+        scored=int((reasons == 0).sum()),
+        rejected=rejected,
+        rejects=rejects,
+    )

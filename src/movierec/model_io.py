@@ -11,10 +11,11 @@ Layout of a model folder (format version 1)::
                           :mod:`movierec.engines.ease_model`)
     engine/               the engine's native model (Spark: ALSModel.save output)
     train_ratings.parquet the training ratings (user_id, movie_id, rating): seen-item exclusion
+                          (readers also accept a folder of Parquet part files of that name)
     movies.parquet        titles and genres, when a movies file was given
     user_ids.npy / item_ids.npy   original ids by dense index, when ids were remapped
-    serving/              the training ratings indexed for the HTTP service, loaded with
-                          ``np.load(mmap_mode="r")`` (no Parquet decoding at start-up):
+    serving/              the training ratings indexed for the HTTP service, read as plain
+                          ``.npy`` arrays (no Parquet decoding at start-up):
                           seen_indptr.npy (int64, users + 1: CSR offsets by user row),
                           seen_items.npy (int32: item rows, i.e. positions in the id-sorted
                           item_ids, grouped by user row, ascending within a user),
@@ -24,6 +25,9 @@ Layout of a model folder (format version 1)::
                           movies.parquet text for the service, without Parquet)
     recommender/          (``movierec run`` only, when top-N lists come from another model)
                           the ranking model, itself a complete model folder of this format
+    manifest.json         size and SHA-256 of every other file (sub-folders too), written
+                          last; ``model.json``'s ``integrity`` section records the factor-norm
+                          bounds and that the manifest exists (see :mod:`movierec.model_format`)
 
 ``model.json`` may have a ``recommender`` section saying which model ranks (``movierec
 run`` picks it; readers that ignore the section still read the rating model correctly):
@@ -32,7 +36,8 @@ run`` picks it; readers that ignore the section still read the rating model corr
 rated unseen movies), with ``why`` and ``validation_ndcg`` from the choice.
 
 The factors load with plain numpy (``np.load(..., allow_pickle=False)``), so later
-components can score without Spark.
+components can score without Spark. The names and constants of the format live in
+:mod:`movierec.model_format` (standard library only; the HTTP service reads it too).
 """
 
 from __future__ import annotations
@@ -52,19 +57,41 @@ from movierec.atomic import atomic_dir
 from movierec.engines.base import ALSParams, Factors, TrainedModel
 from movierec.errors import ModelError
 from movierec.ids import fresh_ids, lookup_ids
+from movierec.model_format import (
+    FACTORS,
+    ITEM_IDS,
+    MODEL_FORMAT,
+    MODEL_FORMAT_VERSION,
+    MODEL_JSON,
+    MOVIES,
+    RECOMMENDER_DIR,
+    REQUIRED_FILES,
+    SERVING_DIR,
+    TRAIN_RATINGS,
+    USER_IDS,
+    check_model_dir,
+    integrity_section,
+    parse_meta,
+    read_manifest,
+    write_manifest,
+)
 from movierec.schema import GENRES, ITEM, RATING, TITLE, USER
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "MODEL_FORMAT",
+    "MODEL_FORMAT_VERSION",
+    "MODEL_JSON",
+    "RECOMMENDER_DIR",
+    "REQUIRED_FILES",
+    "SERVING_DIR",
+    "SavedModel",
+    "align_test_ids",
+    "fingerprint",
+    "load_model_dir",
+    "save_model",
+]
 
-MODEL_FORMAT = "movierec-model"
-MODEL_FORMAT_VERSION = 1
-MODEL_JSON = "model.json"
-REQUIRED_FILES = ("factors.npz", "train_ratings.parquet", "engine")
-"""What every model folder has beside model.json (checked by :func:`load_model_dir`)."""
-SERVING_DIR = "serving"
-"""Sub-folder of a model folder with the service's training-data index (module docstring)."""
-RECOMMENDER_DIR = "recommender"
-"""Sub-folder of a model folder holding the ranking model (see the module docstring)."""
+log = logging.getLogger(__name__)
 
 
 def fingerprint(ratings: pd.DataFrame) -> str:
@@ -203,7 +230,9 @@ def save_model(
                 config=config,
                 versions=versions,
             )
+        meta["integrity"] = _integrity(factors)
         (tmp / MODEL_JSON).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+        write_manifest(tmp)  # last: it hashes every file above, model.json included
     log.info("model saved to %s", target)
     return Path(target)
 
@@ -222,6 +251,17 @@ def _factors(model: TrainedModel) -> Factors:
         item_ids,
         np.zeros((len(item_ids), 0), dtype=np.float32),
     )
+
+
+def _integrity(factors: Factors) -> dict[str, Any]:
+    """``model.json``'s ``integrity`` section: the factor-norm bounds readers check (the
+    largest row norm of the saved factors times a margin; see :mod:`movierec.model_format`)."""
+
+    def max_norm(f: np.ndarray) -> float:
+        f = np.asarray(f, dtype=np.float64)
+        return float(np.sqrt(np.einsum("ij,ij->i", f, f).max())) if f.size else 0.0
+
+    return integrity_section(max_norm(factors.user_factors), max_norm(factors.item_factors))
 
 
 def _write_serving_index(
@@ -275,39 +315,37 @@ def _write_serving_index(
 def load_model_dir(path: Path) -> SavedModel:
     """Read a model folder written by :func:`save_model`.
 
+    Every file read is checked against the folder's checksum manifest (when it has one;
+    folders written before manifests load unverified), and every other listed file by
+    size. ``train_ratings.parquet`` may be one file or a folder of Parquet part files.
+
     Raises:
-        ModelError: the folder is missing, incomplete, or written by an incompatible version.
+        ModelError: the folder is missing, incomplete, changed since it was saved, or
+            written by an incompatible version.
     """
-    path = Path(path)
+    path = check_model_dir(Path(path))
     meta_file = path / MODEL_JSON
-    if not meta_file.is_file():
-        raise ModelError(f"{path}: not a movierec model folder (no {MODEL_JSON})")
     try:
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        raw = meta_file.read_bytes()
+    except OSError as exc:
         raise ModelError(f"{meta_file}: unreadable ({exc})") from exc
-    if meta.get("format") != MODEL_FORMAT:
-        raise ModelError(f"{meta_file}: not a movierec model")
-    version = meta.get("format_version")
-    if version != MODEL_FORMAT_VERSION:
-        newer = isinstance(version, int) and version > MODEL_FORMAT_VERSION
-        hint = (
-            "it was written by a newer movierec: upgrade movierec, or retrain the model"
-            if newer
-            else "retrain the model with this version"
-        )
-        raise ModelError(
-            f"{path}: model format version {version} is not supported by this movierec "
-            f"(reads version {MODEL_FORMAT_VERSION}); {hint}"
-        )
+    meta = parse_meta(raw, path)
     missing = [name for name in REQUIRED_FILES if not (path / name).exists()]
     if missing:
         raise ModelError(
             f"{path}: model folder is incomplete: {', '.join(missing)} missing "
             "(copy the whole folder, or retrain the model)"
         )
+    manifest = read_manifest(path, meta)
+    if manifest is not None:
+        manifest.check_sizes()
+        for name in (MODEL_JSON, FACTORS, TRAIN_RATINGS, MOVIES, USER_IDS, ITEM_IDS):
+            if (path / name).exists() or name in manifest.files:
+                manifest.verify_path(name)
+    else:
+        log.warning("%s: no checksum manifest (saved by an older movierec): not verified", path)
     try:
-        with np.load(path / "factors.npz", allow_pickle=False) as z:
+        with np.load(path / FACTORS, allow_pickle=False) as z:
             factors = Factors(
                 z["user_ids"],
                 z["user_factors"],
@@ -317,11 +355,11 @@ def load_model_dir(path: Path) -> SavedModel:
                 user_bias=z["user_bias"],
                 item_bias=z["item_bias"],
             )
-        train = pd.read_parquet(path / "train_ratings.parquet")
-        movies_file = path / "movies.parquet"
-        movies = pd.read_parquet(movies_file) if movies_file.is_file() else None
-        user_ids = _load_ids(path / "user_ids.npy")
-        item_ids = _load_ids(path / "item_ids.npy")
+        train = pd.read_parquet(path / TRAIN_RATINGS)
+        movies_file = path / MOVIES
+        movies = pd.read_parquet(movies_file) if movies_file.exists() else None
+        user_ids = _load_ids(path / USER_IDS)
+        item_ids = _load_ids(path / ITEM_IDS)
         ALSParams(**meta["params"])
     except (OSError, KeyError, ValueError, TypeError) as exc:
         raise ModelError(f"{path}: model folder is incomplete or damaged ({exc})") from exc

@@ -8,8 +8,8 @@ the two newer kinds are fitted with:
   is the candidate: :func:`alternatives`); interactions and limits from ``[als]``
   (``ease_threshold``, ``ease_topk``, ``ease_max_items``).
 * ``ials`` — the best tuned ``ials`` configuration, else the ``[als]`` section's defaults
-  for ``model = "ials"``. It is a candidate only when the engines know the kind
-  (:data:`movierec.engines.base.MODELS`); until then it is skipped, not an error.
+  for ``model = "ials"``. It is a candidate only when the configured engine can fit it
+  (:func:`available`: the local engine; Spark MLlib has no iALS), skipped otherwise.
 """
 
 from __future__ import annotations
@@ -27,9 +27,13 @@ RANKERS = ("ials", "ease")
 """Candidate names this module provides, in tie-break order (after implicit-als)."""
 
 
-def available(kind: str) -> bool:
-    """Whether the engines can fit ``kind`` (``ials`` lands with its own branch)."""
-    return kind in MODELS
+LOCAL_ONLY = ("ials",)
+"""Kinds only the local engine fits."""
+
+
+def available(kind: str, engine: str = "local") -> bool:
+    """Whether the engine named ``engine`` can fit ``kind``."""
+    return kind in MODELS and (engine == "local" or kind not in LOCAL_ONLY)
 
 
 def ease_params(cfg: RunConfig, lam: float) -> ALSParams:
@@ -57,13 +61,18 @@ def ease_params(cfg: RunConfig, lam: float) -> ALSParams:
 
 
 def ials_params(cfg: RunConfig) -> ALSParams:
-    """``ials`` with the ``[als]`` defaults of that kind (its own model defaults, when the
-    config declares them, apply as for ``biased-als``)."""
+    """``ials``'s configuration: the ``[als]`` section's when it configures ``model =
+    "ials"``, else that kind's defaults (:data:`movierec.config.IALS_DEFAULTS`, α0, ν and σ
+    from :class:`movierec.config.ALSConfig`)."""
+    if cfg.als.model == "ials":
+        return ALSParams.from_config(cfg.als, cfg.seed)
     section = ALSConfig.model_validate(
         {
             "model": "ials",
             "num_blocks": cfg.als.num_blocks,
             "checkpoint_interval": cfg.als.checkpoint_interval,
+            "implicit_solver": cfg.als.implicit_solver,
+            "cg_steps": cfg.als.cg_steps,
         }
     )
     return ALSParams.from_config(section, cfg.seed)
@@ -74,11 +83,11 @@ def ranker_candidates(cfg: RunConfig, tuning: TuningResult | None = None) -> dic
     order. ``ease``'s are those of its first λ when several are to be tried
     (:func:`alternatives` lists them)."""
     out: dict[str, ALSParams] = {}
-    if available("ials"):
+    if available("ials", cfg.engine):
         base = ials_params(cfg)
         tuned = tuning.best_of_model("ials", base) if tuning is not None else None
         out["ials"] = tuned or base
-    if available("ease"):
+    if available("ease", cfg.engine):
         first = ease_params(cfg, cfg.recommend.ease_lambdas[0])
         tuned = tuning.best_of_model("ease", first) if tuning is not None else None
         out["ease"] = tuned or first

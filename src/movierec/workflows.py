@@ -29,6 +29,7 @@ from movierec.errors import ConfigError
 from movierec.progress import Reporter
 
 if TYPE_CHECKING:
+    from movierec.evaluation import RowsAccount
     from movierec.tracking import Tracker
 
 log = logging.getLogger(__name__)
@@ -185,9 +186,12 @@ class EvaluationResult:
     """What :func:`evaluate` measured."""
 
     metrics: dict[str, Any]
-    """The keys of ``summary.json``'s ``test`` section, plus ``baselines`` when requested.
+    """The keys of ``summary.json``'s ``test`` section, plus ``baselines`` when requested
+    and ``test_rows`` (every test row: read, scored, not scored by reason).
     A ranking model's have no :data:`RATING_METRICS` (``rating_metrics`` says why) and
     most-popular as the only baseline."""
+    test_rows: RowsAccount | None = None
+    """Where every row of the test file went, with the rows not scored (``rejects``)."""
 
     @property
     def ranking_only(self) -> bool:
@@ -213,19 +217,22 @@ def evaluate(
     Test ids are matched to the model's through their original values; movies and users
     the model never saw count as cold start. ``engine`` overrides the one that trained the
     model. ``baselines`` also scores the baselines, fitted on the model's training data.
+    Every test row is accounted for (:func:`movierec.evaluation.account_test_rows`): read,
+    scored, or not scored by reason, in ``metrics["test_rows"]`` and ``test_rows``.
 
     Raises:
         MovierecError: an unreadable model folder, bad test data, an engine failure.
     """
     from movierec.data import load_ratings
     from movierec.engines import get_engine
+    from movierec.evaluation import account_test_rows
     from movierec.evaluation import evaluate as evaluate_model
     from movierec.hadoopfs import staged_model
     from movierec.model_io import align_test_ids, load_model_dir
 
     with staged_model(model_dir, cfg.spark) as local_model:
         saved = load_model_dir(local_model)
-        loaded = load_ratings(cfg.data, cfg.spark)
+        loaded = load_ratings(cfg.data, cfg.spark, keep_lines=True)
         test = align_test_ids(loaded, saved)
         scorer = get_engine(engine or saved.meta["engine"], cfg.spark)
         with (
@@ -242,7 +249,9 @@ def evaluate(
             )
     if not predicts_ratings(saved.params.model):
         metrics = ranking_only(metrics)
-    return EvaluationResult(metrics)
+    rows = account_test_rows(loaded, test, saved.train)  # every test row accounted for
+    metrics["test_rows"] = rows.to_dict()
+    return EvaluationResult(metrics, rows)
 
 
 def ranking_only(metrics: dict[str, Any]) -> dict[str, Any]:

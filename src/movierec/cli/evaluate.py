@@ -26,9 +26,21 @@ from movierec.cli._options import (
 @click.option(
     "--baselines", is_flag=True, help="Also score the baselines (trained on the model's data)."
 )
-@json_option("Print the metrics as JSON (the keys of summary.json's test).")
+@json_option("Print the metrics as JSON (the keys of summary.json's test, plus test_rows).")
+@click.option(
+    "--rejects",
+    "rejects_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the test rows not scored (malformed, duplicate, unknown user or movie) here.",
+)
 def evaluate(
-    model_dir: Path | str, baselines: bool, as_json: bool, verbose: int, quiet: bool
+    model_dir: Path | str,
+    baselines: bool,
+    as_json: bool,
+    rejects_path: Path | None,
+    verbose: int,
+    quiet: bool,
 ) -> None:
     """Evaluate a saved model on a test ratings file (movies the model was trained on are excluded).
 
@@ -44,6 +56,10 @@ def evaluate(
     setup_logging(verbose, quiet)
     cfg = make_config(require_data=True)
     result = evaluate_model(cfg, model_dir, engine=given("engine"), baselines=baselines)
+    if rejects_path is not None and result.test_rows is not None:
+        from movierec.data import save_rejects
+
+        save_rejects(result.test_rows.rejects, rejects_path)
     if as_json:
         print_json(result.metrics)
         return
@@ -52,3 +68,5 @@ def evaluate(
     print_metrics(result.metrics)
     if result.note is not None:
         click.echo(result.note)
+    if result.test_rows is not None and not quiet:
+        click.echo(result.test_rows.describe(), err=True)

@@ -28,6 +28,12 @@ from movierec.cli._options import LOCAL_PATH, model_dir_option, verbosity
     help="Server processes sharing the port (SO_REUSEPORT); SIGHUP to the parent or "
     "POST /admin/reload reloads every one; /metrics is per worker.",
 )
+@click.option(
+    "--insecure-no-key",
+    is_flag=True,
+    help="Serve a non-loopback --host without $MOVIEREC_API_KEY (refused otherwise): the "
+    "admin routes are then open to anyone who can reach the port.",
+)
 @verbosity(
     verbose_help="Debug log output (the default is info).",
     quiet_help="Only errors (no startup or access lines).",
@@ -38,12 +44,14 @@ def serve(
     port: int,
     model_root: Path | None,
     workers: int,
+    insecure_no_key: bool,
     verbose: int,
     quiet: bool,
 ) -> None:
     """Serve recommendations over HTTP (FastAPI + uvicorn): known users, new users by
     fold-in, similar movies, explanations, metrics, hot reload (POST /admin/reload or
-    SIGHUP). Admin routes need $MOVIEREC_API_KEY when it is set. API docs at /docs.
+    SIGHUP). Admin routes need $MOVIEREC_API_KEY when it is set; a --host other than
+    loopback needs it (or --insecure-no-key). API docs at /docs.
 
     \b
     Example:
@@ -62,6 +70,7 @@ def serve(
         model_root=model_root,
         log_level=log_level,
         workers=workers,
+        insecure_no_key=insecure_no_key,
     )
     if status:
         raise SystemExit(status)

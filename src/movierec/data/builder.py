@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from movierec import schema
+from movierec.data.duplicates import apply_duplicate_policy
 from movierec.data.report import REASONS, REJECT_COLUMNS, empty_rejects
 from movierec.data.validate import (
     BAD,
@@ -27,13 +28,11 @@ from movierec.data.validate import (
     OUT_OF_RANGE,
     IdKind,
     IdParse,
-    apply_duplicate_policy,
     parse_ids,
     parse_ratings,
     parse_timestamps,
-    quote,
 )
-from movierec.errors import DataError
+from movierec.errors import MAX_MESSAGE, DataError, join_within, quote_cell, shorten_middle
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +97,8 @@ class BuildResult:
     rows_read: int
     rejected: dict[str, int]
     duplicates: int
+    lines: np.ndarray | None = None
+    """1-based source line (or Parquet row) of each kept row, when asked for."""
 
 
 class RatingsBuilder:
@@ -226,6 +227,8 @@ class RatingsBuilder:
         duplicates: str,
         max_reject_fraction: float,
         raw_of_lines: Callable[[np.ndarray], list[str]],
+        *,
+        keep_lines: bool = False,
     ) -> BuildResult:
         """Check the reject share, map ids, apply the duplicate policy and build the frames.
 
@@ -239,18 +242,19 @@ class RatingsBuilder:
         rejects = self._rejects_frame()
         n_bad = len(rejects)
         if n_bad / self.rows_read > max_reject_fraction:
-            first = "; ".join(
-                f"line {row[schema.LINE]} ({row[schema.REASON]}"
-                + (f" in {row['column']!r}" if row["column"] else "")
-                + f"): {quote(str(row[schema.RAW]))}"
-                for _, row in rejects.head(3).iterrows()
-            )
-            raise DataError(
+            head = (
                 f"{n_bad:,} of {self.rows_read:,} rows rejected "
                 f"({n_bad / self.rows_read:.1%} > max_reject_fraction {max_reject_fraction:.0%}); "
-                f"first bad lines: {first}",
-                path=self.path,
+                "first bad lines: "
             )
+            shown = [
+                f"line {row[schema.LINE]} ({row[schema.REASON]}"
+                + (f" in {quote_cell(row['column'])}" if row["column"] else "")
+                + f"): {quote_cell(row[schema.RAW])}"
+                for _, row in rejects.head(3).iterrows()
+            ]
+            budget = MAX_MESSAGE - len(head) - len(shorten_middle(self.path)) - 2
+            raise DataError(head + join_within(shown, budget), path=self.path)
         users, user_ids = self._users.finish()
         items, item_ids = self._items.finish()
         ratings = _drain(self._ratings, np.float64)
@@ -290,6 +294,7 @@ class RatingsBuilder:
             )
             users, items, ratings = users[keep], items[keep], ratings[keep]
             ts = None if ts is None else ts[keep]
+            lines = lines[keep]
         data: dict[str, Any] = {
             schema.USER: users.astype(np.int32, copy=False),
             schema.ITEM: items.astype(np.int32, copy=False),
@@ -307,6 +312,7 @@ class RatingsBuilder:
             rows_read=self.rows_read,
             rejected=rejected,
             duplicates=n_dup,
+            lines=lines if keep_lines else None,
         )
 
 

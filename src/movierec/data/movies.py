@@ -1,7 +1,13 @@
-"""Movie metadata readers: MovieLens ``u.item``, ``movies.dat`` and ``movies.csv``."""
+"""Movie metadata readers: MovieLens ``u.item``, ``movies.dat`` and ``movies.csv``.
+
+The file is decoded as a whole: in ``data.encoding`` when set, else UTF-8 when valid, else
+cp1252 or Latin-1 (:func:`movierec.data.textio.decode_all`), so a Latin-1 file keeps its
+accented titles; LF, CRLF and lone CR all end a line.
+"""
 
 from __future__ import annotations
 
+import io
 import logging
 from pathlib import Path
 
@@ -9,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from movierec import schema
-from movierec.data.detect import check_not_binary, read_head
+from movierec.data.textio import check_not_binary, decode_all
 from movierec.data.validate import OK, as_text, parse_ids
-from movierec.errors import DataError
+from movierec.errors import DataError, one_line, quote_cells
 
 logger = logging.getLogger(__name__)
 
@@ -53,20 +59,15 @@ def movies_format(path: Path) -> str:
     return "ml-csv"
 
 
-def _read_lines(path: Path, encoding: str) -> list[tuple[int, str]]:
-    text = path.read_bytes().decode(encoding, "replace")
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    return [
-        (i, line.rstrip("\r")) for i, line in enumerate(text.split("\n"), start=1) if line.strip()
-    ]
+def _read_lines(text: str) -> list[tuple[int, str]]:
+    return [(i, line) for i, line in enumerate(text.split("\n"), start=1) if line.strip()]
 
 
-def _parse_100k(path: Path, encoding: str) -> pd.DataFrame:
+def _parse_100k(path: Path, text: str) -> pd.DataFrame:
     rows = []
     bad = 0
     n_flags = len(ML100K_GENRES)
-    for _, line in _read_lines(path, encoding):
+    for _, line in _read_lines(text):
         parts = line.split("|")
         if len(parts) < 5 + n_flags:
             bad += 1
@@ -80,10 +81,10 @@ def _parse_100k(path: Path, encoding: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["id", schema.TITLE, schema.GENRES], dtype=object)
 
 
-def _parse_dat(path: Path, encoding: str) -> pd.DataFrame:
+def _parse_dat(path: Path, text: str) -> pd.DataFrame:
     rows = []
     bad = 0
-    for _, line in _read_lines(path, encoding):
+    for _, line in _read_lines(text):
         parts = line.split("::")
         if len(parts) < 3:
             bad += 1
@@ -102,20 +103,18 @@ def _pick(names: list[str], wanted: tuple[str, ...]) -> str | None:
     return None
 
 
-def _parse_csv(path: Path, encoding: str) -> pd.DataFrame:
+def _parse_csv(path: Path, text: str) -> pd.DataFrame:
     try:
-        df = pd.read_csv(
-            path, dtype=str, keep_default_na=False, encoding=encoding, encoding_errors="replace"
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(
-            f"cannot read the movies file: {exc}".replace("\n", " "), path=str(path)
+            f"cannot read the movies file: {one_line(str(exc), 160)}", path=str(path)
         ) from exc
     names = [str(c) for c in df.columns]
     id_col, title_col = _pick(names, _ID_NAMES), _pick(names, _TITLE_NAMES)
     if id_col is None or title_col is None:
         raise DataError(
-            f"the movies file needs a movie id and a title column; header is {names}",
+            f"the movies file needs a movie id and a title column; header is {quote_cells(names)}",
             path=str(path),
         )
     genre_col = _pick(names, _GENRE_NAMES)
@@ -143,19 +142,31 @@ def load_movies(
     (the originals of remapped rating ids) maps movie ids to the same dense ids; movies the
     ratings never mention are then dropped. Without it, ids must be integers that fit int32.
     Rows with a bad id and repeated ids (after the first) are skipped with a warning.
+    ``encoding`` None detects it (see the module docstring).
 
     Raises:
-        DataError: the file is missing, binary, has no id/title columns, or holds no movies.
+        DataError: the file is missing, binary, not valid text in ``encoding``, has no
+            id/title columns, or holds no movies.
     """
+    return load_movies_with_encoding(path, fmt, item_ids, encoding)[0]
+
+
+def load_movies_with_encoding(
+    path: str | Path,
+    fmt: str | None = None,
+    item_ids: np.ndarray | None = None,
+    encoding: str | None = None,
+) -> tuple[pd.DataFrame, str]:
+    """:func:`load_movies`, plus the encoding the file was decoded with."""
     p = Path(path)
     if not p.is_file():
         raise DataError("movies file not found", path=str(p))
     fmt = fmt or movies_format(p)
     if fmt not in MOVIES_FORMATS:
         raise DataError(f"unknown movies format {fmt!r}; use one of {', '.join(MOVIES_FORMATS)}")
-    check_not_binary(read_head(p)[0], p)
-    enc = encoding or ("utf-8" if fmt == "ml-csv" else "latin-1")
-    raw = {"ml-100k": _parse_100k, "ml-dat": _parse_dat, "ml-csv": _parse_csv}[fmt](p, enc)
+    check_not_binary(p, "movies")
+    text, enc = decode_all(p.read_bytes(), p, encoding or None)
+    raw = {"ml-100k": _parse_100k, "ml-dat": _parse_dat, "ml-csv": _parse_csv}[fmt](p, text)
     if raw.empty:
         raise DataError("no movies in the movies file", path=str(p))
     if item_ids is not None and item_ids.dtype == object:
@@ -191,4 +202,5 @@ def load_movies(
         out = out[~dup.to_numpy()]
     out[schema.TITLE] = out[schema.TITLE].astype(str).str.strip()
     out[schema.GENRES] = out[schema.GENRES].astype(str).str.strip()
-    return out.reset_index(drop=True)
+    logger.debug("%s: %d movies, decoded as %s", p, len(out), enc)
+    return out.reset_index(drop=True), enc

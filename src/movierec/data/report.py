@@ -48,6 +48,10 @@ class LoadReport:
     rating_min: float
     rating_max: float
     ids_mapped: bool
+    encoding: str | None = None
+    """Encoding the ratings text was decoded with (None for Parquet); see data.textio."""
+    movies_encoding: str | None = None
+    """Encoding of the movies file, when there is one."""
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as a JSON-ready dict (plain ints, floats, strs and bools)."""
@@ -74,6 +78,8 @@ class LoadedRatings:
     user_ids: np.ndarray | None = None
     item_ids: np.ndarray | None = None
     movies: pd.DataFrame | None = None
+    lines: np.ndarray | None = None
+    """Source line (Parquet: row) of each row of ``ratings``, when loaded with ``keep_lines``."""
 
 
 def empty_rejects() -> pd.DataFrame:

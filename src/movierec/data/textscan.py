@@ -1,6 +1,9 @@
 """Fast, line-numbered parsing of delimited ratings text.
 
-The file is read as bytes in blocks of whole lines. Per block, numpy finds line bounds and
+The file is read as bytes in blocks of whole records (line breaks normalised, see
+:mod:`movierec.data.textio`); each block's encoding is checked (:class:`EncodingGuess`),
+control bytes are replaced by SUB (``\x1a``, so the cell holding one fails its rule, C2)
+and double quotes dropped (R3). Per block, numpy finds line bounds and
 counts separators per line, so lines with the wrong number of fields are rejected with their
 exact line numbers; the remaining lines go through pandas' C parser (typed first, as strings
 only for small pieces where a value does not parse) and on to
@@ -23,45 +26,28 @@ import pandas as pd
 
 from movierec import schema
 from movierec.data.builder import RatingsBuilder
-from movierec.data.detect import BOM, TextLayout, decode_error
+from movierec.data.detect import TextLayout
+from movierec.data.textio import EncodingGuess, has_control_bytes, iter_blocks
 from movierec.errors import DataError
 
 logger = logging.getLogger(__name__)
 
-BLOCK_SIZE = 16 * 1024 * 1024
 MIN_PIECE = 4096
 """Line ranges at most this long are read as strings when a typed parse fails."""
 SPLIT_WAYS = 8
 _UNIT_SEP = b"\x1f"
 _WS_RUN = re.compile(rb"[ \t\f\v]+")
 _WS_EDGE = re.compile(rb"^\x1f|\x1f$", re.MULTILINE)
-_LATIN1 = {"latin-1", "latin1", "iso-8859-1", "iso8859-1", "l1"}
+_SUB = b"\x1a"
+_CONTROLS = bytes([*range(0, 9), 11, 12, *range(14, 32), 127])
+_TO_SUB = bytes.maketrans(_CONTROLS, _SUB * len(_CONTROLS))
+_TO_SUB_WS = bytes.maketrans(  # vertical tab and form feed separate whitespace fields
+    bytes(c for c in _CONTROLS if c not in (11, 12)), _SUB * (len(_CONTROLS) - 2)
+)
 
 
-def iter_blocks(path: Path, block_size: int = BLOCK_SIZE) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(first_line_number, bytes)`` blocks of whole lines (the BOM removed)."""
-    with open(path, "rb") as fh:
-        carry = b""
-        line_no = 1
-        first = True
-        while True:
-            data = fh.read(block_size)
-            if first:
-                first = False
-                if data.startswith(BOM):
-                    data = data[len(BOM) :]
-            if not data:
-                if carry:
-                    yield line_no, carry
-                return
-            buf = carry + data
-            cut = buf.rfind(b"\n")
-            if cut < 0:
-                carry = buf
-                continue
-            block, carry = buf[: cut + 1], buf[cut + 1 :]
-            yield line_no, block
-            line_no += block.count(b"\n")
+def _codec(encoding: str) -> str:
+    return "utf-8" if encoding == "utf-8-sig" else encoding
 
 
 def _line_bounds(buf: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -86,13 +72,17 @@ def fetch_lines(path: Path, wanted: np.ndarray, encoding: str) -> list[str]:
             _, starts, ends = _line_bounds(block)
             for ln in sel:
                 i = int(ln - first)
-                found[int(ln)] = block[starts[i] : ends[i]].decode(encoding, "replace").rstrip("\r")
+                found[int(ln)] = block[starts[i] : ends[i]].decode(_codec(encoding), "replace")
     return [found.get(int(ln), "") for ln in want]
 
 
 def _transform(block: bytes, layout: TextLayout) -> tuple[bytes, int]:
-    buf = block.replace(b"\r\n", b"\n") if b"\r" in block else block
-    if layout.quoted:
+    """The block as the C parser reads it: control bytes made SUB, quotes dropped, the
+    separator as one byte (returned)."""
+    buf = block
+    if has_control_bytes(buf):
+        buf = buf.translate(_TO_SUB_WS if layout.sep == "ws" else _TO_SUB)
+    if b'"' in buf:
         buf = buf.replace(b'"', b"")
     if layout.sep == "::":
         return buf.replace(b"::", _UNIT_SEP), _UNIT_SEP[0]
@@ -147,7 +137,8 @@ def _read_pieces(
     into pieces and retry, reading only small failing pieces as strings."""
     piece = buf[gstarts[lo] : gstarts[hi]]
     try:
-        df = _read_fields(piece, layout, sep_byte, encoding, typed=True)
+        with np.errstate(invalid="ignore", over="ignore"):  # huge numbers fail as ValueError
+            df = _read_fields(piece, layout, sep_byte, encoding, typed=True)
         rating = df[layout.positions[schema.RATING]].to_numpy()
         if not np.isfinite(rating).all():
             raise ValueError("non-finite rating")
@@ -163,41 +154,58 @@ def _read_pieces(
     yield lo, hi, df
 
 
-def parse_text(path: Path, layout: TextLayout, encoding: str, builder: RatingsBuilder) -> int:
+def _original_bounds(block: bytes, cache: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Line starts and ends in the untransformed ``block`` (computed once, kept in ``cache``)."""
+    if not cache:
+        _, s0, e0 = _line_bounds(block)
+        cache.append((s0, e0))
+    s0, e0 = cache[0]
+    return s0, e0
+
+
+def parse_text(
+    path: Path, layout: TextLayout, guess: EncodingGuess, builder: RatingsBuilder
+) -> int:
     """Stream ``path`` through ``builder``; returns the number of blank lines skipped.
 
+    ``guess`` decides each block's encoding (and ends as the file's).
+
     Raises:
-        DataError: the file is not valid text in ``encoding`` (names the line).
+        DataError: the file is not valid text in its encoding (names the line).
     """
-    check_decode = encoding.lower() not in _LATIN1
     blank_total = 0
     for first, block in iter_blocks(path):
-        if check_decode:
-            try:
-                block.decode(encoding)
-            except UnicodeDecodeError as exc:
-                raise decode_error(exc, block, first, path, encoding) from exc
+        encoding = _codec(guess.feed(block, first))
         buf, sep_byte = _transform(block, layout)
         arr, starts, ends = _line_bounds(buf)
+        orig_bounds: list[tuple[np.ndarray, np.ndarray]] = []
         n = len(starts)
         line_no = first + np.arange(n, dtype=np.int64)
         seps = np.flatnonzero(arr == sep_byte)
         nfields = np.searchsorted(seps, ends) - np.searchsorted(seps, starts) + 1
         blank = ends == starts
+        if blank.any():  # blank once quotes are gone: a record of quotes is not blank (R2)
+            bi = np.flatnonzero(blank)
+            s0, e0 = _original_bounds(block, orig_bounds)
+            nonempty = bi[e0[bi] > s0[bi]]
+            if len(nonempty):
+                texts = [block[s0[i] : e0[i]].decode(encoding, "replace") for i in nonempty]
+                blank[nonempty[[j for j, t in enumerate(texts) if t.strip()]]] = False
         skip = blank.copy()
         if layout.header_line is not None and first <= layout.header_line < first + n:
             skip[layout.header_line - first] = True
         good = (nfields == layout.nfields) & ~skip
-        orig_bounds: list[tuple[np.ndarray, np.ndarray]] = []
+        if layout.trailing_sep:  # the empty last field must stay empty
+            good &= arr[np.maximum(ends - 1, 0)] == sep_byte
 
         def raw(
-            idx: np.ndarray, block: bytes = block, bounds: list[Any] = orig_bounds
+            idx: np.ndarray,
+            block: bytes = block,
+            bounds: list[Any] = orig_bounds,
+            encoding: str = encoding,
         ) -> list[str]:
-            if not bounds:
-                _, s0, e0 = _line_bounds(block)
-                bounds.append((s0, e0))
-            s0, e0 = bounds[0]
-            return [block[s0[i] : e0[i]].decode(encoding, "replace").rstrip("\r") for i in idx]
+            s0, e0 = _original_bounds(block, bounds)
+            return [block[s0[i] : e0[i]].decode(encoding, "replace") for i in idx]
 
         wrong = np.flatnonzero(~good & ~skip)
         if len(wrong):

@@ -1,21 +1,61 @@
-"""Vectorised validation of raw rating cells and the duplicate policy.
+"""The validation rules of ratings input, defined once, and their vectorised checks.
+
+The rules below are shared by every reader (the local text and Parquet readers here, and
+the Spark twin): each names what makes a row a reject and the reason it gets (the
+vocabulary is :data:`movierec.data.report.REASONS`). The constants they use are defined in
+this module.
+
+Records (delimited text):
+  R1. LF, CRLF and a lone CR each end a record, in any mix (:data:`LINE_BREAKS`); line
+      numbers count records that way, from 1; a UTF-8 BOM is not part of line 1.
+  R2. A record holding nothing but whitespace is not a row: it is neither read nor rejected.
+  R3. A double quote (:data:`QUOTE`) is never part of a value: every one is dropped before
+      the record is split, so an id wrapped in tripled quotes is the bare id. A quoted
+      separator is not supported (the record then has the wrong field count).
+  R4. Fields are split on the separator and stripped of surrounding whitespace; a record
+      with another field count than the layout's is ``wrong_field_count``.
+  R5. A row is a header only if it looks like one: a field is a known column name
+      (:data:`HEADER_ALIASES`, compared without case, spaces, ``_`` and ``-``) or a name
+      given in ``data.columns``, and no field is a number. Any other first row is data,
+      validated like every row (``data.header = true`` also takes a first row without
+      numbers as the header, and refuses one with numbers).
+Cells (every source), checked in the order user, movie, rating, timestamp; the first
+failing cell gives the reason:
+  C1. An empty cell, or one of :data:`MISSING_MARKERS`, is ``missing_value``.
+  C2. A cell holding a control character (:data:`CONTROL_CHARS`; a NUL byte included) is
+      bad for its column: ``bad_user_id``, ``bad_movie_id``, ``non_numeric_rating``,
+      ``bad_timestamp``.
+  C3. Integer ids: an integral number (``42``, ``42.0``, ``4.2e1``); integers beyond int64
+      are kept as their digit text. Text ids (a column detected as text): any text. Either
+      kind: a fractional number, or a cell longer than :data:`MAX_ID_LENGTH` characters,
+      is ``bad_user_id`` / ``bad_movie_id``; so is non-numeric text in an integer column.
+  C4. A rating is a finite number (else ``non_numeric_rating``) within the scale
+      ``[rating_min, rating_max]`` (else ``rating_out_of_range``).
+  C5. A timestamp is an integral number of seconds that fits int64 (else ``bad_timestamp``).
+File:
+  F1. Repeated (user, movie) pairs are resolved by the duplicates policy; the rows dropped
+      are ``duplicate`` rejects.
+  F2. The reject limit is decided on the whole file: rejected rows / rows read above
+      ``max_reject_fraction`` refuses the file. Layout detection samples the whole file, so
+      bad rows at its top do not make it "not a ratings file".
 
 The ``parse_*`` functions classify every cell of a raw column (strings from text files or
 typed arrays from Parquet) as OK, MISSING, BAD or OUT_OF_RANGE and return parsed values;
-:func:`apply_duplicate_policy` resolves repeated (user, movie) pairs. Both are used by
+rule F1 is :func:`movierec.data.duplicates.apply_duplicate_policy`. Both are used by
 :class:`~movierec.data.builder.RatingsBuilder`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from movierec.errors import DataError
+from movierec import schema
+from movierec.errors import quote_cell
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +65,48 @@ OK, MISSING, BAD, OUT_OF_RANGE = 0, 1, 2, 3
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "nat", "null", "none"})
-"""Cell texts (case-insensitive, stripped) that count as a missing value."""
+"""Cell texts (case-insensitive, stripped) that count as a missing value (rule C1)."""
+
+LINE_BREAKS = ("\r\n", "\r", "\n")
+"""Record terminators of delimited text, any mix (rule R1)."""
+
+QUOTE = '"'
+"""Dropped everywhere from delimited text before splitting (rule R3)."""
+
+CONTROL_CHARS = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+"""Regex class of the control characters that make a cell bad (rule C2); tab, LF and CR are
+separators or line breaks, not cell content."""
+
+MAX_ID_LENGTH = 256
+"""Longest id, in characters after stripping; a longer cell is a bad id (rule C3)."""
+
+HEADER_ALIASES: dict[str, frozenset[str]] = {
+    schema.USER: frozenset({"userid", "user", "uid", "users"}),
+    schema.ITEM: frozenset({"movieid", "movie", "itemid", "item", "iid", "mid", "filmid"}),
+    schema.RATING: frozenset({"rating", "ratings", "stars", "score", "rate"}),
+    schema.TIMESTAMP: frozenset({"timestamp", "ts", "time", "unixtime", "epoch"}),
+}
+"""Header names recognised without a ``columns`` mapping (rule R5), compared after
+:func:`norm_name`."""
+
+_CONTROL = re.compile(CONTROL_CHARS)
+_NORM = re.compile(r"[\s_\-]")
+
+
+def norm_name(name: str) -> str:
+    """A header name as compared with :data:`HEADER_ALIASES`: lower case, without quotes,
+    whitespace, ``_`` and ``-``."""
+    return _NORM.sub("", name.replace(QUOTE, "").strip().lower())
+
+
+def header_role(name: str) -> str | None:
+    """The canonical column (:data:`schema.RATING_COLUMNS`) a header name stands for, if any."""
+    key = norm_name(name)
+    for canon in schema.RATING_COLUMNS:
+        if name.strip() == canon or key in HEADER_ALIASES[canon]:
+            return canon
+    return None
+
 
 IdKind = str
 """``"int"``: ids are integers (non-numeric text is a bad id); ``"str"``: ids are text keys."""
@@ -65,11 +146,32 @@ def as_text(values: pd.Series) -> pd.Series:
     return stripped
 
 
+def _case_variants(word: str) -> set[str]:
+    out = {""}
+    for ch in word:
+        out = {v + c for v in out for c in {ch.lower(), ch.upper()}}
+    return out
+
+
+_MISSING_SPELLINGS = frozenset(v for m in MISSING_MARKERS for v in _case_variants(m))
+"""Every upper/lower-case spelling of the markers, so a hash lookup replaces ``str.lower``."""
+
+
 def _missing_mask(s: pd.Series) -> np.ndarray:
-    short = s.str.len().to_numpy() <= 4
+    """True where a stripped text cell is empty or a missing marker (rule C1)."""
+    return s.isin(_MISSING_SPELLINGS).to_numpy(dtype=bool)
+
+
+def _lengths(s: pd.Series) -> np.ndarray:
+    """Character count of every cell of a Series of str (faster than ``str.len``)."""
+    return np.fromiter(map(len, s.tolist()), dtype=np.int64, count=len(s))
+
+
+def control_mask(s: pd.Series) -> np.ndarray:
+    """True where a text cell holds a control character (rule C2)."""
     out = np.zeros(len(s), dtype=bool)
-    if short.any():
-        out[short] = s[short].str.lower().isin(MISSING_MARKERS).to_numpy()
+    if len(s) and _CONTROL.search("".join(s.tolist())) is not None:
+        out[:] = s.str.contains(CONTROL_CHARS, regex=True).to_numpy(dtype=bool)
     return out
 
 
@@ -94,13 +196,31 @@ def _from_ints(
     return None
 
 
+def _digits(text: str) -> tuple[bool, str]:
+    """(negative, digits without sign and leading zeros) of a ``[+-]?\\d+`` text."""
+    digits = text.lstrip("+-").lstrip("0") or "0"
+    return text.startswith("-") and digits != "0", digits
+
+
+def _int64_of_digits(text: str) -> int | None:
+    """The value of a ``[+-]?\\d+`` text when it fits int64, else None (no int() of huge
+    texts: Python refuses to convert more than a few thousand digits)."""
+    neg, digits = _digits(text)
+    if len(digits) > 19:
+        return None
+    v = -int(digits) if neg else int(digits)
+    return v if INT64_MIN <= v <= INT64_MAX else None
+
+
 def parse_ids(values: pd.Series, kind: IdKind = "int") -> IdParse:
-    """Classify and parse one id column.
+    """Classify and parse one id column (rules C1-C3).
 
     Integer columns: integral numbers (``"42"``, ``"42.0"``, int dtypes) are ids; integers
-    beyond int64 are kept as their digit text; fractional numbers, infinities and
-    non-numeric text are BAD. Text columns (``kind="str"``): every non-missing stripped text
-    is a key, except fractional numbers (``"1.5"``), which are BAD. Empty cells and the
+    beyond int64 are kept as their digit text (sign and leading zeros dropped) when they have
+    at most :data:`MAX_ID_LENGTH` digits; fractional numbers, infinities, longer digit runs
+    and non-numeric text are BAD. Text columns (``kind="str"``): every non-missing stripped
+    text of at most :data:`MAX_ID_LENGTH` characters is a key, except fractional numbers
+    (``"1.5"``) and texts with a control character, which are BAD. Empty cells and the
     markers in :data:`MISSING_MARKERS` are MISSING.
     """
     n = len(values)
@@ -112,6 +232,7 @@ def parse_ids(values: pd.Series, kind: IdKind = "int") -> IdParse:
         f = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
         with np.errstate(invalid="ignore"):
             status[np.isfinite(f) & (np.floor(f) != f)] = BAD
+        status[control_mask(s) | (_lengths(s) > MAX_ID_LENGTH)] = BAD
         status[missing] = MISSING
         return IdParse(status, ints, s.to_numpy(dtype=object))
     num = (
@@ -138,16 +259,20 @@ def parse_ids(values: pd.Series, kind: IdKind = "int") -> IdParse:
     s = as_text(values.iloc[rest])
     missing = _missing_mask(s)
     digits = s.str.fullmatch(r"[+-]?\d+").to_numpy(dtype=bool)
+    too_long = _lengths(s) > MAX_ID_LENGTH
+    digits &= ~too_long
     for j in np.flatnonzero(digits):
-        v = int(str(s.iat[int(j)]))
-        if INT64_MIN <= v <= INT64_MAX:
+        cell = str(s.iat[int(j)])
+        v = _int64_of_digits(cell)
+        if v is not None:
             ints[rest[j]] = v
         else:
             if text is None:
                 text = np.full(n, None, dtype=object)
-            text[rest[j]] = str(v)
+            neg, digs = _digits(cell)
+            text[rest[j]] = ("-" if neg else "") + digs
     fr = f[rest]
-    near = ~digits & ~missing & _integral(fr)  # e.g. "1e17": integral but beyond 2**53
+    near = ~digits & ~missing & ~too_long & _integral(fr)  # e.g. "1e17": integral, > 2**53
     ints[rest[near]] = fr[near].astype(np.int64)
     status[rest[~digits & ~near]] = BAD
     status[rest[missing]] = MISSING
@@ -203,89 +328,19 @@ def parse_timestamps(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         return ts, status
     s = as_text(values.iloc[rest])
     missing = _missing_mask(s)
-    digits = s.str.fullmatch(r"[+-]?\d{1,18}").to_numpy(dtype=bool)
-    if digits.any():
-        ts[rest[digits]] = s[digits].astype(np.int64).to_numpy()
+    digits = s.str.fullmatch(r"[+-]?\d+").to_numpy(dtype=bool)
+    for j in np.flatnonzero(digits):
+        v = _int64_of_digits(str(s.iat[int(j)]))
+        if v is None:
+            digits[j] = False
+        else:
+            ts[rest[j]] = v
     status[rest[~digits]] = BAD
     status[rest[missing]] = MISSING
     return ts, status
 
 
 def quote(text: str, limit: int = 60) -> str:
-    """Quote ``text`` on one line for an error message, truncated to ``limit`` characters."""
-    short = text if len(text) <= limit else text[:limit] + "..."
-    return repr(short)
-
-
-def apply_duplicate_policy(
-    policy: str,
-    users: np.ndarray,
-    items: np.ndarray,
-    ratings: np.ndarray,
-    ts: np.ndarray | None,
-    lines: np.ndarray,
-    *,
-    describe: Callable[[int, int], tuple[object, object]] = lambda u, i: (u, i),
-    path: str | None = None,
-) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
-    """Resolve repeated (user, movie) pairs.
-
-    Returns ``(keep, ratings, ts)``: ``keep`` is a boolean mask of rows to keep (None when
-    there are no duplicates); ``ratings``/``ts`` are possibly updated copies (for "mean",
-    the kept first occurrence carries the group's mean rating and latest timestamp).
-    Policies: "latest" keeps the row with the largest timestamp (ties and files without
-    timestamps: the later line), "first"/"last" keep by file order, "mean" averages.
-
-    Raises:
-        DataError: ``policy == "error"`` and a pair repeats (names the first repeated pair
-            and its lines); or an unknown policy.
-    """
-    key = (users.astype(np.int64) << 32) | (items.astype(np.int64) & 0xFFFFFFFF)
-    dup_any = pd.Series(key).duplicated(keep=False).to_numpy()
-    if not dup_any.any():
-        return None, ratings, ts
-    # from here on only the rows of repeated pairs are looked at
-    idx = np.flatnonzero(dup_any)
-    sub_key = key[idx]
-    sub = pd.Series(sub_key)
-    if policy == "error":
-        first = int(idx[np.flatnonzero(sub.duplicated(keep="first").to_numpy())[0]])
-        same = idx[sub_key == key[first]]
-        shown = ", ".join(str(x) for x in lines[same[:5]]) + (", ..." if len(same) > 5 else "")
-        u, i = describe(int(users[first]), int(items[first]))
-        raise DataError(
-            f"duplicate rating for user {u}, movie {i} on lines {shown} "
-            "(duplicates policy 'error'; use latest, first, last or mean to merge them)",
-            path=path,
-            line=int(lines[first]),
-        )
-    keep = ~dup_any
-    if policy in ("first", "mean"):
-        keep[idx[~sub.duplicated(keep="first").to_numpy()]] = True
-    elif policy == "last" or (policy == "latest" and ts is None):
-        if policy == "latest":
-            logger.warning(
-                "%s has no timestamps: duplicates policy 'latest' keeps the later line of "
-                "each repeated (user, movie) pair instead",
-                path or "the ratings file",
-            )
-        keep[idx[~sub.duplicated(keep="last").to_numpy()]] = True
-    elif policy == "latest":
-        assert ts is not None
-        order = np.lexsort((idx, ts[idx], sub_key))
-        sk = sub_key[order]
-        last_in_group = np.r_[sk[1:] != sk[:-1], True]
-        keep[idx[order][last_in_group]] = True
-    else:
-        raise DataError(
-            f"unknown duplicates policy {policy!r}; use latest, first, last, mean or error"
-        )
-    if policy == "mean":
-        frame = pd.DataFrame({"k": sub_key, "r": ratings[idx]})
-        ratings = ratings.copy()
-        ratings[idx] = frame.groupby("k", sort=False)["r"].transform("mean").to_numpy()
-        if ts is not None:
-            ts = ts.copy()
-            frame["t"] = ts[idx]
-            ts[idx] = frame.groupby("k", sort=False)["t"].transform("max").to_numpy()
-    return keep, ratings, ts
+    """Quote ``text`` on one line for an error message, truncated to ``limit`` characters
+    (:func:`movierec.errors.quote_cell`)."""
+    return quote_cell(text, limit)

@@ -1,57 +1,61 @@
 """numba kernels of the local ALS engine (see :mod:`movierec.engines.local_als`).
 
-Every kernel is compiled with ``cache=True`` (on-disk JIT cache next to this file, or under
-``NUMBA_CACHE_DIR`` when the package folder is read-only) and ``error_model="numpy"`` (a
-division by zero gives inf/NaN instead of raising, and costs no checks). Kernels run with
-``fastmath=False`` except the explicit solve (:func:`_solve_half` and the helpers it calls:
-the Gram accumulation, the dual system, the Cholesky solves), which uses only the
-``reassoc`` and ``contract`` flags (sums may be reordered into SIMD lanes, a·b + c may
-become one fused multiply-add), never the flags that assume no NaN/inf or change
-division/sqrt. Its per-row helpers are inlined into it (``inline="always"``; their calls
-passed a dozen arrays each, and inlining measured ~60 ns less per one-rating row). Results
-are still deterministic for a given machine and independent of the thread count and of how
-the rows are split into tasks (every row is computed alone, in a fixed order); they differ
-from a strictly sequential float64 sum by rounding only (~1e-16 relative), which the
-float32 factors round away (the dual and primal paths gave bit-identical float32 factors
-on ml-latest-small; the register-tile kernels below moved single factors by at most one
-float32 unit in the last place, 1.5e-7, against the previous ones after a 15-iteration
-fit). Factors are passed as float32 (as Spark stores them); every product and sum is
-float64.
+**Every ``@njit`` and ``@intrinsic`` of the engine lives in this one file, on purpose.**
+numba's on-disk cache (``cache=True``) keys a compiled kernel on the source file that defines
+it; it does not notice edits to callees or globals defined in *other* files (numba issue
+#1833, still open), so a kernel split across modules can silently keep running stale
+machine code after an edit. Do not move compiled code out of this file without also
+versioning ``NUMBA_CACHE_DIR``. Pure-Python planning (which path a row takes, the FLOP
+count, the task cuts) lives in :mod:`._local_plan`; its numbers reach the kernels only as
+arguments. ``docs/kernels.md`` is the contributor's guide: what each path does, the data
+layouts, how to test a change, clear the cache and read the generated assembly.
 
-The hot arithmetic — the Gram matrices' register tiles, the Cholesky strips, the
-factor-major gather — is written as small LLVM IR intrinsics (llvmlite, through numba's
-``@intrinsic``) on vectors of 4 doubles: numba's auto-vectoriser leaves these loops scalar
-(it cannot prove that the rows of one array do not overlap, or does not form register
-tiles from scalar code). LLVM lowers the 4-double vectors to whatever the CPU has (AVX2 /
-AVX-512: one register; SSE2: two), and ``llvm.fmuladd`` fuses only where FMA exists.
-Argument dtypes are fixed by :mod:`movierec.engines.local_als` (indptr int64, indices
-int32, values float32, factors float32 C-contiguous) so each kernel compiles once.
+Compilation: ``cache=True`` (next to this file, or under ``NUMBA_CACHE_DIR`` when the package
+folder is read-only) and ``error_model="numpy"`` (a division by zero gives inf/NaN instead of
+raising, and costs no checks). Kernels run with ``fastmath=False`` except the explicit solve
+and the conjugate-gradient solves, which use only the ``reassoc`` and ``contract`` flags
+(sums may be reordered into SIMD lanes, a·b + c may become one fused multiply-add), never the
+flags that assume no NaN/inf or change division/sqrt. Results are deterministic for a given
+machine and independent of the thread count and of how rows are split into tasks (every row
+is computed alone, in a fixed order). Factors are float32 (as Spark stores them); every
+product and sum is float64.
 
-Threading: numba's default layer (TBB if installed, else OpenMP, else workqueue) unless the
-user sets ``NUMBA_THREADING_LAYER``. Measured on this 2-core machine (ml-latest-small, rank 10,
-15 iterations, median of 15 fits): OpenMP 25-26 ms against workqueue 37-41 ms on a quiet
-machine (OpenMP's threads wait for the next parallel region briefly before sleeping, so the
-30 half-steps of a fit start without wake-up delays); with another process saturating one core
-OpenMP was slower (85 ms against 61 ms), and at load 20+ it was 3-5x slower. Quiet machines
-are the common case; ``NUMBA_THREADING_LAYER=workqueue`` is the documented choice for
-oversubscribed ones.
+The hot arithmetic of the explicit solve — the Gram matrices' register tiles, the Cholesky
+strips, the factor-major gather — is written as small LLVM IR intrinsics (llvmlite, through
+numba's ``@intrinsic``) on vectors of 4 doubles: numba's auto-vectoriser leaves these loops
+scalar. LLVM lowers the 4-double vectors to whatever the CPU has (AVX2 / AVX-512: one
+register; SSE2: two), and ``llvm.fmuladd`` fuses only where FMA exists. The intrinsics load
+whole vectors from raw pointers without bounds checks, so each one's typing function
+refuses (→ numba ``TypingError``) any argument that is not exactly the dtype, number of
+dimensions and C layout it was written for; bounds are the callers' duty. The public
+wrappers at the end of the file check dtype, layout and shape of everything they pass in
+and raise :class:`KernelArgumentError`; they also serialise launches (:func:`_locked`).
+
+Threading: numba's default layer unless the user sets ``NUMBA_THREADING_LAYER``;
+``workqueue`` is the documented choice for oversubscribed machines (measurements in
+``benchmarks/README.md``, "Kernel constants").
 """
 
 from __future__ import annotations
 
-import logging
+import functools
 import math
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-log = logging.getLogger(__name__)
+from movierec.engines import _local_plan as P
+from movierec.errors import EngineError
+
+
+class KernelArgumentError(EngineError):
+    """A kernel was called with an array of the wrong dtype, layout or shape."""
 
 
 _LAUNCH_LOCK = threading.Lock()
@@ -59,173 +63,15 @@ _LAUNCH_LOCK = threading.Lock()
 Python threads (e.g. tuning's thread pool) run parallel kernels at the same time."""
 
 _ROWS_PER_CHUNK = 64
-"""Rows (users or items) one parallel task solves; amortises the per-task scratch buffers."""
-
-_DUAL_SMALL = 7
-"""Dual rows with at most this many ratings take :func:`_solve_dual` (one dot product per
-Gram entry, row-by-row Cholesky); longer dual rows the register tiles (:func:`_gather_cols`,
-:func:`_gram_upper`, :func:`_cholesky_solve_upper`). Measured at rank 50 on
-ml-latest-small's movies, µs per row on one core: 4-7 ratings 0.31-0.35 this way against
-0.39 with the tiles; 8-15 ratings 0.84 (dot products / 4×4 tiles along the factors) against
-0.71 with the tiles."""
-
-_CHUNK = 48
-"""Ratings of a primal row gathered per pass (:func:`_gather_rows`); a longer row is split
-into equal passes of at most this many. 48 × 52 float64 (rank 50) = 20 KiB stays in the L1
-cache while the register tiles re-read it: measured 41-43 GFLOP/s per core against 35 for
-one pass over 128 ratings."""
+"""Rows (users or items) one parallel task solves in the implicit kernels; amortises the
+per-task scratch buffers."""
 
 _FAST = {"reassoc", "contract"}
 """numba fastmath flags of the hot loops (see the module docstring)."""
 
 
-def padded_rank(k: int) -> int:
-    """Rows of the extended Gram matrix the explicit solve accumulates for rank ``k``.
-
-    Column k carries the ratings (so the right-hand side Σ v·y comes out of the same
-    register tiles as Σ y yᵀ); the size is rounded up to a multiple of 4 (the tiles' row
-    blocks and vector width), the extra columns zero.
-    """
-    return ((k + 1 + 3) // 4) * 4
-
-
-def dual_limit(k: int) -> int:
-    """Longest row (in ratings) that :func:`_solve_half` solves through the n×n dual system
-    at rank ``k`` (when reg_param > 0 and not nonnegative).
-
-    The measured crossover of CPU time per row, dual vs primal (2 threads, float32 factors
-    from 20k rows): rank 4 about 1, rank 10 between 7 and 8, rank 16 about 15, rank 24
-    about 28, rank 32 about 35, rank 50 about 52. Re-checked with the register-tile
-    kernels on whole ml-latest-small fits: at rank 50 limits of 44 and 52 equal, 36 and
-    28 3-5% slower; at rank 10 limits 7 and 10 within noise, 14 slower.
-    """
-    return max(k - 3, 0) if k <= 16 else k + (k - 16) // 16
-
-
-def _strip_sums(n: Any, w: Any) -> Any:
-    """Σ_{t<s} (w − 4t) over the s = ⌈n/4⌉ row blocks of a width-``w`` upper Gram matrix
-    (float64 array): the columns of :func:`_gram_upper`'s 4-row blocks."""
-    s = (n + 3) // 4
-    return s * w - 2.0 * s * (s - 1)
-
-
-def _cholesky_flops(n: Any, w: Any) -> Any:
-    """Floating-point operations of :func:`_cholesky_solve_upper` on n×n systems of width
-    ``w`` (arrays): the register-tile updates of strip t (4 rows × (w − 4t) columns × 4t
-    multiply-adds), the strips' own triangular solves (16 per column; a last partial strip
-    counted as full), 40 per strip for its 4×4 diagonal block and n² for the back
-    substitution."""
-    s = (n + 3) // 4
-    t1 = np.maximum(s - 1, 0)
-    sum_t = t1 * (t1 + 1) / 2.0
-    sum_t2 = t1 * (t1 + 1) * (2 * t1 + 1) / 6.0
-    tiles = 2.0 * 4 * (4.0 * w * sum_t - 16.0 * sum_t2)
-    strips = 16.0 * (_strip_sums(n, w) - 4.0 * s) + 40.0 * s
-    return tiles + strips + n * n
-
-
-def _row_flops(counts: np.ndarray, k: int, dual_max: int) -> np.ndarray:
-    """Floating-point operations :func:`_solve_half` executes per row (float64 array).
-
-    ``counts`` = ratings of each row (int64). See :func:`solve_half_flops` for the terms.
-    """
-    n = counts.astype(np.float64)
-    w = float(padded_rank(k))
-    kf = float(k)
-    primal = 2.0 * 4 * _strip_sums(np.float64(k), w) * n + _cholesky_flops(np.float64(k), w)
-    # Dual rows up to _DUAL_SMALL: n(n+1)/2 dot products of length k, a row-by-row
-    # Cholesky (n³/3 + 2n²), x = Yᵀz.
-    small = 2.0 * n * (n + 1) / 2 * kf + n**3 / 3 + 2 * n**2 + 2 * n * kf
-    # Longer dual rows: the n×n upper Gram in register tiles over k, its Cholesky, x = Yᵀz.
-    wn = np.floor((n + 1 + 3) / 4) * 4
-    dual = 2.0 * 4 * kf * _strip_sums(n, wn) + _cholesky_flops(n, wn) + 2 * n * kf
-    dual = np.where(counts <= _DUAL_SMALL, small, dual)
-    out = np.where(counts <= dual_max, dual, primal)
-    return np.where(counts > 0, out, 0.0)
-
-
-def solve_half_flops(row_counts: np.ndarray, k: int, dual: bool = True) -> dict[str, float]:
-    """Floating-point operations of one :func:`solve_half` call (2 per multiply-add).
-
-    ``row_counts`` holds the number of ratings of every row being solved; ``dual`` says
-    whether short rows take the dual path (reg_param > 0 and not nonnegative). Returns
-    ``executed``, what the kernel really computes:
-
-    - rows with n ≤ :func:`dual_limit` (k) ratings (``dual``): up to ``_DUAL_SMALL``
-      ratings the lower triangle of the n×n dual Gram matrix (n(n+1)/2·k multiply-adds),
-      its Cholesky solve (n³/3 + 2n²) and x = Yᵀz (n·k); longer dual rows the upper n×n
-      Gram matrix in 4-row register tiles (k multiply-adds per entry of rows i < n, columns
-      from the row block's first column to n + 1 rounded up to 4, the right-hand side's
-      column included), the blocked Cholesky solve of :func:`_cholesky_solve_upper` (see
-      :func:`_cholesky_flops`) and x = Yᵀz;
-    - other rows: per rating every entry of the upper extended Gram matrix the register
-      tiles compute — for each 4-row block i0 < k the columns i0 … ``padded_rank(k)``,
-      i.e. 4·Σ(w − i0) multiply-adds (rank 10: 96, rank 50: 1456; the right-hand side and
-      the lower halves of the 4×4 diagonal blocks included) — and per row the blocked
-      Cholesky solve;
-
-    and ``useful``, the minimum of a symmetric primal solve (k(k+1)/2 + k multiply-adds per
-    rating plus k³/3 + 2k² + k per row) — the dual path can do less than that.
-    """
-    counts = np.asarray(row_counts, dtype=np.int64)
-    counts = counts[counts > 0]
-    per_row = k**3 / 3 + 2 * k**2 + k
-    executed = float(np.sum(_row_flops(counts, k, dual_limit(k) if dual else 0)))
-    useful = 2.0 * int(counts.sum()) * (k * (k + 1) // 2 + k) + len(counts) * per_row
-    return {"executed": executed, "useful": useful}
-
-
-_ROW_OVERHEAD_FLOPS = 1500.0
-"""Fixed cost of a row in FLOP-equivalents (loop set-up, writing the result), used only to
-balance the parallel tasks (:func:`_row_cost`)."""
-
-
-def _row_cost(counts: np.ndarray, k: int, dual_max: int) -> np.ndarray:
-    """Time of each row in FLOP-equivalents, to balance the parallel tasks (float64).
-
-    :func:`_row_flops` plus what FLOPs miss, fitted to single-thread times per row on
-    ml-latest-small at rank 10 and 50 (rows of 1 to 600 ratings, within ±25%):
-    ``_ROW_OVERHEAD_FLOPS`` per row; 40 per factor a dual row reads; 40·w per 4-row strip
-    of a blocked Cholesky of width w (its 4×4 diagonal block is a chain of square roots and
-    divisions, its columns a short loop); and the primal Gram's FLOPs × √(52/w) below rank
-    51 (narrow tiles: 17 GFLOP/s per core at rank 10 against 40 at rank 50).
-    """
-    n = counts.astype(np.float64)
-    w = float(padded_rank(k))
-    flops = _row_flops(counts, k, dual_max)
-    slow = max(1.0, math.sqrt(52.0 / w))
-    gram = 2.0 * 4 * _strip_sums(np.float64(k), w) * n
-    wn = np.floor((n + 1 + 3) / 4) * 4
-    primal = flops + (slow - 1.0) * gram + 40.0 * w * ((k + 3) // 4)
-    dual = flops + 40.0 * n * k + np.where(counts <= _DUAL_SMALL, 0.0, 40.0 * wn * np.ceil(n / 4))
-    out = np.where(counts <= dual_max, dual, primal)
-    return np.where(counts > 0, out + _ROW_OVERHEAD_FLOPS, _ROW_OVERHEAD_FLOPS)
-
-
-def plan_half(
-    indptr: np.ndarray, k: int, reg_param: float, nonnegative: bool, n_tasks: int = 0
-) -> tuple[np.ndarray, int]:
-    """Task bounds and dual limit for :func:`solve_half` on the CSR with row pointer ``indptr``.
-
-    The rows are cut into ``n_tasks`` contiguous ranges (default: numba's thread count)
-    of about equal work (:func:`_row_cost`): numba hands every
-    thread an equal share of the parallel loop up front, so equal work per task is what
-    keeps both cores busy. Depends only on the row lengths, so a fit plans once. Returns
-    (bounds int64 of n_tasks + 1, dual_max).
-    """
-    counts = np.diff(np.asarray(indptr, dtype=np.int64))
-    dual_max = dual_limit(k) if reg_param > 0 and not nonnegative else 0
-    n_tasks = n_tasks if n_tasks > 0 else int(numba.get_num_threads())
-    cost = np.cumsum(_row_cost(counts, k, dual_max))
-    total = float(cost[-1]) if len(cost) else 0.0
-    targets = total * np.arange(1, n_tasks, dtype=np.float64) / n_tasks
-    cuts = np.minimum(np.searchsorted(cost, targets, side="left") + 1, len(counts))
-    bounds = np.concatenate([[0], cuts, [len(counts)]]).astype(np.int64)
-    return bounds, dual_max
-
-
 @njit(cache=True, fastmath=False, error_model="numpy")
-def csr_order(
+def _csr_order(
     row_keys: np.ndarray, col_keys: np.ndarray, n_rows: int, n_cols: int, perm: np.ndarray
 ) -> np.ndarray:
     """Order of the entries by (row key, column key), stably, as an LSD counting sort.
@@ -261,7 +107,7 @@ def csr_order(
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
-def gather_f32(values: np.ndarray, perm: np.ndarray) -> np.ndarray:
+def _gather_f32(values: np.ndarray, perm: np.ndarray) -> np.ndarray:
     """``values[perm]`` rounded to float32, without a float64 intermediate copy."""
     out = np.empty(perm.shape[0], dtype=np.float32)
     for q in range(perm.shape[0]):
@@ -270,7 +116,7 @@ def gather_f32(values: np.ndarray, perm: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, fastmath=False, error_model="numpy")
-def transpose_csr(
+def _transpose_csr(
     indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n_cols: int, from_csr: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The CSC of a CSR (rows ascending within each column), in one counting pass.
@@ -305,7 +151,7 @@ def _cholesky_solve(a: np.ndarray, b: np.ndarray, m: int, x: np.ndarray) -> bool
 
     ``a`` is overwritten by its Cholesky factor L (lower, with 1/L_jj on the diagonal).
     Returns False when ``a`` is not positive definite (x is then undefined). The dot
-    products run in SIMD lanes (``reassoc``): 1.7x faster than a sequential sum at k = 50.
+    products run in SIMD lanes (``reassoc``).
     """
     for j in range(m):
         s = a[j, j]
@@ -422,11 +268,45 @@ def _nnls(
     return True
 
 
+# --- type guards of the intrinsics ---------------------------------------------------------
+# An intrinsic's typing function returns None for arguments it was not written for; numba
+# then reports a TypingError at compile time instead of generating code that reinterprets
+# memory. Bounds are not checkable here (they are run-time values): the callers keep every
+# index inside the arrays.
+
+
+def _is_c_array(t: Any, dtype: Any, ndim: int, *, writable: bool = False) -> bool:
+    """True when numba type ``t`` is an ``ndim``-D C-contiguous array of ``dtype`` (and
+    mutable, with ``writable``)."""
+    return (
+        isinstance(t, types.Array)
+        and t.ndim == ndim
+        and t.layout == "C"
+        and t.dtype == dtype
+        and (t.mutable or not writable)
+    )
+
+
+def _are_ints(*ts: Any) -> bool:
+    return all(isinstance(t, types.Integer) for t in ts)
+
+
+def _is_tuple_of(t: Any, n: int, dtype: Any | None) -> bool:
+    """True for a homogeneous tuple of ``n`` items of ``dtype`` (None: any integer type)."""
+    if not (isinstance(t, types.UniTuple) and t.count == n):
+        return False
+    return isinstance(t.dtype, types.Integer) if dtype is None else t.dtype == dtype
+
+
 @intrinsic
 def _prefetch(typingctx: Any, arr: Any, i: Any, j: Any) -> Any:
     """Hint the CPU to fetch the cache line of 2-D ``arr[i, j]`` (``llvm.prefetch``, read,
     keep in all cache levels). No effect on results; an out-of-range address is harmless
-    (a prefetch never faults), but callers only pass valid indices."""
+    (a prefetch never faults), but callers only pass valid indices. ``arr``: a 2-D
+    C-contiguous float32 or float64 array; ``i``, ``j``: integers."""
+    ok_arr = _is_c_array(arr, types.float32, 2) or _is_c_array(arr, types.float64, 2)
+    if not (ok_arr and _are_ints(i, j)):
+        return None
     sig = types.void(arr, i, j)
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
@@ -446,17 +326,6 @@ def _prefetch(typingctx: Any, arr: Any, i: Any, j: Any) -> Any:
         return context.get_dummy_value()
 
     return sig, codegen
-
-
-_PREFETCH_MIN_RANK = 32
-"""Prefetch the factor row 8 ratings ahead while gathering (:func:`_gather_rows`) from
-this rank on, when the fixed factors exceed ``_PREFETCH_MIN_BYTES``: measured with the
-earlier 8-rating gather, 1.2-1.3x faster gather + Gram at rank 50 from 32 MB of factors,
-1% slower from 1.6 MB, and slower at rank 10 (40-byte rows, which the hardware fetches
-fast enough); with :func:`_gather_rows`, whole ml-latest-small fits at rank 50 were the
-same with and without it (1.6 MB of factors)."""
-
-_PREFETCH_MIN_BYTES = 4 << 20
 
 
 # --- explicit-SIMD register tiles (upper storage) --------------------------------------------
@@ -505,12 +374,18 @@ def _make_tile(n_vec: int) -> Any:
     a row are kept in n_vec vectors, each multiply-add takes one broadcast y[b, i0+r] and one
     vector load y[b, c:c+4], so no horizontal sum is needed (the engine's earlier 4×4 tiles
     reduced along b and paid one per sum). numba's vectoriser does not form these tiles
-    from scalar code (measured: 8 GFLOP/s scalar against 50+ here, one core). No bounds
-    checks: callers keep every index inside ``y`` and ``a`` (float64, C-contiguous 2-D).
+    from scalar code. No bounds checks: callers keep every index inside ``y`` and ``a``
+    (float64, C-contiguous 2-D; other types are refused at compile time).
     """
 
     @intrinsic
     def tile(typingctx: Any, y: Any, m: Any, i0: Any, j0: Any, a: Any, mode: Any) -> Any:
+        if not (
+            _is_c_array(y, types.float64, 2)
+            and _is_c_array(a, types.float64, 2, writable=True)
+            and _are_ints(m, i0, j0, mode)
+        ):
+            return None
         sig = types.void(y, m, i0, j0, a, mode)
 
         def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
@@ -574,7 +449,15 @@ def _strip_solve4(typingctx: Any, a: Any, j0: Any, c: Any, inv: Any, u: Any) -> 
     """Columns c … c+3 of the 4-row strip j0 of :func:`_cholesky_solve_upper`, as vectors:
     v0 = a[j0]·i0, v1 = (a[j0+1] − u01·v0)·i1, v2 = (a[j0+2] − u02·v0 − u12·v1)·i2,
     v3 = (a[j0+3] − u03·v0 − u13·v1 − u23·v2)·i3, stored back; ``inv`` = (i0, i1, i2, i3)
-    and ``u`` = (u01, u02, u03, u12, u13, u23) are float64 tuples."""
+    and ``u`` = (u01, u02, u03, u12, u13, u23) are float64 tuples; ``a`` a writable 2-D
+    C-contiguous float64 array."""
+    if not (
+        _is_c_array(a, types.float64, 2, writable=True)
+        and _are_ints(j0, c)
+        and _is_tuple_of(inv, 4, types.float64)
+        and _is_tuple_of(u, 6, types.float64)
+    ):
+        return None
     sig = types.void(a, j0, c, inv, u)
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
@@ -603,7 +486,14 @@ def _strip_solve4(typingctx: Any, a: Any, j0: Any, c: Any, inv: Any, u: Any) -> 
 @intrinsic
 def _muladd4(typingctx: Any, y: Any, yi: Any, x: Any, xi: Any, xj: Any, s: Any) -> Any:
     """y[yi, 0:4] += x[xi, xj:xj+4] · s lane by lane (one vector multiply-add; ``s`` a tuple
-    of 4 float64)."""
+    of 4 float64; ``y`` writable and ``x`` 2-D C-contiguous float64 arrays)."""
+    if not (
+        _is_c_array(y, types.float64, 2, writable=True)
+        and _is_c_array(x, types.float64, 2)
+        and _are_ints(yi, xi, xj)
+        and _is_tuple_of(s, 4, types.float64)
+    ):
+        return None
     sig = types.void(y, yi, x, xi, xj, s)
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
@@ -663,9 +553,7 @@ def _cholesky_solve_upper(
     left-looking by rows of 4: each 4-row strip first takes the update −Σ_{p<J} U[p]ᵀU[p]
     from the finished rows as register tiles (:func:`_block_row`), then its 4×4 diagonal
     block is factorised in scalars and the strip's columns solved with it in one SIMD pass.
-    Measured against the previous row-by-row Crout kernel (with the extended matrix copied
-    in): 2.4 against 4.6 µs at n = 50, 0.4 against 0.8 µs at n = 17. Returns False when A is
-    not positive definite (x is then undefined).
+    Returns False when A is not positive definite (x is then undefined).
     """
     for j0 in range(0, n, 4):
         if j0 > 0:
@@ -773,7 +661,15 @@ def _transpose4(typingctx: Any, src: Any, rows: Any, f: Any, yt: Any, t: Any) ->
     """yt[f+r, t+i] = float64(src[rows[i], f+r]) for r, i < 4: four float32 factor rows'
     entries f … f+3 loaded as vectors, widened and transposed in registers (8 shuffles), so
     the factor-major gather of :func:`_gather_cols` stores whole vectors instead of single
-    doubles. ``rows`` is a tuple of 4 integers; no bounds checks."""
+    doubles. ``src``: 2-D C-contiguous float32; ``yt``: writable 2-D C-contiguous float64;
+    ``rows`` a tuple of 4 integers; no bounds checks."""
+    if not (
+        _is_c_array(src, types.float32, 2)
+        and _is_c_array(yt, types.float64, 2, writable=True)
+        and _is_tuple_of(rows, 4, None)
+        and _are_ints(f, t)
+    ):
+        return None
     sig = types.void(src, rows, f, yt, t)
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
@@ -876,30 +772,30 @@ def _gather_rows(
 
 
 @njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
-def _solve_dual(
+def _row_dual_small(
     indices: np.ndarray,
     values: np.ndarray,
     src: np.ndarray,
     start: int,
     n: int,
     lam: float,
-    yd: np.ndarray,
-    g: np.ndarray,
-    v: np.ndarray,
-    z: np.ndarray,
-    x: np.ndarray,
+    small_y: np.ndarray,
+    small_gram: np.ndarray,
+    small_v: np.ndarray,
+    small_z: np.ndarray,
+    sol: np.ndarray,
 ) -> bool:
-    """x = (YᵀY + lam·I)⁻¹ Yᵀv through the n×n dual system (lam > 0).
+    """Dual-small path: sol[:k] = (YᵀY + lam·I)⁻¹ Yᵀv through the n×n dual system (lam > 0).
 
     Y (n×k) holds the row's factor vectors ``src[indices[start:start+n]]`` and v its
     ratings; with lam > 0 the identity (YᵀY + lam·I)⁻¹Yᵀ = Yᵀ(YYᵀ + lam·I)⁻¹ gives the
     same minimiser as the k×k normal equations from an n×n Cholesky solve (z) and x = Yᵀz:
-    O(n²k + n³) work instead of O(nk² + k³), less when n is below about k
-    (:func:`dual_limit`). YYᵀ takes one dot product per lower-triangle entry and
-    :func:`_cholesky_solve` solves it row by row — for these few ratings (at most
-    ``_DUAL_SMALL``, the only rows :func:`_solve_half` sends here) faster than the register
-    tiles' fixed costs. ``yd`` (≥ n rows, k columns), ``g``, ``v``, ``z`` are scratch.
-    Returns False when the system is not positive definite.
+    O(n²k + n³) work instead of O(nk² + k³). YYᵀ takes one dot product per lower-triangle
+    entry and :func:`_cholesky_solve` solves it row by row — for these few ratings (at most
+    ``plan.dual_small``) faster than the register tiles' fixed costs. Scratch (this path's
+    own): ``small_y`` (≥ n × k) the gathered factors, ``small_gram`` (≥ n × n) the dual
+    Gram and its factor, ``small_v`` the ratings, ``small_z`` the dual solution. Returns
+    False when the system is not positive definite.
     """
     k = src.shape[1]
     if n == 1:  # a third of the movies: x = v·y / (y·y + lam), no copies
@@ -909,30 +805,105 @@ def _solve_dual(
             acc += np.float64(src[col, f]) * np.float64(src[col, f])
         scale = np.float64(values[start]) / (acc + lam)
         for f in range(k):
-            x[f] = scale * np.float64(src[col, f])
+            sol[f] = scale * np.float64(src[col, f])
         return True
     for t in range(n):
         col = indices[start + t]
         for f in range(k):
-            yd[t, f] = np.float64(src[col, f])
-        v[t] = np.float64(values[start + t])
+            small_y[t, f] = np.float64(src[col, f])
+        small_v[t] = np.float64(values[start + t])
     for i in range(n):
         for j in range(i + 1):
             acc = 0.0
             for f in range(k):
-                acc += yd[i, f] * yd[j, f]
-            g[i, j] = acc
+                acc += small_y[i, f] * small_y[j, f]
+            small_gram[i, j] = acc
     for i in range(n):
-        g[i, i] += lam
-    if not _cholesky_solve(g, v, n, z):
+        small_gram[i, i] += lam
+    if not _cholesky_solve(small_gram, small_v, n, small_z):
         return False
     for f in range(k):
-        x[f] = 0.0
+        sol[f] = 0.0
     for t in range(n):
-        zt = z[t]
+        zt = small_z[t]
         for f in range(k):
-            x[f] += zt * yd[t, f]
+            sol[f] += zt * small_y[t, f]
     return True
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
+def _row_dual_tiled(
+    indices: np.ndarray,
+    values: np.ndarray,
+    src: np.ndarray,
+    start: int,
+    n: int,
+    lam: float,
+    cols: np.ndarray,
+    dual_z: np.ndarray,
+    gram: np.ndarray,
+    dinv: np.ndarray,
+    tv: np.ndarray,
+    sol: np.ndarray,
+) -> bool:
+    """Dual-tiled path: the same minimiser as :func:`_row_dual_small` for longer rows.
+
+    The ratings' factor vectors are gathered as *columns* of ``cols`` (factor-major, row k
+    the ratings; :func:`_gather_cols`), columns n … wn−1 zeroed (wn = n + 1 rounded up to
+    4), the n×n dual Gram with the ratings as column n accumulated as register tiles into
+    the upper storage of ``gram`` (:func:`_gram_upper`), λ added to its diagonal, and
+    :func:`_cholesky_solve_upper` solves it in place into ``dual_z`` (using ``dinv``/``tv``);
+    then sol = Yᵀz from the factor rows again (contiguous, still cached). Returns False when
+    the system is not positive definite.
+    """
+    k = src.shape[1]
+    wn = ((n + 1 + 3) // 4) * 4
+    _gather_cols(indices, values, src, start, n, cols)
+    for f in range(k):
+        for t in range(n, wn):
+            cols[f, t] = 0.0
+    _gram_upper(cols, k, n, wn, gram, 0)
+    for i in range(n):
+        gram[i, i] += lam
+        gram[i, n] = cols[k, i]
+    ok = _cholesky_solve_upper(gram, n, wn, dual_z, dinv, tv)
+    if ok:
+        for f in range(k):
+            sol[f] = 0.0
+        for t in range(n):
+            zt = dual_z[t]
+            col = indices[start + t]
+            for f in range(k):
+                sol[f] += zt * np.float64(src[col, f])
+    return ok
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
+def _row_primal_gram(
+    indices: np.ndarray,
+    values: np.ndarray,
+    src: np.ndarray,
+    start: int,
+    stop: int,
+    chunk: int,
+    ahead: bool,
+    rows: np.ndarray,
+    gram: np.ndarray,
+) -> None:
+    """Primal path, first half: the upper storage of the extended Gram matrix
+    Σ_j (y_j, v_j)ᵀ(y_j, v_j) of the row's ratings ``start:stop`` into ``gram`` (column k is
+    the right-hand side Σ v·y). The ratings are gathered as rows of [y, v] into ``rows``
+    (:func:`_gather_rows`, prefetching when ``ahead``) in equal passes of at most ``chunk``,
+    each pass added as register tiles (:func:`_gram_upper`)."""
+    k = src.shape[1]
+    w = ((k + 1 + 3) // 4) * 4
+    n = stop - start
+    passes = (n + chunk - 1) // chunk
+    for q in range(passes):
+        p0 = start + (n * q) // passes
+        m = start + (n * (q + 1)) // passes - p0
+        _gather_rows(indices, values, src, p0, m, stop, rows, ahead)
+        _gram_upper(rows, m, k, w, gram, 0 if q == 0 else 1)
 
 
 @njit(parallel=True, cache=True, fastmath=_FAST, error_model="numpy")
@@ -946,6 +917,8 @@ def _solve_half(
     dst: np.ndarray,
     bounds: np.ndarray,
     dual_max: int,
+    dual_small: int,
+    chunk: int,
     ahead: bool,
 ) -> int:
     """One ALS half-step: every row r of ``dst`` solves Spark's regularised normal equations.
@@ -956,49 +929,54 @@ def _solve_half(
     are the CSR of the ratings in the orientation of ``dst`` (users for a user step). Rows
     without ratings get zeros (cannot happen for rows built from ratings).
 
-    ``bounds`` (int64, ascending, from 0 to the number of rows) splits the rows into
-    contiguous parallel tasks (:func:`plan_half` balances their work). Rows with at most
-    ``dual_max`` ratings take the n×n dual system (the caller passes 0 when reg_param = 0
-    or ``nonnegative``): up to ``_DUAL_SMALL`` ratings :func:`_solve_dual`, above it the
-    ratings' factor vectors gathered as columns (:func:`_gather_cols`), their n×n Gram matrix
-    as register tiles and :func:`_cholesky_solve_upper`. The other rows gather their
-    ratings as rows of [y_j, v_j] (:func:`_gather_rows`, with prefetching when ``ahead``),
-    up to ``_CHUNK`` at a time, and accumulate the upper half of the extended Gram matrix
-    Σ (y, v)ᵀ(y, v) — column k is the right-hand side — in register tiles
-    (:func:`_gram_upper`); :func:`_cholesky_solve_upper` then solves it in place.
-    :func:`solve_half_flops` counts the work.
+    ``bounds``, ``dual_max``, ``dual_small`` and ``chunk`` come from a
+    :class:`~._local_plan.HalfPlan`: ``bounds`` splits the rows into contiguous parallel
+    tasks; rows with at most ``dual_max`` ratings (0 when reg_param = 0 or ``nonnegative``)
+    take the n×n dual system — up to ``dual_small`` ratings :func:`_row_dual_small`, longer
+    ones :func:`_row_dual_tiled` — and the others the primal system: the extended Gram
+    matrix (:func:`_row_primal_gram`, ``chunk`` ratings per gather, prefetching when
+    ``ahead``), λ on its diagonal, then :func:`_cholesky_solve_upper` in place (or
+    :func:`_nnls` on a full copy). :func:`~._local_plan.solve_half_flops` counts the work.
 
     Returns the number of rows whose system was not positive definite (0 when reg_param > 0).
     """
     k = src.shape[1]
-    w = ((k + 1 + 3) // 4) * 4
-    dw = ((dual_max + 1 + 3) // 4) * 4
+    w = ((k + 1 + 3) // 4) * 4  # padded_rank(k)
+    dw = ((dual_max + 1 + 3) // 4) * 4  # the widest dual-tiled system
     side = max(w, dw)
-    small = max(1, min(dual_max, _DUAL_SMALL))
+    small = max(1, min(dual_max, dual_small))
     n_tasks = bounds.shape[0] - 1
     failed = np.zeros(n_tasks, dtype=np.int64)
     for c in prange(n_tasks):
-        a = np.zeros((side, side), dtype=np.float64)
-        y = np.zeros((_CHUNK, w), dtype=np.float64)
-        # +4 columns: a row stride that is a multiple of 512 bytes would put the rows one
-        # tile reads together into the same L1 cache sets.
-        yt = np.zeros((k + 1, dw + 4), dtype=np.float64)
-        x = np.zeros(side, dtype=np.float64)
-        zd = np.zeros(side, dtype=np.float64)
+        # Scratch of one task, by path. Shared by the dual-tiled and primal paths: the upper
+        # Gram storage the blocked Cholesky factorises in place, its inverse diagonal, the
+        # back substitution's 4-lane partial sums, and the solution.
+        gram = np.zeros((side, side), dtype=np.float64)
         dinv = np.empty(side, dtype=np.float64)
         tv = np.empty((side, 4), dtype=np.float64)
-        yd = np.empty((small, k), dtype=np.float64)
-        g = np.empty((small, small), dtype=np.float64)
-        v = np.empty(small, dtype=np.float64)
-        z = np.empty(small, dtype=np.float64)
-        full = np.empty((k, k), dtype=np.float64)
-        b = np.empty(k, dtype=np.float64)
-        sub_a = np.empty((k, k), dtype=np.float64)
-        sub_b = np.empty(k, dtype=np.float64)
-        sub_x = np.empty(k, dtype=np.float64)
-        passive = np.empty(k, dtype=np.bool_)
-        where = np.empty(k, dtype=np.int64)
-        s = np.empty(k, dtype=np.float64)
+        sol = np.zeros(side, dtype=np.float64)
+        # Primal: up to `chunk` gathered ratings as rows [y_j, v_j, 0 …].
+        rows = np.zeros((chunk, w), dtype=np.float64)
+        # Dual-tiled: the ratings as columns (factor-major; row k the ratings) and the dual
+        # solution z. +4 columns: a row stride that is a multiple of 512 bytes would put the
+        # rows one tile reads together into the same L1 cache sets.
+        cols = np.zeros((k + 1, dw + 4), dtype=np.float64)
+        dual_z = np.zeros(side, dtype=np.float64)
+        # Dual-small: gathered factors, the lower dual Gram, ratings, dual solution.
+        small_y = np.empty((small, k), dtype=np.float64)
+        small_gram = np.empty((small, small), dtype=np.float64)
+        small_v = np.empty(small, dtype=np.float64)
+        small_z = np.empty(small, dtype=np.float64)
+        # Nonnegative primal rows (Lawson-Hanson): the full symmetric matrix, the
+        # right-hand side and the active-set solver's own scratch.
+        nn_full = np.empty((k, k), dtype=np.float64)
+        nn_b = np.empty(k, dtype=np.float64)
+        nn_sub_a = np.empty((k, k), dtype=np.float64)
+        nn_sub_b = np.empty(k, dtype=np.float64)
+        nn_sub_x = np.empty(k, dtype=np.float64)
+        nn_passive = np.empty(k, dtype=np.bool_)
+        nn_where = np.empty(k, dtype=np.int64)
+        nn_s = np.empty(k, dtype=np.float64)
         for r in range(bounds[c], bounds[c + 1]):
             start = indptr[r]
             stop = indptr[r + 1]
@@ -1009,48 +987,62 @@ def _solve_half(
                 continue
             lam = reg_param * np.float64(n)
             if n <= dual_max:
-                if n <= _DUAL_SMALL:
-                    ok = _solve_dual(indices, values, src, start, n, lam, yd, g, v, z, x)
+                if n <= dual_small:
+                    ok = _row_dual_small(
+                        indices,
+                        values,
+                        src,
+                        start,
+                        n,
+                        lam,
+                        small_y,
+                        small_gram,
+                        small_v,
+                        small_z,
+                        sol,
+                    )
                 else:
-                    wn = ((n + 1 + 3) // 4) * 4
-                    _gather_cols(indices, values, src, start, n, yt)
-                    for f in range(k):
-                        for t in range(n, wn):
-                            yt[f, t] = 0.0
-                    _gram_upper(yt, k, n, wn, a, 0)
-                    for i in range(n):
-                        a[i, i] += lam
-                        a[i, n] = yt[k, i]
-                    ok = _cholesky_solve_upper(a, n, wn, zd, dinv, tv)
-                    if ok:  # x = Yᵀz, from the factor rows again (contiguous, still cached)
-                        for f in range(k):
-                            x[f] = 0.0
-                        for t in range(n):
-                            zt = zd[t]
-                            col = indices[start + t]
-                            for f in range(k):
-                                x[f] += zt * np.float64(src[col, f])
+                    ok = _row_dual_tiled(
+                        indices,
+                        values,
+                        src,
+                        start,
+                        n,
+                        lam,
+                        cols,
+                        dual_z,
+                        gram,
+                        dinv,
+                        tv,
+                        sol,
+                    )
             else:
-                passes = (n + _CHUNK - 1) // _CHUNK
-                for q in range(passes):
-                    p0 = start + (n * q) // passes
-                    m = start + (n * (q + 1)) // passes - p0
-                    _gather_rows(indices, values, src, p0, m, stop, y, ahead)
-                    _gram_upper(y, m, k, w, a, 0 if q == 0 else 1)
+                _row_primal_gram(indices, values, src, start, stop, chunk, ahead, rows, gram)
                 for i in range(k):
-                    a[i, i] += lam
+                    gram[i, i] += lam
                 if nonnegative:
                     for i in range(k):
-                        b[i] = a[i, k]
+                        nn_b[i] = gram[i, k]
                         for j in range(i, k):
-                            full[i, j] = a[i, j]
-                            full[j, i] = a[i, j]
-                    ok = _nnls(full, b, k, x, sub_a, sub_b, sub_x, passive, where, s)
+                            nn_full[i, j] = gram[i, j]
+                            nn_full[j, i] = gram[i, j]
+                    ok = _nnls(
+                        nn_full,
+                        nn_b,
+                        k,
+                        sol,
+                        nn_sub_a,
+                        nn_sub_b,
+                        nn_sub_x,
+                        nn_passive,
+                        nn_where,
+                        nn_s,
+                    )
                 else:
-                    ok = _cholesky_solve_upper(a, k, w, x, dinv, tv)
+                    ok = _cholesky_solve_upper(gram, k, w, sol, dinv, tv)
             if ok:
                 for f in range(k):
-                    dst[r, f] = np.float32(x[f])
+                    dst[r, f] = np.float32(sol[f])
             else:
                 failed[c] += 1
                 for f in range(k):
@@ -1058,35 +1050,83 @@ def _solve_half(
     return int(failed.sum())
 
 
-@njit(parallel=True, cache=True, fastmath=False, error_model="numpy")
+@njit(parallel=True, cache=True, fastmath=_FAST, error_model="numpy")
 def _gram(src: np.ndarray) -> np.ndarray:
     """YᵀY of the float32 rows of ``src`` in float64 (Spark's ``computeYtY``).
 
-    Rows are split into at most 256 contiguous parts (one partial k×k sum each, parallel),
-    then the partial sums are added in part order, so the result does not depend on the
-    thread count.
+    Rows are split into at most 256 contiguous parts (one partial sum each, parallel), then
+    the partial sums are added in part order, so the result does not depend on the thread
+    count. Each part widens its rows to float64 48 at a time (columns padded with zeros to a
+    multiple of 4) and adds their upper Gram as register tiles (:func:`_gram_upper`); the
+    upper triangle is mirrored into the lower one.
     """
     n = src.shape[0]
     k = src.shape[1]
+    w = ((k + 3) // 4) * 4
     n_parts = max(1, min(256, (n + _ROWS_PER_CHUNK - 1) // _ROWS_PER_CHUNK))
-    parts = np.zeros((n_parts, k, k), dtype=np.float64)
+    parts = np.zeros((n_parts, w, w), dtype=np.float64)
     for c in prange(n_parts):
-        y = np.empty(k, dtype=np.float64)
+        rows = np.zeros((48, w), dtype=np.float64)
+        acc = np.zeros((w, w), dtype=np.float64)
         lo = (n * c) // n_parts
         hi = (n * (c + 1)) // n_parts
-        for r in range(lo, hi):
-            for f in range(k):
-                y[f] = np.float64(src[r, f])
-            for i in range(k):
-                yi = y[i]
-                for j in range(k):
-                    parts[c, i, j] += yi * y[j]
+        for b0 in range(lo, hi, 48):
+            m = min(48, hi - b0)
+            for t in range(m):
+                for f in range(k):
+                    rows[t, f] = np.float64(src[b0 + t, f])
+            _gram_upper(rows, m, k, w, acc, 1)
+        for i in range(w):
+            for j in range(w):
+                parts[c, i, j] = acc[i, j]
     out = np.zeros((k, k), dtype=np.float64)
     for c in range(n_parts):
         for i in range(k):
-            for j in range(k):
+            for j in range(i, k):
                 out[i, j] += parts[c, i, j]
+    for i in range(k):
+        for j in range(i + 1, k):
+            out[j, i] = out[i, j]
     return out
+
+
+# --- implicit feedback: Hu-Koren-Volinsky (Spark's implicitPrefs) and iALS (Rendle et al.) ---
+#
+# Both objectives give every row r the system
+#
+#     (G + Σ_j c_j y_j y_jᵀ + λ_r·I) x_r = Σ_j t_j y_j
+#
+# with G the fixed side's Gramian (scaled by the caller), per entry v_j a weight c_j and a
+# target t_j (:func:`_entry_weight`), and λ_r from the row's count of positive entries
+# (:func:`_row_reg`). They are solved exactly (Cholesky, :func:`_solve_half_implicit`) or by
+# a few conjugate-gradient steps warm-started from the previous factors
+# (:func:`_solve_half_cg`).
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", inline="always")
+def _entry_weight(v: float, alpha: float, ials: bool) -> tuple[float, float]:
+    """(c, t) of one entry v of the implicit system above.
+
+    Hu-Koren-Volinsky (Spark): c = alpha·|v| (the confidence 1 + alpha·|v| minus the 1 that G
+    already holds), t = 1 + alpha·|v| if v > 0 else 0 (a v ≤ 0 adds confidence, not
+    preference). iALS (``ials``): binary — c = t = 1 if v > 0 else 0."""
+    if ials:
+        if v > 0.0:
+            return 1.0, 1.0
+        return 0.0, 0.0
+    c = alpha * abs(v)
+    if v > 0.0:
+        return c, 1.0 + c
+    return c, 0.0
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", inline="always")
+def _row_reg(reg_param: float, n_pos: int, ials: bool, reg_extra: float, reg_exp: float) -> float:
+    """λ_r of a row with ``n_pos`` positive entries: Spark's reg_param·n_pos, or iALS's
+    reg_param·(n_pos + reg_extra)^reg_exp (reg_extra = α0·|fixed side|)."""
+    if ials:
+        return reg_param * (np.float64(n_pos) + reg_extra) ** reg_exp
+    return reg_param * np.float64(n_pos)
 
 
 @njit(parallel=True, cache=True, fastmath=False, error_model="numpy")
@@ -1100,38 +1140,42 @@ def _solve_half_implicit(
     alpha: float,
     nonnegative: bool,
     dst: np.ndarray,
+    bounds: np.ndarray,
+    ials: bool,
+    reg_extra: float,
+    reg_exp: float,
 ) -> int:
-    """One implicit-feedback ALS half-step, exactly Spark's ``computeFactors(implicitPrefs)``.
+    """One implicit half-step solved exactly: for every row r of ``dst``
 
-    For every row r with entries v_j (ratings as float32, read into float64): confidence
-    c_j = 1 + alpha·|v_j|, preference p_j = 1 if v_j > 0 else 0, n_r = number of entries
-    with v_j > 0; solve
+        (gram + Σ_j c_j y_j y_jᵀ + λ_r·I) x_r = Σ_j t_j y_j
 
-        (YᵀY + Σ_j (c_j − 1) y_j y_jᵀ + reg_param·n_r·I) x_r = Σ_{j: v_j>0} c_j y_j
-
-    where ``gram`` = YᵀY over every row of ``src`` (all users for an item step). Solved by
-    Cholesky (or Lawson-Hanson NNLS with ``nonnegative``), stored as float32. Rows without
-    entries get zeros. Returns the number of rows whose system was not positive definite.
+    with y_j = ``src[j]`` (float32 read into float64), (c_j, t_j) from
+    :func:`_entry_weight` and λ_r from :func:`_row_reg`. Without ``ials`` this is exactly
+    Spark's ``computeFactors(implicitPrefs)`` when ``gram`` = YᵀY over every row of ``src``;
+    with ``ials`` (and ``gram`` = α0·YᵀY) Rendle et al.'s iALS. The k×k system is copied from
+    ``gram``, updated rating by rating and solved by Cholesky (or Lawson-Hanson NNLS with
+    ``nonnegative``); stored as float32. Rows without entries get zeros. ``bounds`` (int64,
+    from 0 to the number of rows) splits the rows into parallel tasks. Returns the number
+    of rows whose system was not positive definite.
     """
-    n_rows = indptr.shape[0] - 1
     k = src.shape[1]
-    n_chunks = (n_rows + _ROWS_PER_CHUNK - 1) // _ROWS_PER_CHUNK
-    failed = np.zeros(n_chunks, dtype=np.int64)
-    for c in prange(n_chunks):
+    n_tasks = bounds.shape[0] - 1
+    failed = np.zeros(n_tasks, dtype=np.int64)
+    for c in prange(n_tasks):
+        # Scratch of one task: the system and right-hand side, the solution, one widened
+        # factor row; the nonnegative solver's full matrix and its own scratch.
         a = np.empty((k, k), dtype=np.float64)
         b = np.empty(k, dtype=np.float64)
         x = np.empty(k, dtype=np.float64)
         y = np.empty(k, dtype=np.float64)
-        full = np.empty((k, k), dtype=np.float64)
-        sub_a = np.empty((k, k), dtype=np.float64)
-        sub_b = np.empty(k, dtype=np.float64)
-        sub_x = np.empty(k, dtype=np.float64)
-        passive = np.empty(k, dtype=np.bool_)
-        where = np.empty(k, dtype=np.int64)
-        s = np.empty(k, dtype=np.float64)
-        lo = c * _ROWS_PER_CHUNK
-        hi = min(lo + _ROWS_PER_CHUNK, n_rows)
-        for r in range(lo, hi):
+        nn_full = np.empty((k, k), dtype=np.float64)
+        nn_sub_a = np.empty((k, k), dtype=np.float64)
+        nn_sub_b = np.empty(k, dtype=np.float64)
+        nn_sub_x = np.empty(k, dtype=np.float64)
+        nn_passive = np.empty(k, dtype=np.bool_)
+        nn_where = np.empty(k, dtype=np.int64)
+        nn_s = np.empty(k, dtype=np.float64)
+        for r in range(bounds[c], bounds[c + 1]):
             start = indptr[r]
             stop = indptr[r + 1]
             if stop == start:
@@ -1145,7 +1189,7 @@ def _solve_half_implicit(
             n_pos = 0
             for p in range(start, stop):
                 v = np.float64(values[p])
-                c1 = alpha * abs(v)
+                c1, tgt = _entry_weight(v, alpha, ials)
                 col = indices[p]
                 for f in range(k):
                     y[f] = np.float64(src[col, f])
@@ -1156,18 +1200,19 @@ def _solve_half_implicit(
                             a[i, j] += cyi * y[j]
                 if v > 0.0:
                     n_pos += 1
-                    w = 1.0 + c1
                     for i in range(k):
-                        b[i] += w * y[i]
-            lam = reg_param * np.float64(n_pos)
+                        b[i] += tgt * y[i]
+            lam = _row_reg(reg_param, n_pos, ials, reg_extra, reg_exp)
             for i in range(k):
                 a[i, i] += lam
             if nonnegative:
                 for i in range(k):
                     for j in range(i + 1):
-                        full[i, j] = a[i, j]
-                        full[j, i] = a[i, j]
-                ok = _nnls(full, b, k, x, sub_a, sub_b, sub_x, passive, where, s)
+                        nn_full[i, j] = a[i, j]
+                        nn_full[j, i] = a[i, j]
+                ok = _nnls(
+                    nn_full, b, k, x, nn_sub_a, nn_sub_b, nn_sub_x, nn_passive, nn_where, nn_s
+                )
             else:
                 ok = _cholesky_solve(a, b, k, x)
             if not ok:
@@ -1180,6 +1225,273 @@ def _solve_half_implicit(
     return int(failed.sum())
 
 
+@njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
+def _gram_matvec(
+    gram32: np.ndarray, vec32: np.ndarray, vec: np.ndarray, lam: float, out: np.ndarray
+) -> None:
+    """out = gram·vec + lam·vec (float64 ``out``): the k×k product in float32 SIMD lanes
+    (``gram32``, ``vec32`` = float32(vec)), each entry widened to float64 before lam·vec is
+    added."""
+    k = vec.shape[0]
+    for i in range(k):
+        acc = np.float32(0.0)
+        for j in range(k):
+            acc += gram32[i, j] * vec32[j]
+        out[i] = np.float64(acc) + lam * vec[i]
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", inline="always")
+def _gather_factor_rows(
+    indices: np.ndarray, src: np.ndarray, start: int, n: int, ybuf: np.ndarray
+) -> None:
+    """ybuf[t] = src[indices[start + t]] (float32 copies), t < n, prefetching the factor row
+    8 entries ahead: the row's one random read of the factor matrix, so that every CG pass
+    after it reads a contiguous copy from the cache."""
+    k = src.shape[1]
+    for t in range(n):
+        if t + 8 < n:
+            ahead = indices[start + t + 8]
+            for f in range(0, k, 16):
+                _prefetch(src, ahead, f)  # type: ignore[call-arg]
+            _prefetch(src, ahead, k - 1)  # type: ignore[call-arg]
+        col = indices[start + t]
+        for f in range(k):
+            ybuf[t, f] = src[col, f]
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
+def _cg_residual_pass(
+    ys: np.ndarray,
+    rows: np.ndarray,
+    off: int,
+    values: np.ndarray,
+    start: int,
+    n: int,
+    alpha: float,
+    ials: bool,
+    x32: np.ndarray,
+    out: np.ndarray,
+) -> int:
+    """out += Σ_j (t_j − c_j·(y_j·x)) y_j over the row's n entries, y_j = ``ys[rows[off +
+    j]]`` (float32), x32 = float32(x), (c_j, t_j) from ``values[start + j]``. Four entries at
+    a time: four float32 dot products, their weights in float64, then the four scaled
+    vectors summed in float32 and added to the float64 ``out``. Returns the count of
+    entries v > 0."""
+    k = ys.shape[1]
+    n_pos = 0
+    t = 0
+    while t + 4 <= n:
+        r0 = rows[off + t]
+        r1 = rows[off + t + 1]
+        r2 = rows[off + t + 2]
+        r3 = rows[off + t + 3]
+        d0 = np.float32(0.0)
+        d1 = np.float32(0.0)
+        d2 = np.float32(0.0)
+        d3 = np.float32(0.0)
+        for f in range(k):
+            xf = x32[f]
+            d0 += ys[r0, f] * xf
+            d1 += ys[r1, f] * xf
+            d2 += ys[r2, f] * xf
+            d3 += ys[r3, f] * xf
+        p = start + t
+        c0, g0 = _entry_weight(np.float64(values[p]), alpha, ials)
+        c1, g1 = _entry_weight(np.float64(values[p + 1]), alpha, ials)
+        c2, g2 = _entry_weight(np.float64(values[p + 2]), alpha, ials)
+        c3, g3 = _entry_weight(np.float64(values[p + 3]), alpha, ials)
+        for q in range(4):
+            if values[p + q] > 0.0:
+                n_pos += 1
+        w0 = np.float32(g0 - c0 * np.float64(d0))
+        w1 = np.float32(g1 - c1 * np.float64(d1))
+        w2 = np.float32(g2 - c2 * np.float64(d2))
+        w3 = np.float32(g3 - c3 * np.float64(d3))
+        for f in range(k):
+            out[f] += np.float64(
+                (w0 * ys[r0, f] + w1 * ys[r1, f]) + (w2 * ys[r2, f] + w3 * ys[r3, f])
+            )
+        t += 4
+    while t < n:
+        r0 = rows[off + t]
+        d0 = np.float32(0.0)
+        for f in range(k):
+            d0 += ys[r0, f] * x32[f]
+        p = start + t
+        c0, g0 = _entry_weight(np.float64(values[p]), alpha, ials)
+        if values[p] > 0.0:
+            n_pos += 1
+        w0 = np.float32(g0 - c0 * np.float64(d0))
+        for f in range(k):
+            out[f] += np.float64(w0 * ys[r0, f])
+        t += 1
+    return n_pos
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy", inline="always")
+def _cg_matvec_pass(
+    ys: np.ndarray,
+    rows: np.ndarray,
+    off: int,
+    values: np.ndarray,
+    start: int,
+    n: int,
+    alpha: float,
+    ials: bool,
+    vec32: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """out += Σ_j c_j (y_j·vec) y_j over the row's n entries, y_j = ``ys[rows[off + j]]``
+    (the factors themselves through the CSR indices, or the row's gathered copy through
+    0, 1, 2 …), vec32 = float32(vec), c_j from ``values[start + j]``; arithmetic as in
+    :func:`_cg_residual_pass`."""
+    k = ys.shape[1]
+    t = 0
+    while t + 4 <= n:
+        r0 = rows[off + t]
+        r1 = rows[off + t + 1]
+        r2 = rows[off + t + 2]
+        r3 = rows[off + t + 3]
+        d0 = np.float32(0.0)
+        d1 = np.float32(0.0)
+        d2 = np.float32(0.0)
+        d3 = np.float32(0.0)
+        for f in range(k):
+            vf = vec32[f]
+            d0 += ys[r0, f] * vf
+            d1 += ys[r1, f] * vf
+            d2 += ys[r2, f] * vf
+            d3 += ys[r3, f] * vf
+        p = start + t
+        w0 = np.float32(_entry_weight(np.float64(values[p]), alpha, ials)[0] * np.float64(d0))
+        w1 = np.float32(_entry_weight(np.float64(values[p + 1]), alpha, ials)[0] * np.float64(d1))
+        w2 = np.float32(_entry_weight(np.float64(values[p + 2]), alpha, ials)[0] * np.float64(d2))
+        w3 = np.float32(_entry_weight(np.float64(values[p + 3]), alpha, ials)[0] * np.float64(d3))
+        for f in range(k):
+            out[f] += np.float64(
+                (w0 * ys[r0, f] + w1 * ys[r1, f]) + (w2 * ys[r2, f] + w3 * ys[r3, f])
+            )
+        t += 4
+    while t < n:
+        r0 = rows[off + t]
+        d0 = np.float32(0.0)
+        for f in range(k):
+            d0 += ys[r0, f] * vec32[f]
+        w0 = np.float32(
+            _entry_weight(np.float64(values[start + t]), alpha, ials)[0] * np.float64(d0)
+        )
+        for f in range(k):
+            out[f] += np.float64(w0 * ys[r0, f])
+        t += 1
+
+
+@njit(parallel=True, cache=True, fastmath=_FAST, error_model="numpy")
+def _solve_half_cg(
+    indptr: np.ndarray,
+    indices: np.ndarray,
+    values: np.ndarray,
+    src: np.ndarray,
+    gram32: np.ndarray,
+    reg_param: float,
+    alpha: float,
+    dst: np.ndarray,
+    bounds: np.ndarray,
+    ials: bool,
+    reg_extra: float,
+    reg_exp: float,
+    steps: int,
+    buf_rows: int,
+) -> None:
+    """One implicit half-step by ``steps`` conjugate-gradient steps per row, warm-started
+    from ``dst`` (the previous factors; overwritten by the new ones, float32).
+
+    Same system as :func:`_solve_half_implicit` (``gram32`` its Gramian term in float32);
+    CG needs only products with its matrix, A·p = gram·p + λ_r·p + Σ_j c_j (y_j·p) y_j:
+    O(n·k + k²) per step instead of the O(n·k² + k³) of forming and factorising it. Per row:
+    the row's factor vectors are copied into a contiguous buffer when there are at most
+    ``buf_rows`` of them (:func:`_gather_factor_rows`, the one random read of the factor
+    matrix; the buffer holds the task's longest row up to ``buf_rows``); x = dst[r]; the
+    residual r = b − A·x in one pass over the entries
+    (:func:`_cg_residual_pass`); then each step one pass (:func:`_cg_matvec_pass`) and the
+    usual updates. The products over the factor vectors and the Gramian run in float32
+    SIMD lanes (as in the `implicit` library), each dot product and each 4-entry partial
+    sum widened to float64; x, r, p, A·p and the step sizes are float64. A step stops early
+    when the residual's squared norm falls below 1e-20 (the row is solved). Each CG step
+    minimises the row's quadratic over a growing Krylov space containing the start, so the
+    objective does not increase (up to rounding). Rows without entries get zeros.
+    """
+    k = src.shape[1]
+    n_tasks = bounds.shape[0] - 1
+    for c in prange(n_tasks):
+        # Scratch of one task: the iterate x, residual res, search direction pvec, A·pvec and
+        # float32 copies of x / pvec for the SIMD products; the row's gathered factor
+        # vectors (float32, like src) and their row numbers 0, 1, 2 … in that buffer.
+        x = np.empty(k, dtype=np.float64)
+        res = np.empty(k, dtype=np.float64)
+        pvec = np.empty(k, dtype=np.float64)
+        ap = np.empty(k, dtype=np.float64)
+        vec32 = np.empty(k, dtype=np.float32)
+        longest = 0
+        for r in range(bounds[c], bounds[c + 1]):
+            longest = max(longest, indptr[r + 1] - indptr[r])
+        n_buf = min(longest, buf_rows)
+        ybuf = np.empty((n_buf, k), dtype=np.float32)
+        iota = np.arange(n_buf).astype(np.int32)
+        for r in range(bounds[c], bounds[c + 1]):
+            start = indptr[r]
+            n = indptr[r + 1] - start
+            if n == 0:
+                for f in range(k):
+                    dst[r, f] = 0.0
+                continue
+            buffered = n <= n_buf
+            for f in range(k):
+                x[f] = np.float64(dst[r, f])
+                vec32[f] = dst[r, f]
+                res[f] = 0.0
+            if buffered:
+                _gather_factor_rows(indices, src, start, n, ybuf)
+                n_pos = _cg_residual_pass(ybuf, iota, 0, values, start, n, alpha, ials, vec32, res)
+            else:
+                n_pos = _cg_residual_pass(
+                    src, indices, start, values, start, n, alpha, ials, vec32, res
+                )
+            lam = _row_reg(reg_param, n_pos, ials, reg_extra, reg_exp)
+            _gram_matvec(gram32, vec32, x, lam, ap)
+            rs = 0.0
+            for f in range(k):
+                res[f] -= ap[f]
+                pvec[f] = res[f]
+                rs += res[f] * res[f]
+            for _ in range(steps):
+                if rs < 1e-20:
+                    break
+                for f in range(k):
+                    vec32[f] = np.float32(pvec[f])
+                _gram_matvec(gram32, vec32, pvec, lam, ap)
+                if buffered:
+                    _cg_matvec_pass(ybuf, iota, 0, values, start, n, alpha, ials, vec32, ap)
+                else:
+                    _cg_matvec_pass(src, indices, start, values, start, n, alpha, ials, vec32, ap)
+                pap = 0.0
+                for f in range(k):
+                    pap += pvec[f] * ap[f]
+                if not pap > 0.0:
+                    break
+                step = rs / pap
+                rs_new = 0.0
+                for f in range(k):
+                    x[f] += step * pvec[f]
+                    res[f] -= step * ap[f]
+                    rs_new += res[f] * res[f]
+                beta = rs_new / rs
+                for f in range(k):
+                    pvec[f] = res[f] + beta * pvec[f]
+                rs = rs_new
+            for f in range(k):
+                dst[r, f] = np.float32(x[f])
+
+
 @njit(parallel=True, cache=True, fastmath=False, error_model="numpy")
 def _implicit_objective_terms(
     indptr: np.ndarray,
@@ -1188,11 +1500,20 @@ def _implicit_objective_terms(
     row_factors: np.ndarray,
     col_factors: np.ndarray,
     alpha: float,
+    ials: bool,
+    row_extra: float,
+    col_extra: float,
+    reg_exp: float,
 ) -> tuple[float, float, float]:
-    """Observed-entry parts of the implicit objective over a CSR, in float64.
+    """Observed-entry parts of an implicit objective over a CSR, in float64.
 
-    Returns (Σ_obs [c (p − s)² − s²], Σ_r n_r‖x_r‖², Σ_c n_c‖y_c‖²) with s = x_r·y_c,
-    c = 1 + alpha·|v|, p = [v > 0] and n = number of entries with v > 0.
+    With s = x_r·y_c, p = [v > 0] and n = the count of entries with v > 0 (per row, per
+    column), returns (corr, row_pen, col_pen):
+
+    - Spark's form: corr = Σ_obs [c (p − s)² − s²] with c = 1 + alpha·|v|, row_pen =
+      Σ_r n_r‖x_r‖², col_pen = Σ_c n_c‖y_c‖² (the caller adds Σ_all s² and the scale);
+    - ``ials``: corr = Σ_{v>0} (1 − s)², row_pen = Σ_r (n_r + row_extra)^reg_exp ‖x_r‖², col_pen
+      likewise with col_extra (the caller adds α0·Σ_all s² and λ).
     """
     n_rows = indptr.shape[0] - 1
     k = row_factors.shape[1]
@@ -1208,10 +1529,15 @@ def _implicit_objective_terms(
             for f in range(k):
                 dot += np.float64(row_factors[r, f]) * np.float64(col_factors[col, f])
             v = np.float64(values[p])
-            conf = 1.0 + alpha * abs(v)
-            pref = 1.0 if v > 0.0 else 0.0
-            e = pref - dot
-            part += conf * e * e - dot * dot
+            if ials:
+                if v > 0.0:
+                    e = 1.0 - dot
+                    part += e * e
+            else:
+                conf = 1.0 + alpha * abs(v)
+                pref = 1.0 if v > 0.0 else 0.0
+                e = pref - dot
+                part += conf * e * e - dot * dot
             if v > 0.0:
                 n_pos += 1
         corr += part
@@ -1219,7 +1545,10 @@ def _implicit_objective_terms(
         for f in range(k):
             xf = np.float64(row_factors[r, f])
             norm += xf * xf
-        row_pen += np.float64(n_pos) * norm
+        if ials:
+            row_pen += (np.float64(n_pos) + row_extra) ** reg_exp * norm
+        else:
+            row_pen += np.float64(n_pos) * norm
     counts = np.zeros(n_cols, dtype=np.int64)
     for p in range(indices.shape[0]):
         if values[p] > 0.0:
@@ -1230,7 +1559,10 @@ def _implicit_objective_terms(
         for f in range(k):
             yf = np.float64(col_factors[c, f])
             norm += yf * yf
-        col_pen += np.float64(counts[c]) * norm
+        if ials:
+            col_pen += (np.float64(counts[c]) + col_extra) ** reg_exp * norm
+        else:
+            col_pen += np.float64(counts[c]) * norm
     return corr, row_pen, col_pen
 
 
@@ -1395,6 +1727,123 @@ def _top_n(
     return out_items, out_scores, counts
 
 
+# --- public wrappers: argument checks and one launch at a time ------------------------------
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _locked(kernel: _F) -> _F:
+    """``kernel`` run while holding the launch lock: at most one parallel kernel runs at a
+    time in this process (the workqueue layer aborts on concurrent launches)."""
+
+    @functools.wraps(kernel, updated=())
+    def run(*args: Any) -> Any:
+        with _LAUNCH_LOCK:
+            return kernel(*args)
+
+    return run  # type: ignore[return-value]
+
+
+def _check(
+    name: str,
+    arr: Any,
+    dtype: Any,
+    ndim: int,
+    *,
+    shape: tuple[int | None, ...] | None = None,
+    writable: bool = False,
+) -> None:
+    """Raise :class:`KernelArgumentError` unless ``arr`` is a C-contiguous ``ndim``-D numpy
+    array of ``dtype`` (and of ``shape``, None entries free; writable if asked)."""
+    if not isinstance(arr, np.ndarray):
+        raise KernelArgumentError(f"{name}: expected a numpy array, got {type(arr).__name__}")
+    if arr.dtype != np.dtype(dtype):
+        raise KernelArgumentError(f"{name} must be {np.dtype(dtype).name}, got {arr.dtype}")
+    if arr.ndim != ndim:
+        raise KernelArgumentError(f"{name} must be {ndim}-D, got shape {arr.shape}")
+    if not arr.flags.c_contiguous:
+        raise KernelArgumentError(
+            f"{name} must be C-contiguous (a sliced or transposed view is not; "
+            "pass np.ascontiguousarray(...))"
+        )
+    if writable and not arr.flags.writeable:
+        raise KernelArgumentError(f"{name} must be writable")
+    if shape is not None and any(
+        want is not None and got != want for got, want in zip(arr.shape, shape, strict=True)
+    ):
+        expected = "×".join("*" if d is None else str(d) for d in shape)
+        raise KernelArgumentError(f"{name} must have shape {expected}, got {arr.shape}")
+
+
+def _check_csr(indptr: Any, indices: Any, values: Any, n_rows: int) -> None:
+    """The CSR's arrays: indptr int64 (n_rows + 1, from 0 to nnz), indices int32 and values
+    float32 of nnz entries. Index ranges are the builder's duty (:class:`LocalData` makes
+    them valid by construction); they are not scanned here (O(nnz) per half-step)."""
+    _check("indptr", indptr, np.int64, 1, shape=(n_rows + 1,))
+    _check("indices", indices, np.int32, 1)
+    _check("values", values, np.float32, 1, shape=(indices.shape[0],))
+    if indptr[0] != 0 or indptr[-1] != indices.shape[0]:
+        raise KernelArgumentError(
+            f"indptr must run from 0 to the number of entries ({indices.shape[0]}), "
+            f"got {indptr[0]} … {indptr[-1]}"
+        )
+
+
+def _check_bounds(bounds: Any, n_rows: int) -> None:
+    _check("bounds", bounds, np.int64, 1)
+    if bounds.shape[0] < 2 or bounds[0] != 0 or bounds[-1] != n_rows or np.any(np.diff(bounds) < 0):
+        raise KernelArgumentError(
+            f"task bounds must ascend from 0 to the number of rows ({n_rows}), got {bounds}"
+        )
+
+
+def n_threads() -> int:
+    """numba's thread count (the default number of parallel tasks)."""
+    import numba
+
+    return int(numba.get_num_threads())
+
+
+def csr_order(
+    row_keys: np.ndarray, col_keys: np.ndarray, n_rows: int, n_cols: int, perm: np.ndarray
+) -> np.ndarray:
+    """Checked :func:`_csr_order`: order of the entries by (row key, column key), stably;
+    fills ``perm`` and returns the row pointer (int64, n_rows + 1)."""
+    _check("row_keys", row_keys, np.int32, 1)
+    _check("col_keys", col_keys, np.int32, 1, shape=(row_keys.shape[0],))
+    if perm.dtype not in (np.int32, np.int64):
+        raise KernelArgumentError(f"perm must be int32 or int64, got {perm.dtype}")
+    _check("perm", perm, perm.dtype, 1, shape=(row_keys.shape[0],), writable=True)
+    out: np.ndarray = _csr_order(row_keys, col_keys, n_rows, n_cols, perm)
+    return out
+
+
+def gather_f32(values: np.ndarray, perm: np.ndarray) -> np.ndarray:
+    """Checked :func:`_gather_f32`: ``values[perm]`` rounded to float32."""
+    if values.dtype not in (np.float32, np.float64):
+        raise KernelArgumentError(f"values must be float32 or float64, got {values.dtype}")
+    _check("values", values, values.dtype, 1)
+    if perm.dtype not in (np.int32, np.int64):
+        raise KernelArgumentError(f"perm must be int32 or int64, got {perm.dtype}")
+    _check("perm", perm, perm.dtype, 1)
+    out: np.ndarray = _gather_f32(values, perm)
+    return out
+
+
+def transpose_csr(
+    indptr: np.ndarray, indices: np.ndarray, values: np.ndarray, n_cols: int, from_csr: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Checked :func:`_transpose_csr`: the CSC of a CSR (see there)."""
+    _check_csr(indptr, indices, values, indptr.shape[0] - 1)
+    if from_csr.dtype not in (np.int32, np.int64):
+        raise KernelArgumentError(f"from_csr must be int32 or int64, got {from_csr.dtype}")
+    _check("from_csr", from_csr, from_csr.dtype, 1, shape=(indices.shape[0],), writable=True)
+    out: tuple[np.ndarray, np.ndarray, np.ndarray] = _transpose_csr(
+        indptr, indices, values, n_cols, from_csr
+    )
+    return out
+
+
 def solve_half(
     indptr: np.ndarray,
     indices: np.ndarray,
@@ -1403,29 +1852,60 @@ def solve_half(
     reg_param: float,
     nonnegative: bool,
     dst: np.ndarray,
-    plan: tuple[np.ndarray, int] | None = None,
+    plan: P.HalfPlan | None = None,
 ) -> int:
-    """Thread-safe :func:`_solve_half`: fills ``dst``; returns the count of failed rows.
+    """One explicit ALS half-step (:func:`_solve_half`): fills ``dst``; returns the count of
+    rows whose system was not positive definite (only possible with reg_param = 0).
 
-    ``plan`` is :func:`plan_half` of the same ``indptr``, rank, reg_param and nonnegative
-    (computed here when None; a fit passes it to avoid recomputing it every iteration).
+    ``indptr`` int64, ``indices`` int32 and ``values`` float32 are the CSR of the rows being
+    solved; ``src`` (float32, k columns) the fixed side's factors, one row per column index;
+    ``dst`` (float32, rows × k) receives the solutions. ``plan`` is
+    :func:`~._local_plan.plan_half` of the same ``indptr``, rank, reg_param and
+    nonnegative (computed here when None; a fit plans once).
+
+    Raises:
+        KernelArgumentError: an array of the wrong dtype, layout or shape, or a plan that
+            does not fit (task bounds, or a dual path with reg_param = 0 / nonnegative).
     """
+    n_rows = indptr.shape[0] - 1 if isinstance(indptr, np.ndarray) else -1
+    _check_csr(indptr, indices, values, n_rows)
+    _check("src", src, np.float32, 2)
+    k = src.shape[1]
+    _check("dst", dst, np.float32, 2, shape=(n_rows, k), writable=True)
     if plan is None:
-        plan = plan_half(indptr, src.shape[1], reg_param, nonnegative)
-    bounds, dual_max = plan
-    ahead = src.shape[1] >= _PREFETCH_MIN_RANK and src.nbytes >= _PREFETCH_MIN_BYTES
-    with _LAUNCH_LOCK:
-        return int(
-            _solve_half(
-                indptr, indices, values, src, reg_param, nonnegative, dst, bounds, dual_max, ahead
-            )
+        plan = P.plan_half(indptr, k, reg_param, nonnegative, n_threads())
+    _check_bounds(plan.bounds, n_rows)
+    if plan.dual_max < 0 or plan.dual_small < 0 or plan.chunk < 1:
+        raise KernelArgumentError(f"invalid plan limits: {plan}")
+    if plan.dual_max > 0 and not (reg_param > 0 and not nonnegative):
+        raise KernelArgumentError("the dual path needs reg_param > 0 and not nonnegative")
+    ahead = P.wants_prefetch(k, src.nbytes)
+    return int(
+        _locked(_solve_half)(
+            indptr,
+            indices,
+            values,
+            src,
+            float(reg_param),
+            bool(nonnegative),
+            dst,
+            plan.bounds,
+            int(plan.dual_max),
+            int(plan.dual_small),
+            int(plan.chunk),
+            ahead,
         )
+    )
 
 
 def gram(src: np.ndarray) -> np.ndarray:
-    """Thread-safe :func:`_gram`: YᵀY (float64 k×k) of the float32 factor rows ``src``."""
-    with _LAUNCH_LOCK:
-        out: np.ndarray = _gram(src)
+    """YᵀY (float64 k×k, :func:`_gram`) of the float32 factor rows ``src``.
+
+    Raises:
+        KernelArgumentError: ``src`` is not a C-contiguous 2-D float32 array.
+    """
+    _check("src", src, np.float32, 2)
+    out: np.ndarray = _locked(_gram)(src)
     return out
 
 
@@ -1439,14 +1919,68 @@ def solve_half_implicit(
     alpha: float,
     nonnegative: bool,
     dst: np.ndarray,
+    *,
+    ials: bool = False,
+    reg_extra: float = 0.0,
+    reg_exponent: float = 1.0,
+    solver: str = "cholesky",
+    cg_steps: int = 3,
+    bounds: np.ndarray | None = None,
 ) -> int:
-    """Thread-safe :func:`_solve_half_implicit`: fills ``dst``; returns the failed-row count."""
-    with _LAUNCH_LOCK:
-        return int(
-            _solve_half_implicit(
-                indptr, indices, values, src, gram, reg_param, alpha, nonnegative, dst
-            )
+    """One implicit half-step (Spark's Hu-Koren-Volinsky form, or iALS with ``ials``).
+
+    Every row r of ``dst`` solves (gram + Σ_j c_j y_j y_jᵀ + λ_r·I) x = Σ_j t_j y_j (see
+    :func:`_solve_half_implicit`): ``gram`` (float64 k×k) is YᵀY of all of ``src`` for
+    implicit-als, α0·YᵀY for iALS; λ_r = reg_param·n_r, or reg_param·(n_r + reg_extra)^
+    reg_exponent with ``ials``. ``solver="cholesky"`` solves exactly (NNLS with
+    ``nonnegative``); ``solver="cg"`` takes ``cg_steps`` conjugate-gradient steps from the
+    values ``dst`` holds on entry (the previous factors) and cannot be nonnegative.
+    ``bounds`` (int64 task cuts from 0 to the rows) defaults to
+    :func:`~._local_plan.plan_implicit`. Returns the count of rows whose system was not
+    positive definite (always 0 for CG).
+
+    Raises:
+        KernelArgumentError: wrong dtype, layout or shape, an unknown solver, CG with
+            ``nonnegative`` or fewer than 1 step, or bounds that do not cover the rows.
+    """
+    n_rows = indptr.shape[0] - 1 if isinstance(indptr, np.ndarray) else -1
+    _check_csr(indptr, indices, values, n_rows)
+    _check("src", src, np.float32, 2)
+    k = src.shape[1]
+    _check("gram", gram, np.float64, 2, shape=(k, k))
+    _check("dst", dst, np.float32, 2, shape=(n_rows, k), writable=True)
+    if solver not in P.IMPLICIT_SOLVERS:
+        raise KernelArgumentError(
+            f"unknown implicit solver {solver!r}; choose one of: {', '.join(P.IMPLICIT_SOLVERS)}"
         )
+    cg = solver == "cg"
+    if cg and nonnegative:
+        raise KernelArgumentError("the CG solver has no nonnegative variant; use cholesky")
+    if cg and cg_steps < 1:
+        raise KernelArgumentError(f"cg_steps must be at least 1, got {cg_steps}")
+    if bounds is None:
+        bounds = P.plan_implicit(indptr, k, cg_steps if cg else 0, n_threads())
+    _check_bounds(bounds, n_rows)
+    reg, a, flag, rx, rexp = (
+        float(reg_param),
+        float(alpha),
+        bool(ials),
+        float(reg_extra),
+        float(reg_exponent),
+    )
+    if cg:
+        gram32 = np.ascontiguousarray(gram, dtype=np.float32)
+        _locked(_solve_half_cg)(
+            indptr, indices, values, src, gram32, reg, a, dst, bounds, flag, rx, rexp,
+            int(cg_steps), P.cg_buffer_rows(k),
+        )  # fmt: skip
+        return 0
+    nonneg = bool(nonnegative)
+    return int(
+        _locked(_solve_half_implicit)(
+            indptr, indices, values, src, gram, reg, a, nonneg, dst, bounds, flag, rx, rexp
+        )
+    )
 
 
 def implicit_objective_terms(
@@ -1456,12 +1990,32 @@ def implicit_objective_terms(
     row_factors: np.ndarray,
     col_factors: np.ndarray,
     alpha: float,
+    *,
+    ials: bool = False,
+    row_extra: float = 0.0,
+    col_extra: float = 0.0,
+    reg_exponent: float = 1.0,
 ) -> tuple[float, float, float]:
-    """Thread-safe :func:`_implicit_objective_terms`."""
-    with _LAUNCH_LOCK:
-        corr, row_pen, col_pen = _implicit_objective_terms(
-            indptr, indices, values, row_factors, col_factors, alpha
-        )
+    """:func:`_implicit_objective_terms` of a CSR and float32 factors of both sides.
+
+    Raises:
+        KernelArgumentError: wrong dtype, layout or shape.
+    """
+    _check("row_factors", row_factors, np.float32, 2)
+    _check_csr(indptr, indices, values, row_factors.shape[0])
+    _check("col_factors", col_factors, np.float32, 2, shape=(None, row_factors.shape[1]))
+    corr, row_pen, col_pen = _locked(_implicit_objective_terms)(
+        indptr,
+        indices,
+        values,
+        row_factors,
+        col_factors,
+        float(alpha),
+        bool(ials),
+        float(row_extra),
+        float(col_extra),
+        float(reg_exponent),
+    )
     return float(corr), float(row_pen), float(col_pen)
 
 
@@ -1473,11 +2027,17 @@ def objective_terms(
     col_factors: np.ndarray,
     reg_param: float,
 ) -> tuple[float, float]:
-    """Thread-safe :func:`_objective_terms`: (squared error, penalty) in rating units²."""
-    with _LAUNCH_LOCK:
-        sse, penalty = _objective_terms(
-            indptr, indices, values, row_factors, col_factors, reg_param
-        )
+    """:func:`_objective_terms`: (squared error, penalty) in rating units².
+
+    Raises:
+        KernelArgumentError: wrong dtype, layout or shape.
+    """
+    _check("row_factors", row_factors, np.float32, 2)
+    _check_csr(indptr, indices, values, row_factors.shape[0])
+    _check("col_factors", col_factors, np.float32, 2, shape=(None, row_factors.shape[1]))
+    sse, penalty = _locked(_objective_terms)(
+        indptr, indices, values, row_factors, col_factors, float(reg_param)
+    )
     return float(sse), float(penalty)
 
 
@@ -1491,11 +2051,21 @@ def predict_pairs(
     item_bias: np.ndarray,
     biased: bool,
 ) -> np.ndarray:
-    """Thread-safe :func:`_predict_pairs`: float64 scores, NaN for index −1."""
-    with _LAUNCH_LOCK:
-        out: np.ndarray = _predict_pairs(
-            uidx, iidx, user_factors, item_factors, mean, user_bias, item_bias, biased
-        )
+    """:func:`_predict_pairs`: float64 scores of (user row, item row) pairs, NaN for −1.
+
+    Raises:
+        KernelArgumentError: wrong dtype, layout or shape.
+    """
+    _check("uidx", uidx, np.int64, 1)
+    _check("iidx", iidx, np.int64, 1, shape=(uidx.shape[0],))
+    _check("user_factors", user_factors, np.float32, 2)
+    k = user_factors.shape[1]
+    _check("item_factors", item_factors, np.float32, 2, shape=(None, k))
+    _check("user_bias", user_bias, np.float64, 1, shape=(user_factors.shape[0],))
+    _check("item_bias", item_bias, np.float64, 1, shape=(item_factors.shape[0],))
+    out: np.ndarray = _locked(_predict_pairs)(
+        uidx, iidx, user_factors, item_factors, float(mean), user_bias, item_bias, bool(biased)
+    )
     return out
 
 
@@ -1512,19 +2082,40 @@ def top_n(
     ex_items: np.ndarray,
     n: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Thread-safe :func:`_top_n`: (item rows, scores, counts) per user row."""
-    with _LAUNCH_LOCK:
-        items, scores, counts = _top_n(
-            urows,
-            user_factors,
-            item_factors_t,
-            mean,
-            user_bias,
-            item_bias,
-            biased,
-            ex_rows,
-            ex_indptr,
-            ex_items,
-            n,
-        )
+    """:func:`_top_n`: (item rows, scores, counts) per user row.
+
+    Raises:
+        KernelArgumentError: wrong dtype, layout or shape, ``n`` < 1, or a user row or
+            exclusion row out of range.
+    """
+    _check("urows", urows, np.int64, 1)
+    _check("user_factors", user_factors, np.float32, 2)
+    k = user_factors.shape[1]
+    _check("item_factors_t", item_factors_t, np.float64, 2, shape=(k, None))
+    _check("user_bias", user_bias, np.float64, 1, shape=(user_factors.shape[0],))
+    _check("item_bias", item_bias, np.float64, 1, shape=(item_factors_t.shape[1],))
+    _check("ex_rows", ex_rows, np.int64, 1, shape=(urows.shape[0],))
+    _check("ex_indptr", ex_indptr, np.int64, 1)
+    _check("ex_items", ex_items, np.int32, 1)
+    if n < 1:
+        raise KernelArgumentError(f"n must be at least 1, got {n}")
+    if len(urows) and (urows.min() < 0 or urows.max() >= user_factors.shape[0]):
+        raise KernelArgumentError("urows must be rows of user_factors")
+    if len(ex_rows) and ex_rows.max() >= ex_indptr.shape[0] - 1:
+        raise KernelArgumentError("ex_rows must be rows of the exclusion CSR (or -1)")
+    if ex_indptr.shape[0] < 1 or ex_indptr[-1] != ex_items.shape[0]:
+        raise KernelArgumentError("ex_indptr must end at the number of excluded entries")
+    items, scores, counts = _locked(_top_n)(
+        urows,
+        user_factors,
+        item_factors_t,
+        float(mean),
+        user_bias,
+        item_bias,
+        bool(biased),
+        ex_rows,
+        ex_indptr,
+        ex_items,
+        int(n),
+    )
     return items, scores, counts

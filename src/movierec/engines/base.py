@@ -18,17 +18,24 @@ import pandas as pd
 
 from movierec.config import ALSConfig
 
-MODELS = ("als", "biased-als", "implicit-als", "ease")
+MODELS = ("als", "biased-als", "implicit-als", "ials", "ease")
 """``als``: Spark MLlib ALS on the ratings. ``biased-als``: global mean + damped user and
 movie biases, with ALS fitted on the residuals (prediction = mean + b_u + b_i + x_u·y_i).
 ``implicit-als``: Spark MLlib's implicit-feedback ALS (Hu, Koren & Volinsky; every rating is
 an interaction with confidence 1 + alpha·|r|); its "prediction" x_u·y_i is a preference
-score for ranking (about 0..1), not a rating. ``ease``: Steck's EASE item-item model
+score for ranking (about 0..1), not a rating. ``ials``: iALS in Rendle et al.'s form
+(binary preferences, weight α0 on all unobserved pairs, frequency-scaled regularisation;
+local engine only); its scores are preferences too. ``ease``: Steck's EASE item-item model
 (:mod:`movierec.engines.ease`; ``reg_param`` is its λ); its scores rank movies, they are not
 ratings."""
 
-RANKING_MODELS = ("implicit-als", "ease")
+RANKING_MODELS = ("implicit-als", "ials", "ease")
 """Kinds whose scores rank movies but are not ratings (no RMSE, no clipping)."""
+
+
+def _config_default(name: str) -> Any:
+    """The default of ``ALSConfig.<name>`` (defaults live in :mod:`movierec.config` only)."""
+    return ALSConfig.model_fields[name].default
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,15 @@ class ALSParams:
     params, regParam ``ease_blend_reg``) blended with EASE's (0: plain EASE)."""
     ease_blend_reg: float = 0.2
     """``ease``: regParam of the blended implicit-als partner."""
+    implicit_solver: str = _config_default("implicit_solver")
+    """``cg`` or ``cholesky``: how the local engine solves implicit-als / ials rows."""
+    cg_steps: int = _config_default("cg_steps")
+    unobserved_weight: float = _config_default("unobserved_weight")
+    """ials's α0."""
+    reg_exponent: float = _config_default("reg_exponent")
+    """ials's ν."""
+    init_std: float = _config_default("init_std")
+    """ials's σ (factors start as N(0, σ/√rank))."""
 
     def __post_init__(self) -> None:
         if self.rating_scale is not None:  # a list when read back from JSON metadata
@@ -82,8 +98,14 @@ class ALSParams:
 
     @property
     def implicit(self) -> bool:
-        """True for ``implicit-als``: scores are preferences, not predicted ratings."""
-        return self.model == "implicit-als"
+        """True for ``implicit-als`` and ``ials``: scores are preferences, not predicted
+        ratings (no clipping, no RMSE, fitted on interactions)."""
+        return self.model in ("implicit-als", "ials")
+
+    @property
+    def ials(self) -> bool:
+        """True for ``ials`` (Rendle et al.'s iALS)."""
+        return self.model == "ials"
 
     @property
     def ranking(self) -> bool:
@@ -113,6 +135,11 @@ class ALSParams:
             ease_session_gap=cfg.ease_session_gap,
             ease_blend=cfg.ease_blend,
             ease_blend_reg=cfg.ease_blend_reg,
+            implicit_solver=cfg.implicit_solver,
+            cg_steps=cfg.cg_steps,
+            unobserved_weight=cfg.unobserved_weight,
+            reg_exponent=cfg.reg_exponent,
+            init_std=cfg.init_std,
         )
 
     def to_dict(self) -> dict[str, Any]:

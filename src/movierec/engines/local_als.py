@@ -30,6 +30,11 @@ fixed-side factors once, then solves per row
 which minimises Σ_(u,i over all pairs) c_ui (p_ui − x_u·y_i)² + regParam·(Σ_u n_u‖x_u‖² +
 Σ_i n_i‖y_i‖²) (unrated pairs have c = 1, p = 0). Its scores x_u·y_i are preferences for
 ranking (roughly 0..1), not ratings; predict and recommend return them, cold start NaN.
+
+``ials`` is iALS in Rendle et al.'s formulation (:mod:`movierec.ials`): binary preferences,
+a weight α0 on every unobserved pair through the Gramian, frequency-scaled regularisation.
+Both implicit models solve each row by conjugate gradients warm-started from the previous
+factors or exactly by Cholesky (``implicit_solver``; :mod:`movierec.engines.local_implicit`).
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ import numpy as np
 import pandas as pd
 
 from movierec.engines import _local_kernels as K
+from movierec.engines import _local_plan as P
+from movierec.engines import local_implicit as LI
 from movierec.engines.base import MODELS, ALSParams, Engine, EngineData, Factors, TrainedModel
 from movierec.engines.spark_als import I_BIAS, U_BIAS
 from movierec.errors import ConfigError, EngineError, ModelError
@@ -138,6 +145,7 @@ class LocalData(EngineData):
         rating = ratings[RATING].to_numpy()
         if rating.dtype != np.float32:
             rating = rating.astype(np.float64, copy=False)
+        rating = np.ascontiguousarray(rating)
         self.csr_values = K.gather_f32(rating, perm)
         del rating
         self.csr_perm = perm
@@ -204,6 +212,7 @@ def _check_params(params: ALSParams) -> None:
         raise ConfigError(f"bias_reg must be non-negative, got {params.bias_reg}")
     if not (params.alpha >= 0 and np.isfinite(params.alpha)):
         raise ConfigError(f"alpha must be a non-negative number, got {params.alpha}")
+    LI.check_params(params)
 
 
 def _init_factors(rng: np.random.Generator, n: int, rank: int) -> np.ndarray:
@@ -278,34 +287,25 @@ def solve_items(
     )
 
 
-def _solve_implicit(
-    indptr: np.ndarray,
-    indices: np.ndarray,
-    values: np.ndarray,
+def _implicit_helper(
+    data: LocalData,
     fixed: np.ndarray,
-    n_rows: int,
-    reg_param: float,
-    alpha: float,
-    nonnegative: bool,
+    params: ALSParams,
+    users: bool,
+    start: np.ndarray | None,
+    solver: str,
 ) -> np.ndarray:
     fixed = _f32(fixed)
-    out = np.empty((n_rows, fixed.shape[1]), dtype=np.float32)
-    failed = K.solve_half_implicit(
-        indptr,
-        indices,
-        _f32(values),
-        fixed,
-        K.gram(fixed),
-        float(reg_param),
-        float(alpha),
-        bool(nonnegative),
-        out,
-    )
-    if failed:
-        raise EngineError(
-            f"implicit ALS normal equations of {failed} rows are not positive definite "
-            f"(regParam={reg_param}); use a positive regParam"
-        )
+    n_rows = data.n_users if users else data.n_items
+    if start is None:
+        out = np.zeros((n_rows, fixed.shape[1]), dtype=np.float32)
+    else:
+        out = np.array(start, dtype=np.float32, order="C", copy=True)
+    if users:
+        csr = (data.csr_indptr, data.csr_indices, data.csr_values)
+    else:
+        csr = (data.csc_indptr, data.csc_indices, data.csc_values)
+    LI.half_step(*csr, fixed, out, params, solver=solver)
     return out
 
 
@@ -316,7 +316,7 @@ def solve_users_implicit(
     alpha: float,
     nonnegative: bool = False,
 ) -> np.ndarray:
-    """One implicit-feedback user half-step (Spark's ``implicitPrefs``) with items fixed.
+    """One exact implicit-feedback user half-step (Spark's ``implicitPrefs``) with items fixed.
 
     ``item_factors`` has one row per ``data.item_ids`` entry (read as float32); YᵀY runs
     over all of them. Each user's factors (float32, rows of ``data.user_ids``) solve
@@ -326,16 +326,14 @@ def solve_users_implicit(
     Raises:
         EngineError: a system is not positive definite (only possible with reg_param = 0).
     """
-    return _solve_implicit(
-        data.csr_indptr,
-        data.csr_indices,
-        data.csr_values,
-        item_factors,
-        data.n_users,
-        reg_param,
-        alpha,
-        nonnegative,
+    params = ALSParams(
+        rank=np.shape(item_factors)[1],
+        reg_param=reg_param,
+        alpha=alpha,
+        nonnegative=nonnegative,
+        model="implicit-als",
     )
+    return _implicit_helper(data, item_factors, params, True, None, "cholesky")
 
 
 def solve_items_implicit(
@@ -345,37 +343,41 @@ def solve_items_implicit(
     alpha: float,
     nonnegative: bool = False,
 ) -> np.ndarray:
-    """One implicit item half-step: the transpose of :func:`solve_users_implicit`."""
-    return _solve_implicit(
-        data.csc_indptr,
-        data.csc_indices,
-        data.csc_values,
-        user_factors,
-        data.n_items,
-        reg_param,
-        alpha,
-        nonnegative,
+    """One exact implicit item half-step: the transpose of :func:`solve_users_implicit`."""
+    params = ALSParams(
+        rank=np.shape(user_factors)[1],
+        reg_param=reg_param,
+        alpha=alpha,
+        nonnegative=nonnegative,
+        model="implicit-als",
     )
+    return _implicit_helper(data, user_factors, params, False, None, "cholesky")
 
 
-def _implicit_objective(
-    indptr: np.ndarray,
-    indices: np.ndarray,
-    values: np.ndarray,
-    user_factors: np.ndarray,
-    item_factors: np.ndarray,
-    reg_param: float,
-    alpha: float,
-) -> float:
-    """Spark's implicit objective over every (user, item) pair (see the module docstring).
+def implicit_half_step(
+    data: LocalData,
+    fixed: np.ndarray,
+    params: ALSParams,
+    *,
+    users: bool = True,
+    start: np.ndarray | None = None,
+    solver: str | None = None,
+) -> np.ndarray:
+    """One half-step of ``params``' implicit model (implicit-als or ials) on ``data``.
 
-    Σ_all (x·y)² = Σ (XᵀX ∘ YᵀY) plus, over the rated pairs, c (p − s)² − s².
+    ``users`` True solves the users from the item factors ``fixed`` (one row per
+    ``data.item_ids`` entry), else the items from user factors. ``start`` is the CG warm
+    start (zeros when None; ignored by the exact solve); ``solver`` overrides
+    ``params.implicit_solver``. Returns the new factors (float32).
+
+    Raises:
+        ConfigError: a parameter is out of range.
+        EngineError: a system is not positive definite (only possible with reg_param = 0).
     """
-    corr, row_pen, col_pen = K.implicit_objective_terms(
-        indptr, indices, values, user_factors, item_factors, float(alpha)
-    )
-    total_sq = float(np.sum(K.gram(user_factors) * K.gram(item_factors)))
-    return total_sq + corr + float(reg_param) * (row_pen + col_pen)
+    _check_params(params)
+    if not params.implicit:
+        raise ConfigError(f"{params.model} is not an implicit model")
+    return _implicit_helper(data, fixed, params, users, start, solver or LI.solver_of(params))
 
 
 def _biases(
@@ -527,6 +529,29 @@ class LocalALSModel(TrainedModel):
                 SCORE: top_scores[valid].astype(np.float64),
                 RANK: np.broadcast_to(np.arange(1, n + 1, dtype=np.int32), (len(urows), n))[valid],
             }
+        )
+
+    def fold_in(self, movie_ids: Any) -> np.ndarray:
+        """Factors (float32, one per rank) of a new user who interacted with ``movie_ids``,
+        the item factors held fixed: one exact solve with the training regulariser
+        (:func:`movierec.ials.fold_in`). Ids the model does not know are ignored. ials
+        models only: ``fold_in`` of a training user's own movies gives back that user's
+        factors when the fit solved exactly (its last half-step is the same solve).
+
+        Raises:
+            ModelError: the model is not ials.
+        """
+        from movierec.ials import fold_in
+
+        if not self.params.ials:
+            raise ModelError(f"fold_in is defined for ials models, this one is {self.params.model}")
+        rows = _positions(self.item_ids, np.asarray(movie_ids))
+        return fold_in(
+            self.item_factors,
+            rows[rows >= 0],
+            reg_param=self.params.reg_param,
+            unobserved_weight=self.params.unobserved_weight,
+            reg_exponent=self.params.reg_exponent,
         )
 
     def factors(self) -> Factors:
@@ -770,14 +795,13 @@ def objective(model: LocalALSModel, data: LocalData) -> float:
     if (urow < 0).any() or (irow < 0).any():
         raise EngineError("objective: the data has users or movies the model was not fitted on")
     if model.params.implicit:
-        return _implicit_objective(
+        return LI.objective(
             data.csr_indptr,
             data.csr_indices,
             data.csr_values,
             _f32(model.user_factors[urow]),
             _f32(model.item_factors[irow]),
-            model.params.reg_param,
-            model.params.alpha,
+            model.params,
         )
     values = data.csr_values.astype(np.float64)
     if model.user_bias is not None and model.item_bias is not None:
@@ -815,10 +839,12 @@ class LocalEngine(Engine):
     def fit(
         self, train: EngineData, params: ALSParams, *, track_objective: bool = False
     ) -> LocalALSModel:
-        """Fit ALS (als, biased-als or implicit-als) on ``train``; deterministic for a seed.
+        """Fit ``params.model`` (als, biased-als, implicit-als or ials) on ``train``;
+        deterministic for a seed.
 
-        With ``track_objective`` the model's ``history`` holds Spark's objective after each
-        iteration (one extra pass over the ratings per iteration).
+        With ``track_objective`` the model's ``history`` holds the model's objective (Spark's
+        for the ALS models, Rendle et al.'s for ials) after each iteration (one extra pass
+        over the ratings per iteration).
 
         Raises:
             ConfigError: a parameter is out of range.
@@ -863,23 +889,69 @@ class LocalEngine(Engine):
             csr_values, csc_values = train.csr_values, train.csc_values
         seed = params.seed % 2**64
         rng = np.random.default_rng(seed)
-        user_factors = _init_factors(rng, train.n_users, params.rank)
-        if params.max_iter > 0:
-            # The first half-step solves every item from the users' factors, so random item
-            # factors would be overwritten unread: 4-5 ms of a 0.1 s fit on ml-latest-small
-            # at rank 50. Same user draws either way (they come first).
-            item_factors = np.zeros((train.n_items, params.rank), dtype=np.float32)
-        else:
-            item_factors = _init_factors(rng, train.n_items, params.rank)
-        reg = float(params.reg_param)
         history: list[float] = []
+        if params.ials:
+            user_factors = LI.init_ials(rng, train.n_users, params.rank, params.init_std)
+            item_factors = LI.init_ials(rng, train.n_items, params.rank, params.init_std)
+        else:
+            user_factors = _init_factors(rng, train.n_users, params.rank)
+            if params.max_iter > 0:
+                # The first half-step solves every item from the users' factors (the CG
+                # solve starts from zeros), so random item factors would be unused. Same
+                # user draws either way (they come first).
+                item_factors = np.zeros((train.n_items, params.rank), dtype=np.float32)
+            else:
+                item_factors = _init_factors(rng, train.n_items, params.rank)
         if params.implicit:
+            LI.fit(
+                (train.csr_indptr, train.csr_indices, train.csr_values),
+                (train.csc_indptr, train.csc_indices, train.csc_values),
+                params,
+                user_factors,
+                item_factors,
+                history if track_objective else None,
+            )
+        else:
             tracked = history if track_objective else None
-            self._fit_implicit(train, params, user_factors, item_factors, tracked)
-        # Task bounds depend only on the row lengths: plan both half-steps once per fit.
-        item_plan = K.plan_half(train.csc_indptr, params.rank, reg, params.nonnegative)
-        user_plan = K.plan_half(train.csr_indptr, params.rank, reg, params.nonnegative)
-        for it in range(0 if params.implicit else params.max_iter):
+            self._fit_explicit(
+                train, params, csr_values, csc_values, user_factors, item_factors, tracked
+            )
+        log.debug(
+            "local ALS %s fitted on %d ratings in %.3f s",
+            params,
+            train.nnz,
+            time.perf_counter() - started,
+        )
+        return LocalALSModel(
+            params,
+            train.user_ids,
+            user_factors,
+            train.item_ids,
+            item_factors,
+            global_mean=mean,
+            user_bias=user_bias,
+            item_bias=item_bias,
+            history=np.asarray(history, dtype=np.float64),
+        )
+
+    @staticmethod
+    def _fit_explicit(
+        train: LocalData,
+        params: ALSParams,
+        csr_values: np.ndarray,
+        csc_values: np.ndarray,
+        user_factors: np.ndarray,
+        item_factors: np.ndarray,
+        history: list[float] | None,
+    ) -> None:
+        """Spark's explicit iterations, in place: items from users, then users from items,
+        each half-step with the task plan made once per fit (it depends only on the row
+        lengths)."""
+        reg = float(params.reg_param)
+        threads = K.n_threads()
+        item_plan = P.plan_half(train.csc_indptr, params.rank, reg, params.nonnegative, threads)
+        user_plan = P.plan_half(train.csr_indptr, params.rank, reg, params.nonnegative, threads)
+        for it in range(params.max_iter):
             failed = K.solve_half(
                 train.csc_indptr,
                 train.csc_indices,
@@ -905,7 +977,7 @@ class LocalEngine(Engine):
                     f"ALS normal equations of {failed} rows are not positive definite "
                     f"(regParam={reg}); use a positive regParam"
                 )
-            if track_objective:
+            if history is not None:
                 sse, penalty = K.objective_terms(
                     train.csr_indptr,
                     train.csr_indices,
@@ -916,76 +988,6 @@ class LocalEngine(Engine):
                 )
                 history.append(sse + penalty)
                 log.debug("iteration %d: objective %.6f", it + 1, sse + penalty)
-        log.debug(
-            "local ALS %s fitted on %d ratings in %.3f s",
-            params,
-            train.nnz,
-            time.perf_counter() - started,
-        )
-        return LocalALSModel(
-            params,
-            train.user_ids,
-            user_factors,
-            train.item_ids,
-            item_factors,
-            global_mean=mean,
-            user_bias=user_bias,
-            item_bias=item_bias,
-            history=np.asarray(history, dtype=np.float64),
-        )
-
-    @staticmethod
-    def _fit_implicit(
-        train: LocalData,
-        params: ALSParams,
-        user_factors: np.ndarray,
-        item_factors: np.ndarray,
-        history: list[float] | None,
-    ) -> None:
-        """Spark's implicit-feedback iterations, in place: items from users, then users from
-        items, each half-step with the fixed side's YᵀY computed once."""
-        reg = float(params.reg_param)
-        alpha = float(params.alpha)
-        for it in range(params.max_iter):
-            failed = K.solve_half_implicit(
-                train.csc_indptr,
-                train.csc_indices,
-                train.csc_values,
-                user_factors,
-                K.gram(user_factors),
-                reg,
-                alpha,
-                params.nonnegative,
-                item_factors,
-            )
-            failed += K.solve_half_implicit(
-                train.csr_indptr,
-                train.csr_indices,
-                train.csr_values,
-                item_factors,
-                K.gram(item_factors),
-                reg,
-                alpha,
-                params.nonnegative,
-                user_factors,
-            )
-            if failed:
-                raise EngineError(
-                    f"implicit ALS normal equations of {failed} rows are not positive "
-                    f"definite (regParam={reg}); use a positive regParam"
-                )
-            if history is not None:
-                value = _implicit_objective(
-                    train.csr_indptr,
-                    train.csr_indices,
-                    train.csr_values,
-                    user_factors,
-                    item_factors,
-                    reg,
-                    alpha,
-                )
-                history.append(value)
-                log.debug("iteration %d: implicit objective %.6f", it + 1, value)
 
     def load(self, path: Path, params: ALSParams) -> LocalALSModel:
         """Read ``path/local.npz`` (or, when absent, a Spark engine's ``als/`` + ``biases/``).
@@ -1017,7 +1019,7 @@ class LocalEngine(Engine):
                     )
                 biased = bool(z["biased"])
                 stored = str(z["model"])
-                if biased != params.biased or (stored == "implicit-als") != params.implicit:
+                if biased != params.biased or stored != params.model:
                     raise ModelError(
                         f"{file}: model is {str(z['model'])!r}, metadata says {params.model!r}"
                     )
@@ -1064,8 +1066,18 @@ def warm_up() -> float:
     )
     engine = LocalEngine()
     data = engine.data(tiny)
-    for model, nonneg in (("als", False), ("biased-als", True), ("implicit-als", False)):
-        params = ALSParams(rank=2, max_iter=1, model=model, nonnegative=nonneg)
+    runs = (
+        ("als", False, "cg"),
+        ("biased-als", True, "cg"),
+        ("implicit-als", False, "cg"),
+        ("implicit-als", False, "cholesky"),
+        ("ials", False, "cg"),
+        ("ials", False, "cholesky"),
+    )
+    for model, nonneg, solver in runs:
+        params = ALSParams(
+            rank=2, max_iter=1, model=model, nonnegative=nonneg, implicit_solver=solver
+        )
         fitted = engine.fit(data, params, track_objective=True)
         fitted.predict(tiny)
         fitted.recommend(None, 2, data)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from movierec.engines.base import ALSParams, Engine, EngineData, Factors, TrainedModel
-from movierec.errors import EngineError, ModelError
+from movierec.errors import ConfigError, EngineError, ModelError
 from movierec.schema import ITEM, PREDICTION, RANK, RATING, SCORE, TIMESTAMP, USER
 from movierec.spark import ensure_active
 
@@ -443,7 +443,9 @@ class SparkEngine(Engine):
     """Spark MLlib ALS on a SparkSession (local mode or any cluster).
 
     ``implicit-als`` is Spark's own ``implicitPrefs=True`` with ``alpha``: no biases, and a
-    saved model has the same layout as ``als`` (an ALSModel folder under ``als/``).
+    saved model has the same layout as ``als`` (an ALSModel folder under ``als/``). ``ials``
+    cannot be fitted here (local engine only), but a saved ``ials`` model loads and scores
+    like any other (its factors are in the same layout).
     """
 
     name = "spark"
@@ -460,6 +462,10 @@ class SparkEngine(Engine):
     def fit(self, train: EngineData, params: ALSParams) -> SparkALSModel:
         from pyspark.ml.recommendation import ALS
 
+        if params.ials:
+            raise ConfigError(
+                "model ials is local-only (Spark MLlib has no iALS): use --engine local"
+            )
         if not isinstance(train, SparkData):
             raise EngineError("the Spark engine fits SparkData only")
         ensure_active(self.spark)

@@ -13,8 +13,11 @@ cluster's own credentials and connectors. movierec itself reads and writes local
   (``.NAME.tmp-HEX-PID-HOST``) and renamed into place. The target appears whole or not at
   all; an earlier movierec output there is replaced, anything else is refused before any
   work. A run killed during the upload leaves only the hidden folder, which the next
-  output to the same target removes (same host, process gone). On HDFS the final rename
-  is atomic; on object stores (S3A) a rename is a copy, so readers should wait for it.
+  output to the same target removes (same host, process gone). The local staging folders
+  (``movierec-in-PID-HOST-*``, ``movierec-out-PID-HOST-*`` in the temp folder) are named
+  the same way, and those of killed runs are removed when the next one is made. On HDFS the
+  final rename is atomic; on object stores (S3A) a rename is a copy, so readers should wait
+  for it.
 
 The parts of a Spark model that executors write (``engine/als``, the bias tables) go
 straight to the remote temporary folder (:func:`spark_uri`), so a model saved from a

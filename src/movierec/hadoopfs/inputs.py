@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING
 from movierec.errors import DataError
 from movierec.hadoopfs.fs import _join, _name_of, _parent_of, session
 from movierec.hadoopfs.redirects import _redirect
+from movierec.hadoopfs.temps import _staging_dir
 from movierec.paths import is_remote, to_local
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def staged_input(uri: str, spark_cfg: SparkConfig | None = None) -> Iterator[Pat
     fs = session(spark_cfg)
     if not fs.exists(uri):
         raise DataError("no such file or folder", path=uri)
-    staging = Path(tempfile.mkdtemp(prefix="movierec-in-"))
+    staging = _staging_dir("in")
     try:
         local = staging / _name_of(uri)
         log.info("copying %s to %s", uri, local)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
-import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +13,12 @@ from typing import TYPE_CHECKING
 from movierec.errors import MovierecError
 from movierec.hadoopfs.fs import HadoopFS, _join, _name_of, _parent_of, session
 from movierec.hadoopfs.redirects import _redirect
-from movierec.hadoopfs.temps import _OLD_MARK, _temp_name, remove_stale_remote_temps
+from movierec.hadoopfs.temps import (
+    _OLD_MARK,
+    _staging_dir,
+    _temp_name,
+    remove_stale_remote_temps,
+)
 from movierec.paths import is_remote, to_local
 
 if TYPE_CHECKING:
@@ -57,7 +60,7 @@ def remote_output(
     _check_target(fs, target, replace_if)
     remove_stale_remote_temps(fs, target)
     remote_tmp = _join(parent, _temp_name(name))
-    staging = Path(tempfile.mkdtemp(prefix="movierec-out-"))
+    staging = _staging_dir("out")
     local = staging / name
     published = False
     try:
@@ -153,6 +156,6 @@ def check_output(
     fs = session(spark_cfg)
     uri = str(target)
     _check_target(fs, uri, replace_if)
-    probe = _join(_parent_of(uri), f".{_name_of(uri)}.probe-{uuid.uuid4().hex[:8]}")
+    probe = _join(_parent_of(uri), _temp_name(_name_of(uri), ".probe-"))
     fs.touch(probe)
     fs.delete(probe)

@@ -4,7 +4,6 @@ folder a staging folder stands for (:func:`spark_uri`)."""
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,12 +39,10 @@ def spark_uri(path: Path) -> str:
     return _local_uri(p)
 
 
-_ATOMIC_TEMP = re.compile(r"^\.(.+)\.tmp-[0-9a-f]{8}$")
-
-
 def _atomic_name(part: str) -> str:
-    m = _ATOMIC_TEMP.match(part)
-    return m.group(1) if m else part
+    from movierec.atomic import published_name
+
+    return published_name(part)
 
 
 @contextlib.contextmanager

@@ -1,13 +1,16 @@
-"""Hidden temporary siblings of a remote output: their names (``.NAME.tmp-HEX-PID-HOST``) and
-the clean-up of those left by killed runs on this host."""
+"""Hidden temporary siblings of a remote output: their names (``.NAME.tmp-HEX-PID-HOST``, the
+names of :mod:`movierec.atomic`) and the clean-up of those left by killed runs on this host;
+the same for the local staging folders (``movierec-in-PID-HOST-*``, ``movierec-out-...``)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
-import socket
-import uuid
+import shutil
+import tempfile
+from pathlib import Path
 
 from movierec.hadoopfs.fs import HadoopFS, _join, _name_of, _parent_of
 
@@ -19,16 +22,43 @@ _OLD_MARK = ".old-"
 
 def _host() -> str:
     """This host's name as it appears in temporary folder names."""
-    return re.sub(r"[^A-Za-z0-9.\-]", "_", socket.gethostname())
+    from movierec.atomic import host_tag
+
+    return host_tag()
 
 
 def _temp_name(name: str, mark: str = _TMP_MARK) -> str:
-    return f".{name}{mark}{uuid.uuid4().hex[:8]}-{os.getpid()}-{_host()}"
+    """``.NAME.tmp-HEX-PID-HOST`` (or ``.old-``, ``.probe-``): :func:`movierec.atomic.temp_name`."""
+    from movierec.atomic import temp_name
+
+    return temp_name(name, mark.strip(".-"))
+
+
+_STAGING = re.compile(r"^movierec-(?:in|out)-(?P<pid>\d+)-(?P<host>[A-Za-z0-9._\-]+?)-[^-]+$")
+
+
+def _staging_dir(kind: str) -> Path:
+    """A private local staging folder ``movierec-KIND-PID-HOST-XXXX`` in the temp folder.
+
+    Staging folders of killed runs (this host, process gone) are removed first: a staged
+    input can be as large as the data.
+    """
+    from movierec.atomic import pid_alive
+
+    root = Path(tempfile.gettempdir())
+    host = _host()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(root):
+            m = _STAGING.match(entry.name)
+            if m and m["host"] == host and not pid_alive(int(m["pid"])):
+                shutil.rmtree(entry.path, ignore_errors=True)
+                log.warning("removed %s, left behind by a killed run", entry.path)
+    return Path(tempfile.mkdtemp(prefix=f"movierec-{kind}-{os.getpid()}-{host}-"))
 
 
 def remove_stale_remote_temps(fs: HadoopFS, target: str) -> list[str]:
     """Delete hidden temporary siblings of ``target`` left by killed runs on this host."""
-    from movierec.atomic import pid_alive
+    from movierec.atomic import TEMP_NAME, pid_alive
 
     parent, name = _parent_of(target), _name_of(target)
     host = _host()
@@ -36,18 +66,14 @@ def remove_stale_remote_temps(fs: HadoopFS, target: str) -> list[str]:
     if not fs.is_dir(parent):
         return removed
     for entry in sorted(fs.list(parent)):
-        mark = next((m for m in (_TMP_MARK, _OLD_MARK) if entry.startswith(f".{name}{m}")), None)
-        if mark is None:
+        m = TEMP_NAME.match(entry)
+        if m is None or m["name"] != name:
             continue
-        try:
-            _, pid, owner = entry[len(f".{name}{mark}") :].split("-", 2)
-            stale = owner == host and not pid_alive(int(pid))
-        except ValueError:
-            continue
-        if not stale:
+        pid = m["pid"]
+        if m["host"] != host or pid_alive(int(pid)):
             continue
         path = _join(parent, entry)
-        if mark == _OLD_MARK and not fs.exists(target):
+        if m["kind"] == "old" and not fs.exists(target):
             # killed between moving the previous output aside and publishing the new one
             fs.rename(path, target)
             log.warning("restored %s from %s, left aside by a killed run", target, entry)

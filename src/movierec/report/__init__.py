@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from movierec.atomic import atomic_files
+from movierec.atomic import atomic_files, published_name
 from movierec.errors import MovierecError
 from movierec.report.data_sections import data_view, eda_view
 from movierec.report.format import FILTERS, config_label, integer, num
@@ -41,7 +40,6 @@ __all__ = ["REPORT_HTML", "build_report"]
 REPORT_HTML = "report.html"
 SUMMARY_JSON = "summary.json"
 
-_TMP_DIR = re.compile(r"^\.(.+)\.tmp-[0-9a-f]{8}$")
 
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("data", "Data"),
@@ -150,8 +148,7 @@ def _final_path(run_dir: Path) -> Path:
     """The folder's path once in place: ``.NAME.tmp-xxxxxxxx`` (a run still being written by
     :func:`movierec.atomic.atomic_dir`) is shown as ``NAME``."""
     path = run_dir.resolve()
-    m = _TMP_DIR.match(path.name)
-    return path.with_name(m.group(1)) if m else path
+    return path.with_name(published_name(path.name))
 
 
 def _created_at(run_dir: Path) -> str | None:

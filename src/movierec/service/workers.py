@@ -2,15 +2,16 @@
 
 How it works:
 
-* The parent binds N listening sockets on the same address with ``SO_REUSEPORT`` (after a
-  probe bind without it, so a port held by anything else — another ``movierec serve`` too —
-  is still a clear "port in use" error). The kernel spreads new connections over the N
+* The parent binds N listening sockets on the same address with ``SO_REUSEPORT``
+  (:func:`movierec.service.sockets.bind_reuseport`, after a probe bind without it, so a
+  port held by anything else — another ``movierec serve`` too — is still a clear "port in
+  use" error). The kernel spreads new connections over the N
   sockets by a hash of the client address, so keep-alive connections are shared evenly
   (one shared socket would let whichever worker wakes first take them all).
 * The parent loads the model once and then forks the workers: they start serving at once
-  and share the loaded arrays copy-on-write (the memory-mapped ``serving/`` index is shared
-  through the page cache anyway). Each worker is one uvicorn event loop with its own
-  metrics.
+  and share the loaded arrays copy-on-write (read-only, so the pages stay shared until a
+  worker reloads: a reloaded model is that worker's own copy). Each worker is one uvicorn
+  event loop with its own metrics.
 * Hot reload reaches every worker: SIGHUP to the parent is forwarded to each worker (each
   re-reads its model folder), and a ``POST /admin/reload`` answered by one worker is
   relayed through the parent to the others, which load the same folder. A worker that is
@@ -31,49 +32,12 @@ import selectors
 import signal
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
-
-from movierec.errors import MovierecError
 
 log = logging.getLogger("movierec.service")
 
 PR_SET_PDEATHSIG = 1
-
-
-def bind_reuseport(host: str, port: int, n: int) -> list[socket.socket]:
-    """``n`` listening sockets on ``host:port`` sharing the port (``SO_REUSEPORT``).
-
-    Port 0 picks a free port for all of them.
-
-    Raises:
-        MovierecError: the port is in use, or the system has no ``SO_REUSEPORT``.
-    """
-    from movierec.service.server import bind_socket, listen_error
-
-    if not hasattr(socket, "SO_REUSEPORT"):
-        raise MovierecError("--workers needs SO_REUSEPORT (Linux, BSD, macOS)")
-    probe = bind_socket(host, port)  # a plain bind: fails if anyone holds the port
-    family = probe.family
-    address = probe.getsockname()
-    probe.close()
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(n):
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            socks.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.bind(address)
-            sock.listen(2048)
-            sock.set_inheritable(True)
-    except OSError as exc:
-        for sock in socks:
-            sock.close()
-        taken = (
-            "the port was taken while starting the workers; try again or choose another with --port"
-        )
-        raise listen_error(exc, host, address[1], taken) from exc
-    return socks
 
 
 def _die_with_parent(parent: int) -> None:
@@ -86,6 +50,32 @@ def _die_with_parent(parent: int) -> None:
         log.debug("parent-death signal unavailable on this platform")
     if os.getppid() != parent:
         os._exit(0)
+
+
+def notify_reload(fd: int, worker_pid: int, model_dir: Path) -> None:
+    """Tell the parent (pipe ``fd``) that worker ``worker_pid`` reloads ``model_dir``; the
+    parent relays it to the other workers (one JSON line ``{"worker_pid", "model_dir"}``)."""
+    _write_line(fd, {"worker_pid": worker_pid, "model_dir": str(model_dir)})
+
+
+class RelayReader:
+    """The worker's side of the relay: JSON lines ``{"model_dir": …}`` from the parent,
+    fed in chunks as they are read from the control pipe."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+
+    def feed(self, chunk: bytes) -> list[Path]:
+        """The model folders of the complete lines in ``chunk`` (malformed ones logged)."""
+        self._buffer += chunk
+        *lines, self._buffer = self._buffer.split(b"\n")
+        out = []
+        for line in lines:
+            try:
+                out.append(Path(json.loads(line)["model_dir"]))
+            except (ValueError, KeyError, TypeError):
+                log.warning("ignored a malformed reload message: %r", line[:200])
+        return out
 
 
 def _write_line(fd: int, obj: Any) -> None:

@@ -1,0 +1,387 @@
+"""Read and validate a model folder into frozen arrays (numpy only: no Spark, no pandas).
+
+:func:`read_model` reads what :func:`movierec.model_io.save_model` wrote — ``model.json``,
+``factors.npz``, the id maps, each user's seen movies with their ratings (the ``serving/``
+index when the folder has one, else ``train_ratings.parquet``), titles and genres — into
+private memory, checking every file it reads against the folder's checksum manifest (see
+:mod:`movierec.service.model_files`), and validates the whole model before anyone may
+serve it:
+
+* ``model.json``: format and version, model kind and parameters, the rating scale;
+* factors: shapes against the rank, finite values, every row norm within the bound
+  recorded at save time (``integrity.factor_norm_bound``; a generic limit for older
+  folders), unique 1-d integer ids, finite biases;
+* id maps that cover the ids; a seen-movies index whose offsets, item rows, counts and
+  ratings (finite, within the training scale) agree with each other and with
+  ``model.json``; titles by movie row.
+
+Anything else raises :class:`~movierec.errors.ModelError` naming the file and the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from movierec.errors import ModelError
+from movierec.model_format import (
+    FACTOR_KEYS,
+    FACTORS,
+    ITEM_IDS,
+    LEGACY_NORM_LIMIT,
+    MODEL_JSON,
+    MODEL_KINDS,
+    MOVIES,
+    SERVING_ARRAYS,
+    SERVING_DIR,
+    SERVING_MOVIES,
+    TRAIN_RATINGS,
+    USER_IDS,
+    check_model_dir,
+    norm_bounds,
+    parse_meta,
+    read_manifest,
+)
+from movierec.service.model_files import ModelFiles
+from movierec.service.train_index import SeenIndex, bincount, column, rows_of, seen_index
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """The hyper-parameters the service needs (``model.json``'s ``params``)."""
+
+    kind: str
+    rank: int
+    reg_param: float
+    bias_reg: float
+    alpha: float
+    nonnegative: bool
+
+    @property
+    def biased(self) -> bool:
+        return self.kind == "biased-als"
+
+    @property
+    def implicit(self) -> bool:
+        return self.kind == "implicit-als"
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingData:
+    """The users, movies and ratings a model was trained on (shared by a model and its
+    recommender sub-model when they were trained on the same data)."""
+
+    user_originals: np.ndarray | None
+    """Original ids by dense id, when the ids were remapped (``user_ids.npy``)."""
+    item_originals: np.ndarray | None
+    seen: SeenIndex
+    rating_min: float
+    rating_max: float
+    titles: list[str]
+    genres: list[list[str]]
+
+
+@dataclass(frozen=True, eq=False)
+class ModelArrays:
+    """One validated model folder in memory (arrays read-only, rows sorted by id)."""
+
+    path: Path
+    meta: dict[str, Any]
+    version: str
+    """First 12 hex digits of the manifest's SHA-256 (of model.json's for older folders)."""
+    params: ModelParams
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    user_factors: np.ndarray
+    """float32, (users, rank), C order."""
+    item_factors: np.ndarray
+    global_mean: float
+    user_bias: np.ndarray
+    """float64 (zeros unless ``biased-als``)."""
+    item_bias: np.ndarray
+    data: TrainingData
+    bytes_read: int
+
+
+def genre_list(text: Any) -> list[str]:
+    """``"Comedy|Drama"`` -> ``["Comedy", "Drama"]`` (MovieLens's "no genres" marker dropped)."""
+    return [x for x in str(text or "").split("|") if x and x != "(no genres listed)"]
+
+
+def read_model(path: Path | str, *, base: ModelArrays | None = None) -> ModelArrays:
+    """Read and validate the model folder ``path`` (module docstring).
+
+    ``base``: a model whose training data this one shares when both were trained on the
+    same data (a ``recommender/`` sub-model); not read again then.
+
+    Raises:
+        ModelError: missing, damaged, changed or inconsistent files (the message says which).
+    """
+    folder = check_model_dir(Path(path))
+    raw = _read_meta(folder)
+    meta = parse_meta(raw, folder)
+    manifest = read_manifest(folder, meta)
+    if manifest is None:
+        log.warning("%s: no checksum manifest (saved by an older movierec): not verified", folder)
+        version = hashlib.sha256(raw).hexdigest()[:12]
+    else:
+        manifest.verify(MODEL_JSON, hashlib.sha256(raw).hexdigest(), len(raw))
+        manifest.check_sizes()
+        version = manifest.digest[:12]
+    files = ModelFiles(folder, manifest)
+    params = _params(meta, folder)
+    f = _factors(files, params, meta)
+    user_ids, item_ids = f["user_ids"], f["item_ids"]
+    if base is not None and _same_data(meta, user_ids, item_ids, base):
+        data = base.data
+    else:
+        data = _training_data(files, meta, user_ids, item_ids)
+    return ModelArrays(
+        path=folder,
+        meta=meta,
+        version=version,
+        params=params,
+        user_ids=user_ids,
+        item_ids=item_ids,
+        user_factors=f["user_factors"],
+        item_factors=f["item_factors"],
+        global_mean=float(f["global_mean"]),
+        user_bias=f["user_bias"],
+        item_bias=f["item_bias"],
+        data=data,
+        bytes_read=files.bytes_read + len(raw),
+    )
+
+
+def _read_meta(folder: Path) -> bytes:
+    try:
+        return (folder / MODEL_JSON).read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{folder / MODEL_JSON}: unreadable ({exc.strerror or exc})") from exc
+
+
+def _params(meta: dict[str, Any], folder: Path) -> ModelParams:
+    params = meta.get("params")
+    if not isinstance(params, dict):
+        raise ModelError(f"{folder}: model.json has no params")
+    kind = params.get("model", "als")
+    if kind not in MODEL_KINDS:
+        raise ModelError(
+            f"{folder}: model kind {kind!r} is not supported (only {', '.join(MODEL_KINDS)})"
+        )
+    rank = params.get("rank")
+    if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
+        raise ModelError(f"{folder}: invalid rank {rank!r} in model.json")
+    values = {}
+    for name, default in (("reg_param", None), ("bias_reg", 0.0), ("alpha", 1.0)):
+        v = params.get(name, default)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v < math.inf:
+            raise ModelError(f"{folder}: invalid {name} {v!r} in model.json")
+        values[name] = float(v)
+    return ModelParams(
+        kind,
+        rank,
+        values["reg_param"],
+        values["bias_reg"],
+        values["alpha"],
+        bool(params.get("nonnegative", False)),
+    )
+
+
+def _factors(files: ModelFiles, params: ModelParams, meta: dict[str, Any]) -> dict[str, Any]:
+    """``factors.npz`` validated and sorted by id (module docstring)."""
+    file = files.folder / FACTORS
+    a = files.npz(FACTORS, FACTOR_KEYS)
+    uid, iid = a["user_ids"], a["item_ids"]
+    uf, itf = a["user_factors"], a["item_factors"]
+    for name, ids in (("user_ids", uid), ("item_ids", iid)):
+        if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
+            raise ModelError(f"{file}: {name} must be a 1-d integer array")
+    bounds = norm_bounds(meta)
+    limits = bounds if bounds is not None else (LEGACY_NORM_LIMIT, LEGACY_NORM_LIMIT)
+    for name, f, ids, limit in (
+        ("user_factors", uf, uid, limits[0]),
+        ("item_factors", itf, iid, limits[1]),
+    ):
+        if f.shape != (len(ids), params.rank):
+            raise ModelError(
+                f"{file}: {name} has shape {f.shape}, expected ({len(ids)}, {params.rank}) "
+                f"(rank {params.rank} from model.json)"
+            )
+        if not np.issubdtype(f.dtype, np.floating) or not np.isfinite(f).all():
+            raise ModelError(f"{file}: {name} contains NaN or infinite values")
+        f64 = f.astype(np.float64)
+        worst = float(np.sqrt(np.einsum("ij,ij->i", f64, f64).max())) if f.size else 0.0
+        if not worst <= limit:
+            raise ModelError(
+                f"{file}: {name} has a row of norm {worst:.4g}, beyond the bound {limit:.4g} "
+                + ("recorded at training" if bounds is not None else "for any trained model")
+            )
+    ub = np.asarray(a["user_bias"], dtype=np.float64)
+    ib = np.asarray(a["item_bias"], dtype=np.float64)
+    if ub.shape != uid.shape or ib.shape != iid.shape:
+        raise ModelError(f"{file}: bias arrays do not match the id arrays")
+    gm = np.asarray(a["global_mean"], dtype=np.float64)
+    if gm.shape != ():
+        raise ModelError(f"{file}: global_mean must be one number")
+    mean = float(gm)
+    if not (np.isfinite(ub).all() and np.isfinite(ib).all() and math.isfinite(mean)):
+        raise ModelError(f"{file}: biases contain NaN or infinite values")
+    if not params.biased:
+        mean, ub, ib = 0.0, np.zeros_like(ub), np.zeros_like(ib)
+    # Rows sorted by id (save_model writes them sorted; sort defensively).
+    uo = np.argsort(uid, kind="stable")
+    io_ = np.argsort(iid, kind="stable")
+    user_ids = np.ascontiguousarray(uid[uo]).astype(np.int64)
+    item_ids = np.ascontiguousarray(iid[io_]).astype(np.int64)
+    if (np.diff(user_ids) == 0).any() or (np.diff(item_ids) == 0).any():
+        raise ModelError(f"{file}: duplicate user or movie ids")
+    out = {
+        "user_ids": user_ids,
+        "item_ids": item_ids,
+        "user_factors": np.ascontiguousarray(uf[uo], dtype=np.float32),
+        "item_factors": np.ascontiguousarray(itf[io_], dtype=np.float32),
+        "global_mean": mean,
+        "user_bias": np.ascontiguousarray(ub[uo]),
+        "item_bias": np.ascontiguousarray(ib[io_]),
+    }
+    for value in out.values():
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+    return out
+
+
+def _same_data(
+    meta: dict[str, Any], user_ids: np.ndarray, item_ids: np.ndarray, base: ModelArrays
+) -> bool:
+    """Whether a model was trained on ``base``'s data, with the same users and movies."""
+    mine = (meta.get("training_data") or {}).get("fingerprint")
+    theirs = (base.meta.get("training_data") or {}).get("fingerprint")
+    return (
+        mine is not None
+        and mine == theirs
+        and np.array_equal(user_ids, base.user_ids)
+        and np.array_equal(item_ids, base.item_ids)
+        and meta.get("ids_mapped") == base.meta.get("ids_mapped")
+    )
+
+
+def _training_data(
+    files: ModelFiles, meta: dict[str, Any], user_ids: np.ndarray, item_ids: np.ndarray
+) -> TrainingData:
+    originals: list[np.ndarray | None] = []
+    for name, dense in ((USER_IDS, user_ids), (ITEM_IDS, item_ids)):
+        if not files.exists(name):
+            originals.append(None)
+            continue
+        arr = files.npy(name)
+        if arr.ndim != 1 or (len(dense) and (dense.min() < 0 or dense.max() >= len(arr))):
+            raise ModelError(f"{files.folder / name}: id map does not cover the model's ids")
+        originals.append(arr)
+    if files.exists(f"{SERVING_DIR}/seen_indptr.npy"):
+        seen = _serving_index(files, meta, len(user_ids), len(item_ids))
+    else:
+        table = files.parquet(TRAIN_RATINGS, ["user_id", "movie_id", "rating"])
+        seen = seen_index(table, user_ids, item_ids, files.folder / TRAIN_RATINGS)
+        del table
+    lo, hi = _scale(meta, seen.seen_ratings, files.folder)
+    r = seen.seen_ratings
+    # min/max propagate NaN, so one NaN fails the range test too (no 25M-entry temporary)
+    if len(r) and not (float(r.min()) >= lo and float(r.max()) <= hi):
+        raise ModelError(
+            f"{files.folder}: training ratings are not all finite numbers within the "
+            f"training scale [{lo}, {hi}] (damaged seen_ratings)"
+        )
+    for arr in (seen.seen_indptr, seen.seen_items, seen.seen_ratings, seen.item_counts):
+        arr.flags.writeable = False
+    titles, genres = _movies(files, item_ids)
+    return TrainingData(originals[0], originals[1], seen, lo, hi, titles, genres)
+
+
+def _serving_index(
+    files: ModelFiles, meta: dict[str, Any], n_users: int, n_items: int
+) -> SeenIndex:
+    """The ``serving/`` CSR, validated: shapes and dtypes, monotone offsets, item rows in
+    range, counts consistent with the rows and with ``model.json``."""
+    a = {name: files.npy(f"{SERVING_DIR}/{name}.npy") for name in SERVING_ARRAYS}
+    indptr, items = a["seen_indptr"], a["seen_items"]
+    ratings, counts = a["seen_ratings"], a["item_counts"]
+    expected = (meta.get("training_data") or {}).get("ratings", len(items))
+    bad = ModelError(
+        f"{files.folder / SERVING_DIR}: serving index does not match the model (the folder "
+        "mixes files of different models)"
+    )
+    if (
+        indptr.shape != (n_users + 1,)
+        or not np.issubdtype(indptr.dtype, np.integer)
+        or items.ndim != 1
+        or items.dtype != np.int32
+        or ratings.shape != items.shape
+        or ratings.dtype not in (np.float32, np.float64)
+        or counts.shape != (n_items,)
+        or not np.issubdtype(counts.dtype, np.integer)
+        or len(items) != expected
+        or int(indptr[0]) != 0
+        or int(indptr[-1]) != len(items)
+        or (np.diff(indptr) < 0).any()
+    ):
+        raise bad
+    if len(items) and (int(items.min()) < 0 or int(items.max()) >= n_items):
+        raise bad
+    if not np.array_equal(bincount(items, n_items), counts):
+        raise bad
+    return SeenIndex(indptr.astype(np.int64, copy=False), items, ratings, counts.astype(np.int64))
+
+
+def _scale(meta: dict[str, Any], ratings: np.ndarray, folder: Path) -> tuple[float, float]:
+    """The training rating scale [min, max] from model.json (from the ratings if absent)."""
+    data = meta.get("training_data") or {}
+    lo, hi = data.get("rating_min"), data.get("rating_max")
+    if isinstance(lo, (int, float)) and isinstance(hi, (int, float)):
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+            raise ModelError(f"{folder}: invalid rating scale [{lo}, {hi}] in model.json")
+        return float(lo), float(hi)
+    finite = ratings[np.isfinite(ratings)] if len(ratings) else ratings
+    return (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 0.0)
+
+
+def _movies(files: ModelFiles, item_ids: np.ndarray) -> tuple[list[str], list[list[str]]]:
+    """Titles and genres by item row (empty when the folder has no movies)."""
+    n = len(item_ids)
+    titles: list[str] = [""] * n
+    genres: list[list[str]] = [[] for _ in range(n)]
+    if not files.exists(MOVIES):
+        return titles, genres
+    index = f"{SERVING_DIR}/{SERVING_MOVIES}"
+    if files.exists(index):  # the same text by item row, without importing pyarrow
+        try:
+            data = json.loads(files.read(index))
+        except ValueError as exc:
+            raise ModelError(f"{files.folder / index}: unreadable ({exc})") from exc
+        t = data.get("titles") if isinstance(data, dict) else None
+        g = data.get("genres") if isinstance(data, dict) else None
+        if not (isinstance(t, list) and isinstance(g, list)):
+            raise ModelError(f"{files.folder / index}: no titles or genres lists")
+        if len(t) != n or len(g) != n:
+            raise ModelError(f"{files.folder / index}: {len(t)} titles for {n} movies")
+        return [x if isinstance(x, str) else "" for x in t], [genre_list(x) for x in g]
+    table = files.parquet(MOVIES)
+    names = set(table.column_names)
+    rows = rows_of(item_ids, column(table, "movie_id", files.folder / MOVIES))
+    tl = table.column("title").to_pylist() if "title" in names else [None] * len(rows)
+    gl = table.column("genres").to_pylist() if "genres" in names else [None] * len(rows)
+    for r, t_, g_ in zip(rows.tolist(), tl, gl):
+        if r < 0 or titles[r]:
+            continue
+        titles[r] = t_ or ""
+        genres[r] = genre_list(g_)
+    return titles, genres
