@@ -56,7 +56,7 @@ LABELS = {"precision": "P@10", "recall": "R@10", "recall_norm": "norm. R@10", "n
 
 
 def rows_to_fit(
-    cfg: RunConfig, lambdas: list[float], step_lambda: float
+    cfg: RunConfig, lambdas: list[float], step_lambda: float, steps: bool = True
 ) -> list[tuple[str, ALSParams | None]]:
     """(label, parameters) of every fixed row; None = most popular."""
     out: list[tuple[str, ALSParams | None]] = [("most popular", None)]
@@ -77,10 +77,19 @@ def rows_to_fit(
     for lam in lambdas:
         out.append((f"EASE λ={lam:g} (all ratings, plain)", replace(plain, reg_param=lam)))
     liked = replace(plain, ease_threshold=shipped.ease_threshold)
-    out.append((f"EASE λ={step_lambda:g}, ratings >= {shipped.ease_threshold:g}", liked))
-    sessions = replace(liked, ease_session_weight=shipped.ease_session_weight)
-    out.append((f"  + rating sessions (weight {shipped.ease_session_weight:g})", sessions))
-    out.append((f"  + blend with implicit-als (w = {shipped.ease_blend:g})", shipped))
+    if steps:
+        out.append((f"EASE λ={step_lambda:g}, ratings >= {shipped.ease_threshold:g}", liked))
+        sessions = replace(liked, ease_session_weight=shipped.ease_session_weight)
+        out.append((f"  + rating sessions (weight {shipped.ease_session_weight:g})", sessions))
+        out.append((f"  + blend with implicit-als (w = {shipped.ease_blend:g})", shipped))
+    else:
+        out.append(
+            (
+                f"EASE λ={step_lambda:g} as shipped (ratings >= {shipped.ease_threshold:g}, "
+                f"sessions, blend w = {shipped.ease_blend:g})",
+                shipped,
+            )
+        )
     if available("ials", cfg.engine):
         out.append(("ials (defaults)", ials_params(cfg)))
     return out
@@ -107,9 +116,28 @@ def main() -> None:
         "--step-lambda", type=float, default=200.0, help="λ of the rows adding one step each"
     )
     ap.add_argument("--skip-shipped", action="store_true", help="only the fixed rows")
+    ap.add_argument(
+        "--no-steps",
+        action="store_true",
+        help="one EASE-as-shipped row instead of the rows adding one setting at a time",
+    )
+    ap.add_argument(
+        "--fold",
+        type=int,
+        action="append",
+        help="run only this fold (1-based; repeatable); writes OUT.foldF.json per fold",
+    )
+    ap.add_argument(
+        "--merge", action="store_true", help="build OUT.json/OUT.md from OUT.fold*.json files"
+    )
     ap.add_argument("--config", type=Path, help="a movierec TOML config (default: the defaults)")
     ap.add_argument("--out", type=Path, help="write OUT.json and OUT.md")
     args = ap.parse_args()
+    if args.merge:
+        if args.out is None:
+            ap.error("--merge needs --out")
+        write_report(args, merged(args.out))
+        return
 
     data: dict[str, Any] = (
         {"path": args.data} if os.path.exists(args.data) else {"dataset": args.data}
@@ -118,22 +146,36 @@ def main() -> None:
     ratings = load_ratings(cfg.data).ratings
     engine = get_engine(cfg.engine, cfg.spark)
     lambdas = [float(v) for v in args.lambdas.split(",")]
-    fixed = rows_to_fit(cfg, lambdas, args.step_lambda)
+    fixed = rows_to_fit(cfg, lambdas, args.step_lambda, steps=not args.no_steps)
     per_row: dict[str, list[dict[str, float]]] = {}
     seconds: dict[str, list[float]] = {}
     choices: list[dict[str, Any]] = []
     load = [os.getloadavg()[0]]
     for f, (train, test) in enumerate(kfold(ratings, args.folds, args.seed)):
+        if args.fold and f + 1 not in args.fold:
+            continue
+        fold_rows: dict[str, dict[str, float]] = {}
+        fold_seconds: dict[str, float] = {}
+        fold_choice: dict[str, Any] | None = None
+        fitted: dict[str, pd.DataFrame] = {}  # recs by parameters (the shipped fit reuses)
         users = np.unique(test[USER].to_numpy())
         handle = engine.data(train)
         try:
 
             def record(
-                label: str, recs: pd.DataFrame, started: float, test: Any = test, f: int = f
+                label: str,
+                recs: pd.DataFrame,
+                started: float,
+                test: Any = test,
+                f: int = f,
+                fold_rows: dict[str, dict[str, float]] = fold_rows,
+                fold_seconds: dict[str, float] = fold_seconds,
             ) -> None:
                 m = catalogue_top_k(recs, test, 10, 3.0)
-                per_row.setdefault(label, []).append({k: float(m[k]) for k in METRICS})
-                seconds.setdefault(label, []).append(time.perf_counter() - started)
+                fold_rows[label] = {k: float(m[k]) for k in METRICS}
+                fold_seconds[label] = time.perf_counter() - started
+                per_row.setdefault(label, []).append(fold_rows[label])
+                seconds.setdefault(label, []).append(fold_seconds[label])
                 print(
                     f"fold {f + 1} {label}: " + ", ".join(f"{k} {m[k]:.4f}" for k in METRICS),
                     flush=True,
@@ -151,19 +193,30 @@ def main() -> None:
                         recs = model.recommend(users, 10, exclude=handle)
                     finally:
                         model.release()
+                    fitted[json.dumps(params.to_dict(), sort_keys=True, default=str)] = recs
                 record(label, recs, started)
             if not args.skip_shipped:
                 started = time.perf_counter()
                 rating = ALSParams.from_config(cfg.als, cfg.seed)
                 choice = choose_recommender(engine, train, rating, cfg)
+                key = json.dumps(choice["params"], sort_keys=True, default=str)
                 if choice["params"] is None:
                     recs = MostPopular().fit(train).recommend(users, n=10, exclude=train)
+                elif key in fitted and choice["recommender"] != "rating-model":
+                    recs = fitted[key]  # the same parameters on the same data: a fixed row's
                 else:
                     model = fit_recommender(engine, handle, choice, cfg)
                     try:
                         recs = model.recommend(users, 10, exclude=handle)
                     finally:
                         model.release()
+                fold_choice = {
+                    "fold": f + 1,
+                    "recommender": choice["recommender"],
+                    "params": choice["params"],
+                    "validation_ndcg": choice["validation_ndcg"],
+                    "ease_lambdas": choice.get("ease_lambdas"),
+                }
                 choices.append(
                     {
                         "fold": f + 1,
@@ -177,6 +230,45 @@ def main() -> None:
         finally:
             handle.release()
         load.append(os.getloadavg()[0])
+        if args.fold and args.out is not None:
+            one = {
+                "fold": f + 1,
+                "rows": fold_rows,
+                "seconds": fold_seconds,
+                "choice": fold_choice,
+                "load_average_1min": os.getloadavg()[0],
+                "settings": settings(args, cfg, len(ratings)),
+            }
+            target = args.out.with_suffix(f".fold{f + 1}.json")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(one, indent=2) + "\n", encoding="utf-8")
+    if args.fold:
+        return
+    report = build_report(per_row, seconds, choices, load, settings(args, cfg, len(ratings)))
+    write_report(args, report)
+
+
+def settings(args: argparse.Namespace, cfg: RunConfig, n_ratings: int) -> dict[str, Any]:
+    return {
+        "protocol": (
+            f"movierec.split.kfold(ratings, {args.folds}, seed={args.seed}); fitted on the other "
+            "folds; catalogue top-10, training-rated movies excluded; relevance = test rating "
+            ">= 3; mean ± population std over folds"
+        ),
+        "engine": cfg.engine,
+        "config": str(args.config) if args.config else "defaults",
+        "data": args.data,
+        "ratings": n_ratings,
+    }
+
+
+def build_report(
+    per_row: dict[str, list[dict[str, float]]],
+    seconds: dict[str, list[float]],
+    choices: list[dict[str, Any]],
+    load: list[float],
+    setting: dict[str, Any],
+) -> dict[str, Any]:
     table = []
     for label, folds in per_row.items():
         row: dict[str, Any] = {"model": label, "seconds_per_fold": float(np.mean(seconds[label]))}
@@ -188,21 +280,37 @@ def main() -> None:
                 "folds": values.tolist(),
             }
         table.append(row)
-    report = {
-        "protocol": (
-            f"movierec.split.kfold(ratings, {args.folds}, seed={args.seed}); fitted on the other "
-            "folds; catalogue top-10, training-rated movies excluded; relevance = test rating "
-            ">= 3; mean ± population std over folds"
-        ),
-        "engine": cfg.engine,
-        "config": str(args.config) if args.config else "defaults",
-        "data": args.data,
-        "ratings": len(ratings),
+    return {
+        **setting,
         "rows": table,
         "shipped_choices": choices,
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         "load_average_1min": load,
     }
+
+
+def merged(out: Path) -> dict[str, Any]:
+    """The report of the per-fold files OUT.fold*.json (runs of ``--fold``)."""
+    files = sorted(out.parent.glob(out.stem + ".fold*.json"))
+    if not files:
+        raise SystemExit(f"no {out.stem}.fold*.json files in {out.parent}")
+    folds = sorted(
+        (json.loads(f.read_text(encoding="utf-8")) for f in files), key=lambda d: d["fold"]
+    )
+    per_row: dict[str, list[dict[str, float]]] = {}
+    seconds: dict[str, list[float]] = {}
+    for one in folds:
+        for label, values in one["rows"].items():
+            per_row.setdefault(label, []).append(values)
+            seconds.setdefault(label, []).append(one["seconds"][label])
+    choices = [one["choice"] for one in folds if one.get("choice")]
+    load = [one["load_average_1min"] for one in folds]
+    report = build_report(per_row, seconds, choices, load, folds[0]["settings"])
+    report["folds_merged"] = [one["fold"] for one in folds]
+    return report
+
+
+def write_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
     md = markdown(report)
     print(md)
     if args.out is not None:
@@ -244,7 +352,13 @@ def markdown(report: dict[str, Any]) -> str:
             )
     lines += [
         "",
-        f"Load average (1 min) at the start and after each fold: {report['load_average_1min']}",
+        "Load average (1 min): "
+        + (
+            f"after each of the separately run folds {report['folds_merged']}"
+            if "folds_merged" in report
+            else "at the start and after each fold"
+        )
+        + f": {report['load_average_1min']}",
         "",
     ]
     return "\n".join(lines)

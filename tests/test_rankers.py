@@ -144,3 +144,41 @@ def test_search_draws_ease_lambda_only() -> None:
     assert grid.configurations() == [("ease", 0, 1.0, 0), ("ease", 0, 2.0, 0), ("als", 4, 0.1, 5)]
     with pytest.raises(ValueError, match="ease scores are not ratings"):
         TuningConfig(models=["ease"])
+
+
+def test_ials_tuning_searches_alpha0_and_nu(ratings: pd.DataFrame) -> None:
+    """ials is tunable with a ranking objective over λ, rank and its own α0 and ν: the grid
+    tries each point with every (α0, ν); the rows record them and the best row's values
+    are the ials candidate's configuration; random search draws them in their ranges."""
+    cfg = TuningConfig(
+        models=["ials"], ranks=[4], reg_params=[0.003], max_iters=[3], folds=2,
+        objective="ndcg@10", ials_unobserved_weights=[0.05, 0.5], ials_reg_exponents=[1.0],
+        prune=False,
+    )  # fmt: skip
+    assert cfg.planned_fits() == 2 * 2
+    base = ALSParams(model="ials", seed=2)
+    result = tune(LocalEngine(), ratings, cfg, base, 2)
+    rows = result.results
+    assert sorted(r["unobservedWeight"] for r in rows) == [0.05, 0.5]
+    assert all(r["regExponent"] == 1.0 and "alpha" not in r for r in rows)
+    # the recorded NDCG of each row is its own fit's: the two α0 give different models
+    assert rows[0]["ndcg_mean"] >= rows[1]["ndcg_mean"]
+    best = result.best_of_model("ials", base)
+    assert best is not None and best.unobserved_weight == rows[0]["unobservedWeight"]
+    run = RunConfig.model_validate({"engine": "local"})
+    assert rankers.ranker_candidates(run, result)["ials"].unobserved_weight == (
+        best.unobserved_weight
+    )
+    rnd = TuningConfig(
+        models=["ials"], search="random", trials=20, objective="ndcg@10",
+        ials_unobserved_weight_range=[0.02, 0.2], ials_reg_exponent_range=[0.8, 1.2],
+    )  # fmt: skip
+    drawn = random_candidates(rnd, 3)
+    assert all(
+        c.unobserved_weight is not None and 0.02 <= c.unobserved_weight <= 0.2 for c in drawn
+    )
+    assert all(c.reg_exponent is not None and 0.8 <= c.reg_exponent <= 1.2 for c in drawn)
+    assert len({c.unobserved_weight for c in drawn}) > 1
+    c = drawn[0]
+    assert enqueued(c, rnd)["unobservedWeight"] == c.unobserved_weight
+    assert c.params(base).reg_exponent == c.reg_exponent

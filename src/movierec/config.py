@@ -8,6 +8,7 @@ A TOML file (``--config FILE``) maps onto :class:`RunConfig` section by section
 from __future__ import annotations
 
 import itertools
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -285,6 +286,20 @@ class TuningConfig(_Section):
     do not apply to it: its rows show 0)."""
     ease_lambda_range: list[float] = Field(default_factory=lambda: [10.0, 5000.0])
     """[low, high] of EASE's λ for random/optuna (log-uniform)."""
+    ials_unobserved_weights: list[float] = Field(
+        default_factory=lambda: [ALSConfig.model_fields["unobserved_weight"].default]
+    )
+    """Grid values of ials's α0 (each ials grid point is tried with every α0 and ν; the
+    default is the one ``[als]`` default). ials's λ, rank and epochs are ``reg_params``,
+    ``ranks`` and ``max_iters`` (its useful λ are small: ≈ 0.0005–0.01)."""
+    ials_reg_exponents: list[float] = Field(
+        default_factory=lambda: [ALSConfig.model_fields["reg_exponent"].default]
+    )
+    """Grid values of ials's ν."""
+    ials_unobserved_weight_range: list[float] = Field(default_factory=lambda: [0.01, 1.0])
+    """[low, high] of ials's α0 for random/optuna (log-uniform)."""
+    ials_reg_exponent_range: list[float] = Field(default_factory=lambda: [0.5, 1.5])
+    """[low, high] of ials's ν for random/optuna (uniform)."""
     prune: bool = True
     """Stop hopeless configurations after a fold (see ``prune_margin``)."""
     prune_margin: float | None = Field(default=None, gt=0.0)
@@ -301,9 +316,16 @@ class TuningConfig(_Section):
                 out.extend(itertools.product([model], self.ranks, self.reg_params, self.max_iters))
         return out
 
+    def ials_settings(self) -> list[tuple[float, float]]:
+        """Every (α0, ν) an ials grid point is tried with, in a fixed order."""
+        return list(itertools.product(self.ials_unobserved_weights, self.ials_reg_exponents))
+
     def planned_fits(self) -> int:
         """Upper bound on the fits of the search (pruning only makes it smaller)."""
-        n = len(self.configurations()) if self.search == "grid" else self.trials
+        if self.search != "grid":
+            return self.trials * self.folds
+        extra = len(self.ials_settings()) - 1
+        n = sum(1 + (extra if c[0] == "ials" else 0) for c in self.configurations())
         return n * self.folds
 
     @property
@@ -337,11 +359,23 @@ class TuningConfig(_Section):
             raise ValueError("reg_params must be non-negative")
         if not self.ease_lambdas or any(not lam > 0 for lam in self.ease_lambdas):
             raise ValueError("ease_lambdas must list positive values")
-        ranges = ("rank_range", "reg_range", "bias_reg_range", "alpha_range", "ease_lambda_range")
+        ranges = (
+            "rank_range",
+            "reg_range",
+            "bias_reg_range",
+            "alpha_range",
+            "ease_lambda_range",
+            "ials_unobserved_weight_range",
+            "ials_reg_exponent_range",
+        )
         for name in ranges:
             lo_hi = getattr(self, name)
             if len(lo_hi) != 2 or not 0 < lo_hi[0] <= lo_hi[1]:
                 raise ValueError(f"{name} must be [low, high] with 0 < low <= high")
+        for name in ("ials_unobserved_weights", "ials_reg_exponents"):
+            values = getattr(self, name)
+            if not values or any(not (v >= 0 and math.isfinite(v)) for v in values):
+                raise ValueError(f"{name} must list non-negative numbers")
         ranking_only = [m for m in self.models if m in ("implicit-als", "ials", "ease")]
         if self.objective == "rmse" and ranking_only:
             raise ValueError(

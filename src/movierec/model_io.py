@@ -6,7 +6,8 @@ Layout of a model folder (format version 1)::
                           counts, metrics, config, versions, creation time
     factors.npz           user_ids, user_factors, item_ids, item_factors (float32), global_mean,
                           user_bias, item_bias (float64; zeros for plain ALS); no pickles
-                          (``ease``: zero-width factors, the ids only; its item-item
+                          (``ease``: the ids with its blended implicit-als partner's
+                          factors, or zero-width factors without a blend; its item-item
                           weights are in engine/, format ``movierec-ease``, see
                           :mod:`movierec.engines.ease_model`)
     engine/               the engine's native model (Spark: ALSModel.save output)
@@ -55,6 +56,7 @@ import pandas as pd
 
 from movierec.atomic import atomic_dir
 from movierec.engines.base import ALSParams, Factors, TrainedModel
+from movierec.engines.ease_blend import aligned
 from movierec.errors import ModelError
 from movierec.ids import fresh_ids, lookup_ids
 from movierec.model_format import (
@@ -238,13 +240,18 @@ def save_model(
 
 
 def _factors(model: TrainedModel) -> Factors:
-    """The model's factors; for an item-item model (``ease``: no factors) its user and movie
-    ids with zero-width factor matrices, so ``factors.npz`` and ``serving/`` still index the
-    training data (the model itself lives in ``engine/``)."""
+    """The model's factors. An item-item model (``ease``) has none: its user and movie ids,
+    with the blended implicit-als partner's factors aligned to them (``ease_blend`` > 0: the
+    service scores the blend from them) or zero-width matrices (plain EASE), so
+    ``factors.npz`` and ``serving/`` still index the training data (B lives in ``engine/``)."""
     if model.params.model != "ease":
         return model.factors()
     user_ids = np.asarray(model.user_ids, dtype=np.int32)  # type: ignore[attr-defined]
     item_ids = np.asarray(model.item_ids, dtype=np.int32)  # type: ignore[attr-defined]
+    partner: TrainedModel | None = getattr(model, "partner", None)
+    if partner is not None:
+        uf, itf = aligned(partner.factors(), user_ids, item_ids)
+        return Factors(user_ids, uf.astype(np.float32), item_ids, itf.astype(np.float32))
     return Factors(
         user_ids,
         np.zeros((len(user_ids), 0), dtype=np.float32),

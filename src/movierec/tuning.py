@@ -114,6 +114,8 @@ def row_params(row: dict[str, Any], base: ALSParams) -> ALSParams:
         max_iter=int(row["maxIter"]),
         bias_reg=float(row.get("biasReg", base.bias_reg)),
         alpha=float(row.get("alpha", base.alpha)),
+        unobserved_weight=float(row.get("unobservedWeight", base.unobserved_weight)),
+        reg_exponent=float(row.get("regExponent", base.reg_exponent)),
     )
 
 
@@ -262,6 +264,9 @@ def tune(
     }
     if "ease" in cfg.models:
         grid["easeLambda"] = list(cfg.ease_lambdas)
+    if "ials" in cfg.models:
+        grid["unobservedWeight"] = list(cfg.ials_unobserved_weights)
+        grid["regExponent"] = list(cfg.ials_reg_exponents)
     if cfg.search != "grid":
         grid = {
             "model": list(cfg.models),
@@ -275,9 +280,21 @@ def tune(
             grid["alpha"] = list(cfg.alpha_range)
         if "ease" in cfg.models:
             grid["easeLambda"] = list(cfg.ease_lambda_range)
+        if "ials" in cfg.models:
+            grid["unobservedWeight"] = list(cfg.ials_unobserved_weight_range)
+            grid["regExponent"] = list(cfg.ials_reg_exponent_range)
     rel_margin = margin(cfg) if cfg.prune else None
     starts = [
-        Candidate(p.model, p.rank, p.reg_param, p.max_iter, p.bias_reg, p.alpha)
+        Candidate(
+            p.model,
+            p.rank,
+            p.reg_param,
+            p.max_iter,
+            p.bias_reg,
+            p.alpha,
+            p.unobserved_weight if p.ials else None,
+            p.reg_exponent if p.ials else None,
+        )
         for p in (start or [])
         if p.model in cfg.models
     ][: cfg.trials]

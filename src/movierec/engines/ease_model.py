@@ -55,13 +55,11 @@ from movierec.engines.ease import (
 )
 from movierec.engines.ease_blend import aligned, blend
 from movierec.errors import EngineError, ModelError
+from movierec.model_format import EASE_DENSE, EASE_FORMAT, EASE_FORMAT_VERSION, EASE_JSON, EASE_TOPK
 from movierec.schema import ITEM, RANK, SCORE, USER
 
 log = logging.getLogger(__name__)
 
-EASE_FORMAT = "movierec-ease"
-EASE_FORMAT_VERSION = 1
-EASE_JSON = "ease.json"
 INTERACTIONS = "interactions.parquet"
 PARTNER = "partner"
 """Sub-folder of the blended implicit-als partner (that engine's own model folder)."""
@@ -327,11 +325,11 @@ def write_weights(
     }
     np.save(path / "item_ids.npy", np.asarray(item_ids, dtype=np.int32))
     if isinstance(weights, sp.csr_matrix):
-        np.save(path / "weights_indptr.npy", weights.indptr.astype(np.int64))
-        np.save(path / "weights_indices.npy", weights.indices.astype(np.int32))
-        np.save(path / "weights_values.npy", weights.data.astype(np.float32))
+        np.save(path / EASE_TOPK[0], weights.indptr.astype(np.int64))
+        np.save(path / EASE_TOPK[1], weights.indices.astype(np.int32))
+        np.save(path / EASE_TOPK[2], weights.data.astype(np.float32))
     else:
-        np.save(path / "weights.npy", np.ascontiguousarray(weights, dtype=np.float32))
+        np.save(path / EASE_DENSE, np.ascontiguousarray(weights, dtype=np.float32))
     (path / EASE_JSON).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
 
@@ -360,14 +358,14 @@ def read_weights(path: Path, params: ALSParams) -> tuple[dict[str, Any], np.ndar
         if meta["weights"] == "topk":
             weights = sp.csr_matrix(
                 (
-                    np.load(path / "weights_values.npy", allow_pickle=False),
-                    np.load(path / "weights_indices.npy", allow_pickle=False),
-                    np.load(path / "weights_indptr.npy", allow_pickle=False),
+                    np.load(path / EASE_TOPK[2], allow_pickle=False),
+                    np.load(path / EASE_TOPK[1], allow_pickle=False),
+                    np.load(path / EASE_TOPK[0], allow_pickle=False),
                 ),
                 shape=(n, n),
             )
         else:
-            weights = np.load(path / "weights.npy", mmap_mode="r", allow_pickle=False)
+            weights = np.load(path / EASE_DENSE, mmap_mode="r", allow_pickle=False)
             if weights.shape != (n, n):
                 raise ModelError(f"{path}: weights are {weights.shape}, expected {(n, n)}")
     except ModelError:
