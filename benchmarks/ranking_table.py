@@ -350,7 +350,12 @@ def markdown(report: dict[str, Any]) -> str:
                 f"- fold {c['fold']}: {c['recommender']} (regParam {p.get('reg_param')}, "
                 f"rank {p.get('rank')}){extra}"
             )
+    machine = report.get("machine", {})
     lines += [
+        "",
+        f"Machine: {machine.get('platform')}, {machine.get('cpus')} CPUs, shared with other "
+        "jobs (seconds are wall time under that load, with numba compilation in the first "
+        "implicit fit; the metrics do not depend on it).",
         "",
         "Load average (1 min): "
         + (
