@@ -142,7 +142,7 @@ def run_movierec(folder: Path, part: str) -> None:
 
     from movierec.config import ALSConfig, TuningConfig
     from movierec.engines import ALSParams, get_engine
-    from movierec.engines.base import fit_clipped
+    from movierec.engines.clipping import fit_clipped
     from movierec.tuning import grid_search
 
     engine = get_engine("local")

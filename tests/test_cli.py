@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from movierec.cli import cli
+from movierec.lists import read_table
 from movierec.model_io import load_model_dir
 from movierec.rankers import available
 
@@ -134,8 +135,10 @@ def test_run_writes_every_output(run_out: Path, dirty_ratings: Path) -> None:
 
 
 def test_recommendations_exclude_seen_and_have_titles(run_out: Path, ml_small: Path) -> None:
-    recs = pd.read_parquet(run_out / "recommendations.parquet")
-    csv = pd.read_csv(run_out / "recommendations.csv")
+    # The Spark engine's executors write folders of part files; read_table takes either.
+    recs = read_table(run_out / "recommendations.parquet")
+    csv = read_table(run_out / "recommendations.csv")
+    assert (run_out / "recommendations.parquet").is_dir()
     assert len(recs) == len(csv) == 610 * 10
     assert list(recs.columns) == ["user_id", "rank", "movie_id", "title", "genres", "score"]
     ranks = recs.groupby("user_id")["rank"].apply(list)
@@ -164,8 +167,8 @@ def test_same_seed_same_metrics(
     for key in ("split_comparison", "tuning", "test", "baselines"):
         assert first[key] == second[key], key
     pd.testing.assert_frame_equal(
-        pd.read_parquet(run_out / "recommendations.parquet"),
-        pd.read_parquet(again / "recommendations.parquet"),
+        read_table(run_out / "recommendations.parquet"),
+        read_table(again / "recommendations.parquet"),
     )
 
 
@@ -214,7 +217,8 @@ def test_train_evaluate_recommend(
         ["recommend", "--model", str(model), "--all", "--n", "3", "--out", str(out_file), "-q"]
     )
     assert result.exit_code == 0, result.output
-    table = pd.read_csv(out_file)
+    assert out_file.is_dir()  # on Spark: part files written by the executors
+    table = read_table(out_file)
     assert table["user_id"].nunique() == train["user_id"].nunique() and len(table) == 3 * 610
 
     result = invoke(["recommend", "--model", str(model), "--user", "999999", "-q"])

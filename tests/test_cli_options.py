@@ -130,3 +130,13 @@ def test_choices_are_the_configs_literals() -> None:
     recommender = get_args(RecommendConfig.model_fields["recommender"].annotation)
     assert tuple(params["--recommender"].type.choices) == recommender
     assert tuple(params["--engine"].type.choices) == ("spark", "local")
+
+
+def test_table_sets_data_table_and_needs_the_spark_engine() -> None:
+    result, cfg = capture(["--table", "db.ratings"])
+    assert result.exit_code == 0, result.output
+    assert cfg is not None and cfg.data.table == "db.ratings"
+    result, cfg = capture(["--table", "db.ratings", "--engine", "local"])
+    assert result.exit_code == 2 and "needs --engine spark" in result.output
+    result, cfg = capture(["--table", "db.ratings", "--data", "r.csv"])
+    assert result.exit_code == 2 and "one ratings source" in result.output

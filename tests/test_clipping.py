@@ -12,12 +12,9 @@ from click.testing import CliRunner
 
 from movierec.cli import cli
 from movierec.config import build_config
-from movierec.engines.base import (
-    ALSParams,
+from movierec.engines.base import ALSParams, EngineData, Factors, TrainedModel
+from movierec.engines.clipping import (
     ClippedModel,
-    EngineData,
-    Factors,
-    TrainedModel,
     clip_ratings,
     fit_clipped,
     prediction_scale,

@@ -54,3 +54,17 @@ def test_errors_name_the_problem(tmp_path: Path) -> None:
         build_config(None, {"split": {"train_fractions": [0.6, 1.2]}})
     with pytest.raises(ConfigError, match="folds"):
         build_config(None, {"tuning": {"folds": 1}})
+
+
+def test_a_table_is_a_source_of_its_own() -> None:
+    from movierec.config import DataConfig
+
+    assert DataConfig(table=" db.ratings ").table == "db.ratings"
+    with pytest.raises(ValueError, match="one ratings source"):
+        DataConfig(table="db.ratings", path="r.csv")
+    with pytest.raises(ValueError, match="one ratings source"):
+        DataConfig(table="db.ratings", dataset="ml-100k")
+    with pytest.raises(ValueError, match="must name a table"):
+        DataConfig(table="  ")
+    with pytest.raises(ConfigError, match="one ratings source"):
+        build_config(None, {"data": {"table": "t", "dataset": "ml-100k"}})

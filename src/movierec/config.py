@@ -57,6 +57,9 @@ class DataConfig(_Section):
     local, or on any Hadoop-compatible filesystem (``hdfs://``, ``s3a://``; read through Spark)."""
     dataset: str | None = None
     """Name of a GroupLens release (``movierec datasets list``); used when ``path`` is not set."""
+    table: str | None = None
+    """A Spark SQL table (``db.ratings``, whatever the session's catalog holds), read with
+    ``spark.table``; Spark engine only, and not together with ``path`` or ``dataset``."""
     movies: PathOrURI | None = None
     """Optional movies file with titles and genres (found inside a MovieLens folder)."""
     format: DataFormat = "auto"
@@ -79,6 +82,19 @@ class DataConfig(_Section):
     encoding: str | None = None
     """Text encoding of ratings and movies, used strictly; None = detect (UTF-8, else cp1252,
     else Latin-1; see :mod:`movierec.data.textio`)."""
+
+    @field_validator("table")
+    @classmethod
+    def _table_name(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("table must name a table, e.g. 'db.ratings'")
+        return None if v is None else v.strip()
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        if self.table is not None and (self.path is not None or self.dataset is not None):
+            raise ValueError("give one ratings source: table, or path / dataset, not both")
+        return self
 
 
 class SparkConfig(_Section):

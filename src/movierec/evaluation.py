@@ -3,6 +3,10 @@
 Three readings of precision/recall/F1 are reported (see the README for exact definitions):
 ``pairwise`` (each test pair a classification), ``within_test_top_k`` (the Surprise recipe)
 and ``catalogue_top_k`` (each user's top-k unseen movies from the whole catalogue).
+
+Every step runs on the engine's data plane (:class:`~movierec.engines.base.EngineData`):
+only the metric dicts come back.
+
 :func:`account_test_rows` says where every row of a test file went (scored, or why not).
 """
 
@@ -16,19 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from movierec.baselines import BiasBaseline, GlobalMean, MostPopular
 from movierec.data.report import LoadedRatings
-from movierec.engines.base import EngineData, TrainedModel, with_clipping
+from movierec.engines.base import Catalog, EngineData, FrameLoaded, Loaded, TrainedModel
+from movierec.engines.clipping import with_clipping
+from movierec.engines.frames import prediction_metrics as _prediction_metrics
 from movierec.errors import DataError
-from movierec.metrics import (
-    beyond_accuracy,
-    catalogue_top_k,
-    pairwise_prf,
-    rating_errors,
-    within_test_top_k,
-)
-from movierec.schema import ITEM, LINE, PREDICTION, RATING, RAW, REASON, USER
-from movierec.split import cold_start_counts
+from movierec.schema import ITEM, LINE, RATING, RAW, REASON, USER
 
 log = logging.getLogger(__name__)
 
@@ -40,35 +37,22 @@ def prediction_metrics(
 
     ``predicted`` must be aligned with ``test`` rows and free of NaN.
     """
-    actual = test[RATING].to_numpy(dtype=np.float64)
-    errors = rating_errors(actual, predicted)
-    frame = pd.DataFrame(
-        {
-            USER: test[USER].to_numpy(),
-            ITEM: test[ITEM].to_numpy(),
-            RATING: actual,
-            PREDICTION: predicted,
-        }
-    )
-    return {
-        "rmse": errors["rmse"],
-        "mae": errors["mae"],
-        "mse": errors["mse"],
-        "n": errors["n"],
-        "pairwise": pairwise_prf(actual, predicted, threshold),
-        "within_test_top_k": within_test_top_k(frame, k, threshold),
-    }
+    return _prediction_metrics(test, predicted, k, threshold)
+
+
+def _catalog(movies: Catalog | pd.DataFrame | None) -> Catalog | None:
+    return Catalog(movies) if isinstance(movies, pd.DataFrame) else movies
 
 
 def evaluate(
     model: TrainedModel,
     train: EngineData,
-    test: pd.DataFrame,
+    test: pd.DataFrame | EngineData,
     *,
     k: int = 10,
     threshold: float = 3.0,
     with_baselines: bool = True,
-    movies: pd.DataFrame | None = None,
+    movies: Catalog | pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (fitted on ``train``) on ``test``; optionally the baselines too.
 
@@ -78,6 +62,8 @@ def evaluate(
     top-k reading covers every test user with at least one relevant movie (rating >=
     ``threshold``): a user the model cannot score counts with zero hits. Predicted ratings
     are clipped to the rating scale as ``model.params`` say (:func:`with_clipping`).
+    ``test`` is a table of ``train``'s engine (or a pandas frame copied into it); ``movies``
+    (a :class:`Catalog`, or a movies frame) gives the genres of the diversity metric.
 
     Returns a dict with the keys of ``summary.json``'s ``test`` section, plus ``baselines``
     when requested.
@@ -85,56 +71,69 @@ def evaluate(
     Raises:
         DataError: the test set is empty or no test row can be predicted.
     """
-    if len(test) == 0:
+    tst = test if isinstance(test, EngineData) else train.derive(test)
+    try:
+        return _evaluate(model, train, tst, k, threshold, with_baselines, _catalog(movies))
+    finally:
+        if tst is not test:
+            tst.release()
+
+
+def _evaluate(
+    model: TrainedModel,
+    train: EngineData,
+    test: EngineData,
+    k: int,
+    threshold: float,
+    with_baselines: bool,
+    catalog: Catalog | None,
+) -> dict[str, Any]:
+    if test.count() == 0:
         raise DataError("the test set is empty")
-    train_ratings = train.ratings
-    model = with_clipping(model, train_ratings)  # as its params say; no-op if already clipped
-    coverage = cold_start_counts(train_ratings, test)
-    predicted = model.predict(test)
-    known = ~np.isnan(predicted)
-    if not known.any():
-        raise DataError(
-            "no test rating can be predicted: no test user or movie is in the training data"
-        )
-    scored = test.loc[known].reset_index(drop=True)
-    result: dict[str, Any] = prediction_metrics(scored, predicted[known], k, threshold)
-    result["coverage"] = {**coverage, "scored_rows": int(known.sum())}
-    test_users = np.unique(test[USER].to_numpy())
-    recs = model.recommend(test_users, k, exclude=train)
-    result["catalogue_top_k"] = catalogue_top_k(recs, test, k, threshold)
-    n_items = int(train_ratings[ITEM].nunique())
-    result["beyond_accuracy"] = beyond_accuracy(recs, train_ratings, movies, n_items, k)
-    result["k"] = k
-    result["threshold"] = threshold
-    result["model"] = model.params.model
-    result["params"] = model.params.to_dict()
-    if with_baselines:
-        result["baselines"] = evaluate_baselines(
-            train_ratings, test, scored, k, threshold, movies=movies
-        )
+    model = with_clipping(model, train)  # as its params say; no-op if already clipped
+    coverage = train.cold_start_counts(test)
+    with model.predict_table(test) as scored, scored.predicted() as known:
+        n_known = known.count()
+        if n_known == 0:
+            raise DataError(
+                "no test rating can be predicted: no test user or movie is in the training data"
+            )
+        result: dict[str, Any] = known.prediction_metrics(k, threshold)
+        result["coverage"] = {**coverage, "scored_rows": int(n_known)}
+        with model.recommend_table(test, k, exclude=train) as recs:
+            result["catalogue_top_k"] = recs.catalogue_top_k(test, k, threshold)
+            result["beyond_accuracy"] = recs.beyond_accuracy(train, catalog, k)
+        result["k"] = k
+        result["threshold"] = threshold
+        result["model"] = model.params.model
+        result["params"] = model.params.to_dict()
+        if with_baselines:
+            result["baselines"] = evaluate_baselines(train, test, known, k, threshold, catalog)
     return result
 
 
 def evaluate_baselines(
-    train: pd.DataFrame,
-    test: pd.DataFrame,
-    scored: pd.DataFrame,
+    train: EngineData,
+    test: EngineData,
+    scored: EngineData,
     k: int,
     threshold: float,
-    movies: pd.DataFrame | None = None,
+    movies: Catalog | pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """Global mean, user+item bias (rating metrics on ``scored`` rows) and most-popular (top-k)."""
+    """Global mean, user+item bias (rating metrics on the ``scored`` rows: the test rows the
+    model predicted) and most-popular (top-k of every test user), fitted on ``train``."""
     out: dict[str, Any] = {}
-    for name, baseline in (("global_mean", GlobalMean()), ("bias", BiasBaseline())):
-        baseline.fit(train)
-        out[name] = prediction_metrics(scored, baseline.predict(scored), k, threshold)
-    popular = MostPopular().fit(train)
-    users = np.unique(test[USER].to_numpy())
-    recs = popular.recommend(users, n=k, exclude=train)
-    out["most_popular"] = {
-        "catalogue_top_k": catalogue_top_k(recs, test, k, threshold),
-        "beyond_accuracy": beyond_accuracy(recs, train, movies, int(train[ITEM].nunique()), k),
-    }
+    for name in ("global_mean", "bias"):
+        with train.fit_baseline(name) as baseline, baseline.predict_table(scored) as predicted:
+            out[name] = predicted.prediction_metrics(k, threshold)
+    with (
+        train.fit_baseline("most_popular") as popular,
+        popular.recommend_table(test, k, exclude=train) as recs,
+    ):
+        out["most_popular"] = {
+            "catalogue_top_k": recs.catalogue_top_k(test, k, threshold),
+            "beyond_accuracy": recs.beyond_accuracy(train, _catalog(movies), k),
+        }
     return out
 
 
@@ -151,13 +150,14 @@ class RowsAccount:
 
     Invariant: ``read == scored + sum(rejected.values())``. ``rejected`` counts per reason:
     the reader's (malformed rows, duplicates) and :data:`EVAL_REASONS`; ``rejects`` lists
-    those rows (columns of :data:`movierec.data.REJECT_COLUMNS`) in line order.
+    those rows (columns of :data:`movierec.data.REJECT_COLUMNS`) in line order, or is None
+    where the rows stay on a cluster (the Spark engine counts them, it does not collect them).
     """
 
     read: int
     scored: int
     rejected: dict[str, int]
-    rejects: pd.DataFrame
+    rejects: pd.DataFrame | None
 
     def to_dict(self) -> dict[str, Any]:
         """``read``, ``scored`` and ``rejected`` (reason → count) as plain JSON values."""
@@ -235,4 +235,32 @@ def account_test_rows(
         scored=int((reasons == 0).sum()),
         rejected=rejected,
         rejects=rejects,
+    )
+
+
+def account_rows(loaded: Loaded, test: EngineData, train: EngineData) -> RowsAccount:
+    """:func:`account_test_rows` on any engine: ``loaded`` the test source as the engine read
+    it, ``test`` its rows in the model's ids, ``train`` the model's training ratings.
+
+    An in-memory read (:class:`~movierec.engines.base.FrameLoaded`) gets the full account,
+    rejects listed. Otherwise the counts come from one aggregation where the data lives
+    (:meth:`EngineData.cold_start_counts`: a row whose user is unknown is ``unknown_user``,
+    else one whose movie is unknown ``unknown_movie``) and ``rejects`` is None.
+    """
+    if isinstance(loaded, FrameLoaded):
+        rows = test.local_rows()
+        if rows is not None:
+            return account_test_rows(loaded.loaded, rows, train.ratings)
+    counts = train.cold_start_counts(test)
+    rejected = dict(loaded.report.rejected)
+    unknown_user = counts["unknown_user_rows"]
+    unknown_movie = counts["cold_start_rows"] - unknown_user
+    for reason, n in (("unknown_user", unknown_user), ("unknown_movie", unknown_movie)):
+        if n:
+            rejected[reason] = n
+    return RowsAccount(
+        read=loaded.report.rows_read,
+        scored=counts["test_rows"] - counts["cold_start_rows"],
+        rejected=rejected,
+        rejects=None,
     )

@@ -45,3 +45,23 @@ def fresh_ids(codes: np.ndarray, known: np.ndarray) -> np.ndarray:
         return (top + 1 + codes).astype(np.int32)
     bottom = int(known.min()) if len(known) else 0
     return (bottom - 1 - codes).astype(np.int32)
+
+
+def align_column(
+    dense: np.ndarray, test_map: np.ndarray | None, model_map: np.ndarray | None, known: np.ndarray
+) -> np.ndarray:
+    """One id column of a separately loaded table in a model's dense ids (int32).
+
+    ``dense`` are the table's own dense ids, ``test_map`` its original ids by dense id (None
+    when not remapped), ``model_map`` the model's (None likewise), ``known`` the model's
+    dense ids. Ids are matched through their original values compared as text; an unknown
+    one gets a fresh id (:func:`fresh_ids`, the same for every row of the same original),
+    so it counts as cold start.
+    """
+    originals = np.asarray(test_map)[dense] if test_map is not None else np.asarray(dense)
+    mapped = lookup_ids(originals, model_map, known)
+    missing = mapped < 0
+    if missing.any():
+        codes, _ = pd.factorize(pd.Series(originals[missing]).astype(str))
+        mapped[missing] = fresh_ids(codes, known)
+    return mapped.astype(np.int32)

@@ -176,23 +176,32 @@ def sha256_file(file: Path) -> tuple[str, int]:
 
 
 def _walk(folder: Path) -> list[str]:
-    """Every file under ``folder`` (relative POSIX paths, sorted), except the manifest and
-    the marker :func:`movierec.atomic.atomic_dir` removes when it publishes the folder."""
+    """Every file under ``folder`` (relative POSIX paths, sorted), except the manifest, the
+    marker :func:`movierec.atomic.atomic_dir` removes when it publishes the folder, and the
+    checksum sidecars (``.NAME.crc``) Hadoop's local filesystem writes beside Spark's part
+    files (filesystem metadata, not model content: present or not depending on where and
+    how the folder was written or copied)."""
     out = []
     for root, _dirs, files in os.walk(folder):
         for name in files:
             rel = (Path(root) / name).relative_to(folder).as_posix()
-            if rel != MANIFEST and name != OWNER_FILE:
+            sidecar = name.startswith(".") and name.endswith(".crc")
+            if rel != MANIFEST and name != OWNER_FILE and not sidecar:
                 out.append(rel)
     return sorted(out)
 
 
-def write_manifest(folder: Path) -> Path:
-    """Hash every file under ``folder`` into ``folder/manifest.json``; return its path."""
+def write_manifest(folder: Path, extra: dict[str, tuple[int, str]] | None = None) -> Path:
+    """Hash every file under ``folder`` into ``folder/manifest.json``; return its path.
+
+    ``extra``: (size, hex SHA-256) of files of the folder that are not on this disk, by
+    relative path (part files Spark's executors wrote straight into a remote output)."""
     files = {}
     for rel in _walk(folder):
         digest, size = sha256_file(folder / rel)
         files[rel] = {"bytes": size, "sha256": digest}
+    for rel, (size, digest) in (extra or {}).items():
+        files.setdefault(rel, {"bytes": int(size), "sha256": str(digest)})
     body = {"format": MANIFEST_FORMAT, "algorithm": "sha256", "files": files}
     out = folder / MANIFEST
     out.write_text(json.dumps(body, indent=1, sort_keys=True) + "\n", encoding="utf-8")

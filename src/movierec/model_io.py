@@ -11,11 +11,12 @@ Layout of a model folder (format version 1)::
                           weights are in engine/, format ``movierec-ease``, see
                           :mod:`movierec.engines.ease_model`)
     engine/               the engine's native model (Spark: ALSModel.save output)
-    train_ratings.parquet the training ratings (user_id, movie_id, rating): seen-item exclusion
-                          (readers also accept a folder of Parquet part files of that name)
+    train_ratings.parquet the training ratings (user_id, movie_id, rating): seen-item exclusion;
+                          a folder of part files sorted by user when Spark's executors wrote it
     movies.parquet        titles and genres, when a movies file was given
     user_ids.npy / item_ids.npy   original ids by dense index, when ids were remapped
-    serving/              the training ratings indexed for the HTTP service, read as plain
+    serving/              (models trained in process) the training ratings indexed for the
+                          HTTP service, read as plain
                           ``.npy`` arrays (no Parquet decoding at start-up):
                           seen_indptr.npy (int64, users + 1: CSR offsets by user row),
                           seen_items.npy (int32: item rows, i.e. positions in the id-sorted
@@ -44,10 +45,9 @@ components can score without Spark. The names and constants of the format live i
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +55,11 @@ import numpy as np
 import pandas as pd
 
 from movierec.atomic import atomic_dir
-from movierec.engines.base import ALSParams, Factors, TrainedModel
+from movierec.engines.base import ALSParams, EngineData, Factors, Loaded, TrainedModel
 from movierec.engines.ease_blend import aligned
-from movierec.errors import ModelError
-from movierec.ids import fresh_ids, lookup_ids
+from movierec.engines.frames import fingerprint as fingerprint  # re-exported
+from movierec.errors import ModelError, MovierecError
+from movierec.ids import align_column
 from movierec.model_format import (
     FACTORS,
     ITEM_IDS,
@@ -86,6 +87,7 @@ __all__ = [
     "RECOMMENDER_DIR",
     "REQUIRED_FILES",
     "SERVING_DIR",
+    "TRAIN_RATINGS",
     "SavedModel",
     "align_test_ids",
     "fingerprint",
@@ -94,20 +96,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-def fingerprint(ratings: pd.DataFrame) -> str:
-    """SHA-256 of the (user, movie, rating) triples, independent of row order.
-
-    Rows are sorted by (user, movie) before hashing the int32/int32/float64 arrays, so the
-    same ratings give the same fingerprint however they were read.
-    """
-    order = np.lexsort((ratings[ITEM].to_numpy(), ratings[USER].to_numpy()))
-    h = hashlib.sha256()
-    h.update(np.ascontiguousarray(ratings[USER].to_numpy(dtype=np.int32)[order]).tobytes())
-    h.update(np.ascontiguousarray(ratings[ITEM].to_numpy(dtype=np.int32)[order]).tobytes())
-    h.update(np.ascontiguousarray(ratings[RATING].to_numpy(dtype=np.float64)[order]).tobytes())
-    return "sha256:" + h.hexdigest()
 
 
 def _id_array_for_save(ids: np.ndarray) -> np.ndarray:
@@ -125,14 +113,36 @@ class SavedModel:
     path: Path
     meta: dict[str, Any]
     factors: Factors
-    train: pd.DataFrame
     movies: pd.DataFrame | None
     user_ids: np.ndarray | None
     item_ids: np.ndarray | None
+    _train: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def engine_path(self) -> Path:
         return self.path / "engine"
+
+    @property
+    def train_path(self) -> Path:
+        """``train_ratings.parquet``: one file, or a folder of part files (Spark)."""
+        return self.path / TRAIN_RATINGS
+
+    @property
+    def train(self) -> pd.DataFrame:
+        """The training ratings, read into this process on first use. An engine reads them
+        where it works instead: ``engine.read_table(saved.train_path)``.
+
+        Raises:
+            ModelError: the file (or its parts) cannot be read.
+        """
+        if self._train is None:
+            from movierec.lists import read_table
+
+            try:
+                self._train = read_table(self.train_path)
+            except (OSError, ValueError, MovierecError) as exc:
+                raise ModelError(f"{self.path}: training ratings unreadable ({exc})") from exc
+        return self._train
 
     @property
     def params(self) -> ALSParams:
@@ -145,40 +155,59 @@ def save_model(
     target: Path,
     *,
     engine: str,
-    train: pd.DataFrame,
+    train: pd.DataFrame | EngineData,
     movies: pd.DataFrame | None = None,
     user_ids: np.ndarray | None = None,
     item_ids: np.ndarray | None = None,
     metrics: dict[str, Any] | None = None,
     config: dict[str, Any] | None = None,
     versions: dict[str, str] | None = None,
-    rejects: pd.DataFrame | None = None,
+    rejects: pd.DataFrame | Loaded | None = None,
     recommender: dict[str, Any] | None = None,
     recommender_model: TrainedModel | None = None,
 ) -> Path:
     """Write ``model`` and its context to the folder ``target`` atomically; return ``target``.
 
     An existing model folder at ``target`` is replaced; any other existing path is an error.
-    ``rejects`` (input rows rejected at load time), when given, is kept as ``rejects.csv``.
-    ``recommender`` (``{"recommender": name, "why": …, …}`` as ``movierec run`` chooses
-    it) becomes ``model.json``'s ``recommender`` section; ``recommender_model``, the ranking
-    model when it is not ``model``, is saved as the complete model folder ``recommender/``
-    (same training data, ids and titles) inside ``target``.
+    ``train`` is a pandas table or an engine's table: in this process it is written as one
+    ``train_ratings.parquet`` file plus the ``serving/`` index; a distributed engine's
+    executors write ``train_ratings.parquet`` as a folder of part files sorted by user, and
+    there is no ``serving/`` index (the service reads the parts). ``rejects`` (input rows
+    rejected at load time: a table, or the :class:`Loaded` that holds them), when given, is
+    kept in the folder (``rejects.csv``). ``recommender`` (``{"recommender": name, "why": …,
+    …}`` as ``movierec run`` chooses it) becomes ``model.json``'s ``recommender`` section;
+    ``recommender_model``, the ranking model when it is not ``model``, is saved as the
+    complete model folder ``recommender/`` (same training data, ids and titles) inside
+    ``target``.
     """
     factors = _factors(model)
+    rows = train if isinstance(train, pd.DataFrame) else train.local_rows()
+    if rows is not None:
+        training_data = {
+            "fingerprint": fingerprint(rows),
+            "ratings": len(rows),
+            "users": int(rows[USER].nunique()),
+            "items": int(rows[ITEM].nunique()),
+            "rating_min": float(rows[RATING].min()),
+            "rating_max": float(rows[RATING].max()),
+        }
+    else:
+        assert isinstance(train, EngineData)
+        stats = train.stats()
+        training_data = {
+            "fingerprint": train.fingerprint(),
+            "ratings": stats.rows,
+            "users": stats.users,
+            "items": stats.items,
+            "rating_min": stats.rating_min,
+            "rating_max": stats.rating_max,
+        }
     meta = {
         "format": MODEL_FORMAT,
         "format_version": MODEL_FORMAT_VERSION,
         "engine": engine,
         "params": model.params.to_dict(),
-        "training_data": {
-            "fingerprint": fingerprint(train),
-            "ratings": len(train),
-            "users": int(train[USER].nunique()),
-            "items": int(train[ITEM].nunique()),
-            "rating_min": float(train[RATING].min()),
-            "rating_max": float(train[RATING].max()),
-        },
+        "training_data": training_data,
         "ids_mapped": {"users": user_ids is not None, "items": item_ids is not None},
         "has_titles": movies is not None,
         "metrics": metrics or {},
@@ -199,7 +228,7 @@ def save_model(
         zero_u = np.zeros(len(factors.user_ids))
         zero_i = np.zeros(len(factors.item_ids))
         np.savez(
-            tmp / "factors.npz",
+            tmp / FACTORS,
             user_ids=factors.user_ids,
             user_factors=factors.user_factors,
             item_ids=factors.item_ids,
@@ -208,15 +237,22 @@ def save_model(
             user_bias=factors.user_bias if factors.user_bias is not None else zero_u,
             item_bias=factors.item_bias if factors.item_bias is not None else zero_i,
         )
-        train[[USER, ITEM, RATING]].to_parquet(tmp / "train_ratings.parquet", index=False)
-        _write_serving_index(tmp / SERVING_DIR, train, factors, movies)
+        remote: dict[str, tuple[int, str]] = {}  # files executors wrote into a remote output
+        if rows is not None:
+            rows[[USER, ITEM, RATING]].to_parquet(tmp / TRAIN_RATINGS, index=False)
+            _write_serving_index(tmp / SERVING_DIR, rows, factors, movies)
+        else:
+            assert isinstance(train, EngineData)
+            remote = train.write_ratings(tmp / TRAIN_RATINGS)
         if movies is not None:
-            movies.to_parquet(tmp / "movies.parquet", index=False)
+            movies.to_parquet(tmp / MOVIES, index=False)
         if user_ids is not None:
-            np.save(tmp / "user_ids.npy", _id_array_for_save(user_ids), allow_pickle=False)
+            np.save(tmp / USER_IDS, _id_array_for_save(user_ids), allow_pickle=False)
         if item_ids is not None:
-            np.save(tmp / "item_ids.npy", _id_array_for_save(item_ids), allow_pickle=False)
-        if rejects is not None:
+            np.save(tmp / ITEM_IDS, _id_array_for_save(item_ids), allow_pickle=False)
+        if isinstance(rejects, Loaded):
+            rejects.write_rejects(tmp)
+        elif rejects is not None:
             from movierec.data import save_rejects
 
             save_rejects(rejects, tmp / "rejects.csv")
@@ -234,7 +270,7 @@ def save_model(
             )
         meta["integrity"] = _integrity(factors)
         (tmp / MODEL_JSON).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
-        write_manifest(tmp)  # last: it hashes every file above, model.json included
+        write_manifest(tmp, remote)  # last: it hashes every file above, model.json included
     log.info("model saved to %s", target)
     return Path(target)
 
@@ -324,7 +360,9 @@ def load_model_dir(path: Path) -> SavedModel:
 
     Every file read is checked against the folder's checksum manifest (when it has one;
     folders written before manifests load unverified), and every other listed file by
-    size. ``train_ratings.parquet`` may be one file or a folder of Parquet part files.
+    size. ``train_ratings.parquet`` may be one file or a folder of Parquet part files; it is
+    verified here but not read (:attr:`SavedModel.train` reads it on first use, an engine
+    reads it where it works).
 
     Raises:
         ModelError: the folder is missing, incomplete, changed since it was saved, or
@@ -362,7 +400,6 @@ def load_model_dir(path: Path) -> SavedModel:
                 user_bias=z["user_bias"],
                 item_bias=z["item_bias"],
             )
-        train = pd.read_parquet(path / TRAIN_RATINGS)
         movies_file = path / MOVIES
         movies = pd.read_parquet(movies_file) if movies_file.exists() else None
         user_ids = _load_ids(path / USER_IDS)
@@ -370,7 +407,7 @@ def load_model_dir(path: Path) -> SavedModel:
         ALSParams(**meta["params"])
     except (OSError, KeyError, ValueError, TypeError) as exc:
         raise ModelError(f"{path}: model folder is incomplete or damaged ({exc})") from exc
-    return SavedModel(path, meta, factors, train, movies, user_ids, item_ids)
+    return SavedModel(path, meta, factors, movies, user_ids, item_ids)
 
 
 def _load_ids(file: Path) -> np.ndarray | None:
@@ -389,14 +426,6 @@ def align_test_ids(loaded: Any, saved: SavedModel) -> pd.DataFrame:
         (USER, saved.user_ids, loaded.user_ids, saved.factors.user_ids),
         (ITEM, saved.item_ids, loaded.item_ids, saved.factors.item_ids),
     ):
-        if model_map is None and test_map is None:
-            continue
-        dense_test = ratings[col].to_numpy()
-        originals = np.asarray(test_map)[dense_test] if test_map is not None else dense_test
-        mapped = lookup_ids(originals, model_map, known)
-        missing = mapped < 0
-        if missing.any():
-            codes, _ = pd.factorize(pd.Series(originals[missing]).astype(str))
-            mapped[missing] = fresh_ids(codes, known)
-        ratings[col] = mapped.astype(np.int32)
+        if model_map is not None or test_map is not None:
+            ratings[col] = align_column(ratings[col].to_numpy(), test_map, model_map, known)
     return ratings

@@ -14,29 +14,26 @@ import json
 import logging
 import platform
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
 
 from movierec import __version__
 from movierec.atomic import atomic_dir
-from movierec.baselines import BiasBaseline, MostPopular
-from movierec.config import RunConfig
-from movierec.data import LoadedRatings, load_ratings, save_rejects
+from movierec.config import DataConfig, RunConfig
+from movierec.data import LoadedRatings
 from movierec.eda import summarize
 from movierec.engines import ALSParams, Engine, get_engine
-from movierec.engines.base import EngineData, TrainedModel, fit_clipped
+from movierec.engines.base import EngineData, Loaded
+from movierec.engines.clipping import fit_clipped
 from movierec.errors import ConfigError
 from movierec.evaluation import evaluate
 from movierec.executors import executor_report
 from movierec.hadoopfs import output_path
-from movierec.interactions import fit_model
 from movierec.jsonio import json_default as _json_default  # noqa: F401 - compatibility
 from movierec.jsonio import write_json as _write_json
-from movierec.metrics import catalogue_top_k, rating_errors
 from movierec.model_io import save_model
 from movierec.plots import (
     plot_item_popularity,
@@ -46,12 +43,24 @@ from movierec.plots import (
     plot_user_activity,
 )
 from movierec.progress import Reporter, Timer
-from movierec.rankers import RANKERS, alternatives, ranker_candidates
-from movierec.recommend import decorate, save_recommendations
+from movierec.recommend import recommendation_sample
 from movierec.report import build_report
-from movierec.schema import RATING, USER
-from movierec.split import SALT_RECOMMENDER, holdout_split, random_split, train_fraction_splits
-from movierec.tuning import TuningResult, holdout_rmse, tune
+from movierec.schema import RATING
+from movierec.selection import (
+    EXPLICIT,
+    RECOMMENDERS,
+    choose_recommender,
+    fit_recommender,
+    implicit_params,
+    interaction_spec,
+    ranking_verdict,
+    rating_params,
+    recommender_candidates,
+    recommender_test,
+    refit_note,
+)
+from movierec.split import holdout_split
+from movierec.tuning import TuningResult, tune
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +92,7 @@ def versions(engine: Engine | None = None) -> dict[str, str]:
     return out
 
 
-def data_section(loaded: LoadedRatings, eda: dict[str, Any]) -> dict[str, Any]:
+def data_section(loaded: Loaded | LoadedRatings, eda: dict[str, Any]) -> dict[str, Any]:
     """The ``data`` section of the summary: counts, sparsity, rejected rows and the EDA."""
     report = loaded.report.to_dict()
     return {
@@ -97,24 +106,29 @@ def data_section(loaded: LoadedRatings, eda: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def explore(engine: Engine, loaded: LoadedRatings, plots_dir: Path) -> dict[str, Any]:
+def explore(engine: Engine, loaded: Loaded | LoadedRatings, plots_dir: Path) -> dict[str, Any]:
     """EDA: aggregates computed by the engine, summarised, and three plots written."""
-    handle = engine.data(loaded.ratings)
-    try:
-        user_counts, item_counts, rating_counts = engine.aggregates(handle)
-    finally:
-        handle.release()
+    if isinstance(loaded, LoadedRatings):
+        with engine.data(loaded.ratings) as table:
+            return _explore(table, plots_dir)[0]
+    return _explore(loaded.ratings, plots_dir)[0]
+
+
+def _explore(table: EngineData, plots_dir: Path) -> tuple[dict[str, Any], pd.Series]:
+    """(the EDA summary, ratings per user): from the engine's three aggregates, whose sizes
+    grow with users and movies, never with ratings."""
+    user_counts, item_counts, rating_counts = table.aggregates()
     eda = summarize(user_counts, item_counts, rating_counts)
     plots_dir.mkdir(parents=True, exist_ok=True)
     plot_rating_distribution(rating_counts, plots_dir / "rating_distribution.png")
     plot_user_activity(user_counts, plots_dir / "user_activity.png")
     plot_item_popularity(item_counts, plots_dir / "item_popularity.png")
-    return eda
+    return eda, user_counts
 
 
 def compare_splits(
     engine: Engine,
-    ratings: pd.DataFrame,
+    ratings: pd.DataFrame | EngineData,
     params: ALSParams,
     train_fractions: list[float],
     seed: int,
@@ -126,35 +140,36 @@ def compare_splits(
     share and scored on the same test rows.
     """
     rows = []
-    splits = train_fraction_splits(ratings, train_fractions, seed)
-    for i, (fraction, train, test) in enumerate(splits, start=1):
-        handle = engine.data(train)
-        try:
-            model = fit_clipped(engine, handle, params)
-            try:
-                predicted = model.predict(test)
-            finally:
-                model.release()
-        finally:
-            handle.release()
-        rmse, n_cold = holdout_rmse(predicted, test[RATING])
-        scored = ~np.isnan(predicted)
-        bias = BiasBaseline().fit(train).predict(test.loc[scored])
-        bias_rmse = rating_errors(test[RATING].to_numpy()[scored], bias)["rmse"]
-        rows.append(
-            {
-                "train_fraction": fraction,
-                "test_fraction": round(1.0 - fraction, 10),
-                "rmse": rmse,
-                "bias_baseline_rmse": float(bias_rmse),
-                "train_ratings": len(train),
-                "test_ratings": len(test),
-                "cold_start_rows": n_cold,
-            }
-        )
-        log.info("split %.0f/%.0f: RMSE %.4f", 100 * fraction, 100 * (1 - fraction), rmse)
-        if reporter is not None:
-            reporter.advance(i, len(splits), f"train {fraction:.0%}: RMSE {rmse:.4f}")
+    with engine.table(ratings) as table, contextlib.ExitStack() as stack:
+        splits = table.train_fraction_splits(train_fractions, seed)
+        for _, train, test in splits:  # released on any error; each also right after use
+            stack.callback(train.release)
+            stack.callback(test.release)
+        for i, (fraction, train, test) in enumerate(splits, start=1):
+            with train, test:
+                with fit_clipped(engine, train, params) as model, model.predict_table(test) as p:
+                    rmse, n_cold = p.holdout_rmse()
+                    with (
+                        p.predicted() as scored,
+                        train.fit_baseline("bias") as bias,
+                        bias.predict_table(scored) as b,
+                    ):
+                        bias_rmse = b.rating_errors()["rmse"]
+                n_train, n_test = train.count(), test.count()
+            rows.append(
+                {
+                    "train_fraction": fraction,
+                    "test_fraction": round(1.0 - fraction, 10),
+                    "rmse": rmse,
+                    "bias_baseline_rmse": float(bias_rmse),
+                    "train_ratings": n_train,
+                    "test_ratings": n_test,
+                    "cold_start_rows": n_cold,
+                }
+            )
+            log.info("split %.0f/%.0f: RMSE %.4f", 100 * fraction, 100 * (1 - fraction), rmse)
+            if reporter is not None:
+                reporter.advance(i, len(splits), f"train {fraction:.0%}: RMSE {rmse:.4f}")
     return rows
 
 
@@ -167,13 +182,16 @@ def run(
     """Run the whole brief and write ``out`` atomically; return the summary dict.
 
     ``out`` is a local folder or a folder on a Hadoop filesystem (``hdfs://``, ``s3a://``;
-    built locally, then uploaded and renamed into place: :mod:`movierec.hadoopfs`). ``after``,
-    when given, is called with the finished local folder and the summary before the output
-    is published (e.g. to log it to MLflow).
+    built in a local staging folder and uploaded, while the executors write their part files
+    into the remote temporary folder directly: :mod:`movierec.hadoopfs`). ``after``, when
+    given, is called with the finished local folder and the summary before the output is
+    published (e.g. to log it to MLflow).
 
     Steps and outputs are listed in the README (``summary.json``, ``plots/``,
-    ``recommendations.parquet``/``.csv``, ``model/``, ``rejects.csv``). The same config
-    (seed included) gives the same splits, folds, fits and metrics.
+    ``recommendations.parquet``/``.csv``, ``model/``, rejects). The same config (seed
+    included) gives the same splits, folds, fits and metrics. Every step runs on the
+    engine's data plane: on Spark, only counts, aggregates, metrics and small samples reach
+    the driver.
 
     Raises:
         MovierecError: bad data, bad configuration, or an engine failure.
@@ -189,18 +207,18 @@ def run(
 def _run(cfg: RunConfig, out: Path, reporter: Reporter | None) -> dict[str, Any]:
     timer = Timer()
     reporter = reporter or Reporter()
-    with atomic_dir(Path(out), replace_if=SUMMARY_JSON) as tmp:
+    with atomic_dir(Path(out), replace_if=SUMMARY_JSON) as tmp, contextlib.ExitStack() as scope:
         plots = tmp / "plots"
-        with timer("load", reporter):
-            loaded = load_ratings(cfg.data, cfg.spark)
-            check_threshold(loaded.ratings, cfg.evaluation.threshold)
-            if len(loaded.rejects):
-                save_rejects(loaded.rejects, tmp / "rejects.csv")
+        check_source(cfg.data)
         with timer("engine_start", reporter):
             engine = get_engine(cfg.engine, cfg.spark)
+        with timer("load", reporter):
+            loaded = scope.enter_context(engine.read(cfg.data, cfg.spark))
+            ratings = loaded.ratings
+            check_threshold(ratings, cfg.evaluation.threshold)
+            loaded.write_rejects(tmp)
         with timer("eda", reporter):
-            eda = explore(engine, loaded, plots)
-        ratings = loaded.ratings
+            eda, user_counts = _explore(ratings, plots)
         base = ALSParams.from_config(cfg.als, cfg.seed)
 
         with timer("split_comparison", reporter, total=len(cfg.split.train_fractions)):
@@ -209,7 +227,7 @@ def _run(cfg: RunConfig, out: Path, reporter: Reporter | None) -> dict[str, Any]
             )
             plot_split_comparison(comparison, plots / "split_comparison.png")
 
-        dev, test = holdout(ratings, cfg)
+        dev, test = (scope.enter_context(h) for h in holdout(ratings, cfg))
         with timer("tuning", reporter, total=cfg.tuning.planned_fits()):
             tuning: TuningResult = tune(
                 engine,
@@ -225,76 +243,69 @@ def _run(cfg: RunConfig, out: Path, reporter: Reporter | None) -> dict[str, Any]
             plot_tuning_results(tuning.to_dict(), plots)
         best = rating_params(tuning, base)
 
-        with contextlib.ExitStack() as dev_scope:  # the dev data, indexed once for both stages
-            with timer("evaluation", reporter):
-                dev_handle = engine.data(dev)
-                dev_scope.callback(dev_handle.release)
-                model = fit_clipped(engine, dev_handle, best)
-                try:
-                    test_metrics = evaluate(
-                        model,
-                        dev_handle,
-                        test,
-                        k=cfg.evaluation.k,
-                        threshold=cfg.evaluation.threshold,
-                        movies=loaded.movies,
-                    )
-                finally:
-                    model.release()
-            baselines = test_metrics.pop("baselines")
+        with timer("evaluation", reporter), fit_clipped(engine, dev, best) as model:
+            test_metrics = evaluate(
+                model,
+                dev,
+                test,
+                k=cfg.evaluation.k,
+                threshold=cfg.evaluation.threshold,
+                movies=loaded.catalog,
+            )
+        baselines = test_metrics.pop("baselines")
 
-            with timer("choose_recommender", reporter):
-                choice = choose_recommender(engine, dev, best, cfg, tuning)
-                choice["test"] = recommender_test(
-                    engine, dev_handle, test, choice, cfg, test_metrics, baselines
-                )
-        with contextlib.ExitStack() as resources:
-            with timer("final_fit", reporter):
-                all_handle = engine.data(ratings)
-                resources.callback(all_handle.release)
-                final = fit_clipped(engine, all_handle, best)
-                resources.callback(final.release)
-            with timer("recommend", reporter):
-                n = cfg.recommend.n
-                ranker = None  # the ranking model when it is not the rating model (saved too)
-                if choice["recommender"] == "rating-model":
-                    recs = final.recommend(None, n, exclude=all_handle)
-                elif choice["recommender"] == "most-popular":
-                    users = np.unique(ratings[USER].to_numpy())
-                    recs = MostPopular().fit(ratings).recommend(users, n=n, exclude=ratings)
-                else:
-                    ranker = fit_recommender(engine, all_handle, choice, cfg)
-                    resources.callback(ranker.release)
-                    recs = ranker.recommend(None, n, exclude=all_handle)
-                table = decorate(recs, loaded.movies, loaded.user_ids, loaded.item_ids)
-                save_recommendations(table, tmp / "recommendations")
-            summary = _summary(cfg, loaded, eda, comparison, tuning, dev, test, best)
-            summary["test"] = test_metrics
-            summary["baselines"] = baselines
-            summary["ranking_verdict"] = ranking_verdict(test_metrics, baselines, choice)
-            summary["recommendations"] = {
-                "users": int(table["user_id"].nunique()),
-                "n": cfg.recommend.n,
-                "rows": len(table),
-                "files": ["recommendations.parquet", "recommendations.csv"],
-                **choice,
-            }
-            summary["versions"] = versions(engine)
-            with timer("save_model", reporter):
-                save_model(
-                    final,
-                    tmp / "model",
-                    engine=engine.name,
-                    train=ratings,
-                    movies=loaded.movies,
-                    user_ids=loaded.user_ids,
-                    item_ids=loaded.item_ids,
-                    metrics={"holdout_test": test_metrics, "trained_on": "all ratings"},
-                    config=summary["config"],
-                    versions=summary["versions"],
-                    recommender=choice,
-                    recommender_model=ranker,
-                )
+        with timer("choose_recommender", reporter):
+            choice = choose_recommender(engine, dev, best, cfg, tuning)
+            choice["test"] = recommender_test(
+                engine, dev, test, choice, cfg, test_metrics, baselines
+            )
+        sizes = {"dev_ratings": dev.count(), "test_ratings": test.count()}
+        dev.release()  # the development data is not needed any more: free it before refitting
+        test.release()
+        with timer("final_fit", reporter):
+            final = scope.enter_context(fit_clipped(engine, ratings, best))
+        with timer("recommend", reporter):
+            n = cfg.recommend.n
+            ranker = None  # the ranking model when it is not the rating model (saved too)
+            if choice["recommender"] == "rating-model":
+                recs = final.recommend_table(None, n, exclude=ratings)
+            elif choice["recommender"] == "most-popular":
+                popular = scope.enter_context(ratings.fit_baseline("most_popular"))
+                recs = popular.recommend_table(ratings, n, exclude=ratings)
+            else:
+                ranker = scope.enter_context(fit_recommender(engine, ratings, choice, cfg))
+                recs = ranker.recommend_table(None, n, exclude=ratings)
+            scope.enter_context(recs)
+            written = recs.write_recommendations(tmp / "recommendations", loaded.catalog)
+            sample = recommendation_sample(recs, ratings, user_counts, loaded.catalog)
+        summary = _summary(cfg, loaded, eda, comparison, tuning, sizes, best)
+        summary["test"] = test_metrics
+        summary["baselines"] = baselines
+        summary["ranking_verdict"] = ranking_verdict(test_metrics, baselines, choice)
+        summary["recommendations"] = {
+            "users": written.users,
+            "n": cfg.recommend.n,
+            "rows": written.rows,
+            "files": written.files,
+            **choice,
+            "sample": sample,
+        }
+        summary["versions"] = versions(engine)
+        with timer("save_model", reporter):
+            save_model(
+                final,
+                tmp / "model",
+                engine=engine.name,
+                train=ratings,
+                movies=loaded.catalog.movies,
+                user_ids=loaded.catalog.user_ids,
+                item_ids=loaded.catalog.item_ids,
+                metrics={"holdout_test": test_metrics, "trained_on": "all ratings"},
+                config=summary["config"],
+                versions=summary["versions"],
+                recommender=choice,
+                recommender_model=ranker,
+            )
         summary["timings"] = timer.seconds
         summary["timings"]["total"] = round(sum(timer.seconds.values()), 3)
         # Where the work ran (Spark's status store): executors alive and lost; None without a JVM.
@@ -306,12 +317,11 @@ def _run(cfg: RunConfig, out: Path, reporter: Reporter | None) -> dict[str, Any]
 
 def _summary(
     cfg: RunConfig,
-    loaded: LoadedRatings,
+    loaded: Loaded,
     eda: dict[str, Any],
     comparison: list[dict[str, Any]],
     tuning: TuningResult,
-    dev: pd.DataFrame,
-    test: pd.DataFrame,
+    sizes: dict[str, int],
     best: ALSParams,
 ) -> dict[str, Any]:
     return {
@@ -321,284 +331,95 @@ def _summary(
         "holdout": {
             "method": cfg.split.method,
             "test_fraction": cfg.split.test_fraction,
-            "dev_ratings": len(dev),
-            "test_ratings": len(test),
+            **sizes,
             "best_params": best.to_dict(),
         },
         "config": json.loads(cfg.model_dump_json()),
     }
 
 
-def holdout(ratings: pd.DataFrame, cfg: RunConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The configured hold-out split (``[split]`` section) of ``ratings``."""
+@overload
+def holdout(ratings: pd.DataFrame, cfg: RunConfig) -> tuple[pd.DataFrame, pd.DataFrame]: ...
+@overload
+def holdout(ratings: EngineData, cfg: RunConfig) -> tuple[EngineData, EngineData]: ...
+def holdout(ratings: pd.DataFrame | EngineData, cfg: RunConfig) -> tuple[Any, Any]:
+    """The configured hold-out split (``[split]`` section) of ``ratings``: pandas frames for
+    a pandas table, the engine's tables for an engine's table."""
     s = cfg.split
+    if isinstance(ratings, EngineData):
+        return ratings.holdout_split(
+            s.method, s.test_fraction, cfg.seed, time_cut=s.time_cut, leave_last=s.leave_last
+        )
     return holdout_split(
         ratings, s.method, s.test_fraction, cfg.seed, time_cut=s.time_cut, leave_last=s.leave_last
     )
 
 
-RECOMMENDERS = ("rating-model", "als", "biased-als", "implicit-als", *RANKERS, "most-popular")
-"""Candidates of :func:`choose_recommender`, in tie-break order. ``rating-model`` is the
-tuned rating model (als or biased-als); the other explicit kind competes under its own name."""
-EXPLICIT = ("als", "biased-als")
-
-
-def interaction_spec(cfg: RunConfig) -> tuple[str, float]:
-    """(mode, threshold) of :func:`movierec.interactions.to_interactions` for this run."""
-    return cfg.interactions.mode, cfg.interaction_threshold
-
-
-def rating_params(tuning: TuningResult, base: ALSParams) -> ALSParams:
-    """The rating model: the tuned best for the rmse objective; with a ranking objective the
-    completed explicit configuration with the lowest mean RMSE (``base`` if none was tried)."""
-    if tuning.objective == "rmse":
-        return tuning.best_params(base)
-    return tuning.best_rating_params(base) or base
-
-
-def refit_note(tuning: TuningResult, best: ALSParams) -> dict[str, Any]:
-    """What was refitted after tuning, and whether it is the tuning's best configuration."""
-    same = best == tuning.best_params(best)
-    label = ", ".join(
-        f"{k}={v}" for k, v in tuning.best.items() if not k.endswith(("_mean", "_std"))
-    )
-    note = (
-        f"the tuning's best configuration ({label}) is the rating model"
-        if same
-        else f"the tuning's best configuration ({label}) is the {tuning.best['model']} "
-        "recommender candidate; the rating model is the lowest-RMSE explicit configuration"
-    )
-    return {
-        "rating_model": {k: v for k, v in best.to_dict().items() if k != "seed"},
-        "is_tuning_best": same,
-        "note": note,
-        "evaluation_fit": "all development ratings (the hold-out test set scores it)",
-        "final_fit": "all ratings (the saved model)",
-    }
-
-
-def implicit_params(cfg: RunConfig, tuning: TuningResult | None = None) -> ALSParams:
-    """The ``implicit-als`` candidate's parameters: the best tuned implicit-als configuration
-    when the search tried it (ranking objective), else the ``[recommend]`` section's."""
-    r = cfg.recommend
-    params = ALSParams(
-        rank=r.implicit_rank,
-        reg_param=r.implicit_reg_param,
-        max_iter=r.implicit_max_iter,
-        alpha=r.implicit_alpha,
-        seed=cfg.seed,
-        model="implicit-als",
-        num_blocks=cfg.als.num_blocks,
-        checkpoint_interval=cfg.als.checkpoint_interval,
-    )
-    tuned = tuning.best_of_model("implicit-als", params) if tuning is not None else None
-    return tuned or params
-
-
-def recommender_candidates(
-    rating: ALSParams, cfg: RunConfig, tuning: TuningResult | None = None
-) -> dict[str, ALSParams | None]:
-    """Name -> parameters of every candidate (most-popular: None), in :data:`RECOMMENDERS`
-    order. The explicit kind that is not the rating model uses its best tuned configuration,
-    or the rating model's values with the other kind."""
-    out: dict[str, ALSParams | None] = {"rating-model": rating}
-    for kind in EXPLICIT:
-        if kind == rating.model:
-            continue
-        tuned = tuning.best_of_model(kind, rating) if tuning is not None else None
-        out[kind] = tuned or replace(rating, model=kind)
-    out["implicit-als"] = implicit_params(cfg, tuning)
-    out.update(ranker_candidates(cfg, tuning))  # ials (when the engines have it), ease
-    out["most-popular"] = None
-    return out
-
-
-def fit_recommender(
-    engine: Engine, handle: EngineData, choice: dict[str, Any], cfg: RunConfig
-) -> TrainedModel:
-    """Fit the chosen recommender's parameters (``choice["params"]``) on ``handle``; an
-    implicit model is fitted on the configured interactions. Recommend with
-    ``exclude=handle`` so every rated movie stays excluded.
+def check_source(cfg: DataConfig) -> None:
+    """Before an engine starts (a JVM prints to stderr when it starts), fail on what is cheap
+    to check here: an unknown or missing dataset (fetched when downloadable, as the reader
+    would), a local path that does not exist, a local file that is not text or Parquet.
+    Hadoop URIs are left to the engine's reader.
 
     Raises:
-        ConfigError: the choice is most-popular (no model to fit).
+        DatasetError, DataError: as :func:`movierec.data.load_ratings` would.
     """
-    if choice.get("params") is None:
-        raise ConfigError(f"recommender {choice['recommender']!r} has no ALS model to fit")
-    params = ALSParams(**choice["params"])
-    return fit_model(engine, handle, params, *interaction_spec(cfg))
+    from movierec.data import resolve_dataset
+    from movierec.data.sources import resolve_source
+    from movierec.data.textio import check_not_binary
+    from movierec.paths import is_remote
+
+    if cfg.path is None:
+        if cfg.dataset:
+            resolve_dataset(cfg.dataset, download=True)
+        return
+    if is_remote(cfg.path):
+        return
+    src = resolve_source(Path(cfg.path).expanduser(), cfg.format)
+    if src.layout != "parquet" and src.ratings.is_file():
+        check_not_binary(src.ratings)
 
 
-def ranking_verdict(
-    test_metrics: dict[str, Any], baselines: dict[str, Any], choice: dict[str, Any]
-) -> list[str]:
-    """Plain sentences: does each model scored on the test set beat most-popular on catalogue
-    NDCG@k? One for the rating model, one for the chosen recommender when it is a different
-    model. Each quotes both numbers."""
-    popular = float(baselines["most_popular"]["catalogue_top_k"]["ndcg"])
-    k = test_metrics["catalogue_top_k"].get("k", "k")
-
-    def say(name: str, ndcg: float) -> str:
-        verb = "beats" if ndcg > popular else "does NOT beat"
-        return (
-            f"{name} {verb} most-popular on catalogue NDCG@{k} on the test set "
-            f"({ndcg:.4f} vs {popular:.4f})"
-        )
-
-    out = [say(f"the rating model ({test_metrics.get('model', 'rating model')})",
-               float(test_metrics["catalogue_top_k"]["ndcg"]))]  # fmt: skip
-    test = choice.get("test") or {}
-    if choice.get("recommender") not in (None, "rating-model", "most-popular") and test:
-        out.append(
-            say(
-                f"the recommender ({choice['recommender']})", float(test["catalogue_top_k"]["ndcg"])
-            )
-        )
-    return out
-
-
-def recommender_test(
-    engine: Engine,
-    dev: EngineData,
-    test: pd.DataFrame,
-    choice: dict[str, Any],
-    cfg: RunConfig,
-    test_metrics: dict[str, Any],
-    baselines: dict[str, Any],
-) -> dict[str, Any]:
-    """Score the chosen recommender once on the hold-out test set, beside most-popular.
-
-    The choice itself is made on validation data only; this is the after-the-fact check on
-    the test ratings, with the same protocol as the ``test`` section's catalogue metrics
-    (fitted on the development data ``dev``, already indexed by ``engine``; each test user's
-    top-k unseen movies from the whole catalogue; relevance = test rating >= threshold).
-    Returns the recommender's ``catalogue_top_k`` metrics, most-popular's, and
-    ``ndcg_vs_most_popular`` (the relative NDCG@k gain, e.g. 0.5 = 50% higher; None when
-    most-popular scores 0).
-    """
-    k, t = cfg.evaluation.k, cfg.evaluation.threshold
-    popular = dict(baselines["most_popular"]["catalogue_top_k"])
-    name = choice["recommender"]
-    if name == "most-popular":
-        ours = popular
-    elif name == "rating-model":
-        ours = dict(test_metrics["catalogue_top_k"])
-    else:
-        model = fit_recommender(engine, dev, choice, cfg)
-        try:
-            recs = model.recommend(np.unique(test[USER].to_numpy()), k, exclude=dev)
-        finally:
-            model.release()
-        ours = catalogue_top_k(recs, test, k, t)
-    base = float(popular["ndcg"])
-    gain = float(ours["ndcg"]) / base - 1.0 if base > 0 else None
-    log.info(
-        "recommender %s on the test set: NDCG@%d %.4f (most popular %.4f)",
-        name,
-        k,
-        float(ours["ndcg"]),
-        base,
-    )
-    return {
-        "recommender": name,
-        "catalogue_top_k": ours,
-        "most_popular": popular,
-        "ndcg_vs_most_popular": gain,
-    }
-
-
-def choose_recommender(
-    engine: Engine,
-    dev: pd.DataFrame,
-    rating_params: ALSParams,
-    cfg: RunConfig,
-    tuning: TuningResult | None = None,
-) -> dict[str, Any]:
-    """Pick the model whose top-k lists rank best, measured, not assumed.
-
-    Rating prediction and ranking are different jobs: the lowest-RMSE model is often a poor
-    ranker. With ``recommender = "auto"`` each candidate (the tuned rating model, the other
-    explicit kind, implicit ALS, ials when the engines have it, EASE, most popular; see
-    :func:`recommender_candidates`) is fitted on 80% of the development data and its
-    catalogue-wide top-k lists (seen movies excluded; implicit ALS fitted on the configured
-    interactions) are scored against the other 20% by NDCG@k at the evaluation threshold;
-    the highest wins (ties: the order above). EASE without a tuned λ is fitted once per
-    ``[recommend] ease_lambdas`` value and its best counts (:func:`movierec.rankers.
-    alternatives`; the scores per λ are returned as ``ease_lambdas``). The test set is not
-    used. Returns ``{"recommender", "why", "validation_ndcg", "params", "candidates"}``;
-    ``params`` are the winner's parameters (None for most-popular). A forced recommender
-    uses its first configuration (for EASE the first λ) without validation.
-    """
-    candidates = recommender_candidates(rating_params, cfg, tuning)
-    forced = cfg.recommend.recommender
-    if forced != "auto" and forced not in candidates:
-        raise ConfigError(f"recommender {forced!r} is not available in this build")
-    described = {
-        name: (None if p is None else {k: v for k, v in p.to_dict().items()})
-        for name, p in candidates.items()
-    }
-    if forced != "auto":
-        return {
-            "recommender": forced,
-            "why": "chosen with --recommender",
-            "validation_ndcg": {},
-            "params": described[forced],
-            "candidates": {forced: described[forced]},
-        }
-    k, t = cfg.evaluation.k, cfg.evaluation.threshold
-    train, valid = random_split(dev, 0.2, cfg.seed, SALT_RECOMMENDER)
-    users = np.unique(valid[USER].to_numpy())
-    scores: dict[str, float] = {}
-    tried: dict[str, dict[float, float]] = {}  # ease: validation NDCG per λ
-    handle = engine.data(train)
-    try:
-        for name, params in candidates.items():
-            if params is None:
-                continue
-            for option in alternatives(name, params, cfg, tuning):
-                model = fit_model(engine, handle, option, *interaction_spec(cfg))
-                try:
-                    recs = model.recommend(users, k, exclude=handle)
-                finally:
-                    model.release()
-                ndcg = float(catalogue_top_k(recs, valid, k, t)["ndcg"])
-                tried.setdefault(name, {})[option.reg_param] = ndcg
-                if name not in scores or ndcg > scores[name]:
-                    scores[name], candidates[name] = ndcg, option
-                    described[name] = option.to_dict()
-    finally:
-        handle.release()
-    popular = MostPopular().fit(train).recommend(users, n=k, exclude=train)
-    scores["most-popular"] = float(catalogue_top_k(popular, valid, k, t)["ndcg"])
-    order = [name for name in RECOMMENDERS if name in scores]
-    winner = max(order, key=lambda name: (scores[name], -order.index(name)))
-
-    def label(name: str) -> str:
-        return f"rating-model ({rating_params.model})" if name == "rating-model" else name
-
-    why = f"highest catalogue NDCG@{k} on a validation split of the development data: " + ", ".join(
-        f"{label(name)} {scores[name]:.4f}" for name in order
-    )
-    log.info("recommender: %s (%s)", winner, why)
-    return {
-        "recommender": winner,
-        "why": why,
-        "validation_ndcg": scores,
-        "params": described[winner],
-        "candidates": described,
-        **({"ease_lambdas": tried["ease"]} if len(tried.get("ease", {})) > 1 else {}),
-    }
-
-
-def check_threshold(ratings: pd.DataFrame, threshold: float) -> None:
+def check_threshold(ratings: pd.DataFrame | EngineData, threshold: float) -> None:
     """Fail early when no rating reaches ``threshold`` (the top-k metrics would be undefined).
 
     Raises:
         ConfigError: the threshold is above every rating in the data.
     """
-    top = float(ratings[RATING].max())
+    rows = ratings.local_rows() if isinstance(ratings, EngineData) else ratings
+    if rows is not None:
+        top = float(rows[RATING].max())
+    else:
+        assert isinstance(ratings, EngineData)
+        top = float(ratings.stats().rating_max)  # one aggregation where the data lives
     if threshold > top:
         raise ConfigError(
             f"threshold {threshold} is above every rating in the data (highest: {top}); "
             "choose --threshold within the rating scale"
         )
+
+
+__all__ = [
+    "EXPLICIT",
+    "RECOMMENDERS",
+    "SUMMARY_JSON",
+    "Reporter",
+    "Timer",
+    "check_source",
+    "check_threshold",
+    "choose_recommender",
+    "compare_splits",
+    "data_section",
+    "explore",
+    "fit_recommender",
+    "holdout",
+    "implicit_params",
+    "interaction_spec",
+    "ranking_verdict",
+    "rating_params",
+    "recommender_candidates",
+    "recommender_test",
+    "refit_note",
+    "run",
+    "versions",
+]

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from movierec.config import DataConfig
-from movierec.engines.base import ALSParams, Engine, fit_clipped
+from movierec.engines.base import ALSParams, Engine
+from movierec.engines.clipping import fit_clipped
 from movierec.errors import ConfigError, DataError
 from movierec.metrics import catalogue_top_k, rating_errors
 from movierec.schema import ITEM, RATING, USER
@@ -238,16 +239,9 @@ def evaluate_protocol(
             if progress is not None:
                 progress(i + 1, len(folds), f"{labels[i]}: NDCG@{k} {row['ndcg']:.4f}")
             continue
-        handle = engine.data(train)
-        try:
-            model = fit_clipped(engine, handle, params)
-            try:
-                predicted = model.predict(test)
-                scale = getattr(model, "scale", None)
-            finally:
-                model.release()
-        finally:
-            handle.release()
+        with engine.data(train) as handle, fit_clipped(engine, handle, params) as model:
+            predicted = model.predict(test)
+            scale = getattr(model, "scale", None)
         known = ~np.isnan(predicted)
         if not known.any():
             raise DataError(f"{labels[i]}: no test rating can be predicted (all cold start)")
@@ -280,15 +274,8 @@ def _ranking_fold(
 ) -> dict[str, Any]:
     """One fold of a ranking model: each test user's top-``k`` movies not rated in ``train``
     scored against the test ratings >= ``threshold`` (:func:`catalogue_top_k`)."""
-    handle = engine.data(train)
-    try:
-        model = engine.fit(handle, params)
-        try:
-            recs = model.recommend(np.unique(test[USER].to_numpy()), k, exclude=handle)
-        finally:
-            model.release()
-    finally:
-        handle.release()
+    with engine.data(train) as handle, engine.fit(handle, params) as model:
+        recs = model.recommend(np.unique(test[USER].to_numpy()), k, exclude=handle)
     top = catalogue_top_k(recs, test, k, threshold)
     coverage = cold_start_counts(train, test)
     return {

@@ -1,6 +1,6 @@
 """The ranking-model candidates of the recommender choice beyond implicit-als: ``ials``, ``ease``.
 
-:func:`movierec.pipeline.recommender_candidates` lists every candidate; this module says what
+:func:`movierec.selection.recommender_candidates` lists every candidate; this module says what
 the two newer kinds are fitted with:
 
 * ``ease`` — λ from a tuning run that tried ``ease`` (ranking objective), else every value of

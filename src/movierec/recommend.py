@@ -1,50 +1,21 @@
-"""Top-N recommendation lists: titles and original ids joined in, and written to files."""
+"""Top-N recommendation lists for people: a user's liked movies beside their list, user ids as
+typed; writing lists with titles lives in :mod:`movierec.lists` (re-exported here)."""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from movierec.atomic import atomic_files
-from movierec.engines.base import EngineData, TrainedModel
+from movierec.engines.base import Catalog, EngineData, TrainedModel
 from movierec.errors import DataError
 from movierec.ids import lookup_ids
-from movierec.schema import GENRES, ITEM, RANK, RATING, SCORE, TITLE, USER
+from movierec.lists import OUTPUT_COLUMNS, decorate, save_recommendations
+from movierec.schema import ITEM, RANK, RATING, SCORE, USER
 
 log = logging.getLogger(__name__)
-
-OUTPUT_COLUMNS = [USER, RANK, ITEM, TITLE, GENRES, SCORE]
-
-
-def decorate(
-    recs: pd.DataFrame,
-    movies: pd.DataFrame | None = None,
-    user_ids: np.ndarray | None = None,
-    item_ids: np.ndarray | None = None,
-) -> pd.DataFrame:
-    """Recommendations with original ids and, when ``movies`` is given, titles and genres.
-
-    ``recs`` has USER, ITEM, SCORE, RANK in dense ids. Titles are joined on the dense movie
-    id before ids are mapped back; a movie without a title gets an empty string.
-    Columns: user_id, rank, movie_id, title, genres, score.
-    """
-    out = recs[[USER, RANK, ITEM, SCORE]].copy()
-    if movies is not None:
-        meta = movies[[ITEM, TITLE, GENRES]].drop_duplicates(ITEM)
-        out = out.merge(meta, on=ITEM, how="left")
-        out[TITLE] = out[TITLE].fillna("")
-        out[GENRES] = out[GENRES].fillna("")
-    else:
-        out[TITLE] = ""
-        out[GENRES] = ""
-    if user_ids is not None:
-        out[USER] = np.asarray(user_ids)[out[USER].to_numpy()]
-    if item_ids is not None:
-        out[ITEM] = np.asarray(item_ids)[out[ITEM].to_numpy()]
-    return out.sort_values([USER, RANK], kind="stable").reset_index(drop=True)[OUTPUT_COLUMNS]
 
 
 def top_rated(
@@ -86,31 +57,6 @@ def recommend_for_users(
     return recs
 
 
-def save_recommendations(recs: pd.DataFrame, path: Path) -> list[Path]:
-    """Write recommendations to ``path``: ``.parquet`` and/or ``.csv`` chosen by suffix.
-
-    A path without either suffix gets both files (``path.parquet`` and ``path.csv``).
-    Both files are written under temporary names first and then renamed, so readers never
-    see a partial file. Returns the written paths.
-
-    Raises:
-        MovierecError: the folder is not writable.
-    """
-    path = Path(path)
-    targets = (
-        [path]
-        if path.suffix in (".parquet", ".csv")
-        else [path.with_suffix(".parquet"), path.with_suffix(".csv")]
-    )
-    with atomic_files(*targets) as temps:
-        for tmp, target in zip(temps, targets):
-            if target.suffix == ".parquet":
-                recs.to_parquet(tmp, index=False)
-            else:
-                recs.to_csv(tmp, index=False)
-    return targets
-
-
 def map_user_ids(
     requested: list[str], user_ids: np.ndarray | None, known: np.ndarray
 ) -> tuple[np.ndarray, list[str]]:
@@ -118,3 +64,78 @@ def map_user_ids(
     dense = lookup_ids(np.asarray(requested, dtype=object), user_ids, known)
     unknown = [r for r, d in zip(requested, dense.tolist()) if d < 0]
     return dense[dense >= 0].astype(np.int32), unknown
+
+
+SAMPLE_USERS = 3
+"""Users whose lists a run's summary quotes for the report (see :func:`recommendation_sample`)."""
+SAMPLE_LIKED = 10
+"""Highest-rated movies shown beside each sampled user's list."""
+
+
+def pick_users(user_counts: pd.Series, k: int = SAMPLE_USERS) -> list[tuple[str, int]]:
+    """Up to ``k`` users, deterministically: the fewest ratings, the median, the most (ties:
+    lowest id). ``user_counts`` is ratings per user by dense id (the EDA aggregate). Returns
+    (description, dense id) pairs."""
+    counts = pd.DataFrame({USER: user_counts.index.to_numpy(), "n": user_counts.to_numpy()})
+    counts = counts.loc[counts["n"] > 0].sort_values(["n", USER], kind="stable")
+    counts = counts.reset_index(drop=True)
+    if counts.empty:
+        return []
+    last = len(counts) - 1
+    out: list[tuple[str, int]] = []
+    for pos, what in ((0, "fewest ratings"), (last // 2, "median"), (last, "most ratings")):
+        user, n = int(counts[USER].iloc[pos]), int(counts["n"].iloc[pos])
+        if all(user != d for _, d in out):
+            out.append((f"{what}: {n:,} rated", user))
+    return out[:k]
+
+
+def recommendation_sample(
+    recs: EngineData,
+    train: EngineData,
+    user_counts: pd.Series,
+    catalog: Catalog | None,
+    liked: int = SAMPLE_LIKED,
+) -> list[dict[str, Any]]:
+    """The lists of a few users (:func:`pick_users`) beside their highest-rated training
+    movies, with titles and original ids: what the report shows, as JSON-ready records.
+
+    Only those users' rows are collected from the engine (at most their lists and their
+    ratings), so the sample stays small whatever the size of the data.
+    """
+    picks = pick_users(user_counts)
+    if not picks:
+        return []
+    dense = np.asarray([d for _, d in picks], dtype=np.int64)
+    cat = catalog or Catalog()
+    lists = decorate(recs.rows_of_users(dense), cat.movies, cat.user_ids, cat.item_ids)
+    top = top_rated(
+        train.rows_of_users(dense), dense, liked, cat.movies, cat.user_ids, cat.item_ids
+    )
+    originals = dense if cat.user_ids is None else np.asarray(cat.user_ids)[dense]
+    out = []
+    for (label, _), original in zip(picks, originals.tolist(), strict=True):
+        key = str(original)
+        mine = lists.loc[lists[USER].astype(str) == key].drop(columns=[USER])
+        theirs = top.loc[top[USER].astype(str) == key].drop(columns=[USER])
+        out.append(
+            {
+                "label": label,
+                "user": original,
+                "recommendations": mine.to_dict(orient="records"),
+                "top_rated": theirs.to_dict(orient="records"),
+            }
+        )
+    return out
+
+
+__all__ = [
+    "OUTPUT_COLUMNS",
+    "decorate",
+    "map_user_ids",
+    "pick_users",
+    "recommend_for_users",
+    "recommendation_sample",
+    "save_recommendations",
+    "top_rated",
+]

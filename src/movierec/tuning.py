@@ -30,11 +30,9 @@ import numpy as np
 import pandas as pd
 
 from movierec.config import TuningConfig
-from movierec.engines.base import ALSParams, Engine, EngineData, fit_clipped
-from movierec.errors import DataError
-from movierec.interactions import to_interactions
-from movierec.metrics import catalogue_top_k, rating_errors
-from movierec.schema import RATING, USER
+from movierec.engines.base import ALSParams, Engine, EngineData
+from movierec.engines.clipping import fit_clipped
+from movierec.engines.frames import holdout_rmse as holdout_rmse  # re-exported
 from movierec.search import (
     Candidate,
     enqueued,
@@ -45,7 +43,6 @@ from movierec.search import (
     random_candidates,
     suggest,
 )
-from movierec.split import kfold
 
 log = logging.getLogger(__name__)
 
@@ -119,30 +116,23 @@ def row_params(row: dict[str, Any], base: ALSParams) -> ALSParams:
     )
 
 
-def holdout_rmse(model_predict: np.ndarray, actual: pd.Series) -> tuple[float, int]:
-    """RMSE over the rows that have a prediction, and the number of cold-start rows left out."""
-    pred = np.asarray(model_predict, dtype=np.float64)
-    ok = ~np.isnan(pred)
-    if not ok.any():
-        raise DataError("no validation rating could be predicted (every user or movie is new)")
-    return float(rating_errors(actual.to_numpy()[ok], pred[ok])["rmse"]), int((~ok).sum())
-
-
 class _Fold:
-    """One (train, validation) fold with its engine handle(s), created once."""
+    """One (train, validation) fold: the engine's tables, created once and released after.
+
+    ``fit_handle`` derives the interactions table for implicit-als the first time a
+    configuration needs it (on the engine, once per fold)."""
 
     def __init__(
         self,
         engine: Engine,
-        train: pd.DataFrame,
-        valid: pd.DataFrame,
+        train: EngineData,
+        valid: EngineData,
         interactions: tuple[str, float],
     ) -> None:
         self.engine = engine
+        self.handle = train
         self.valid = valid
-        self.users = np.unique(valid[USER].to_numpy())
         self.interactions = interactions
-        self.handle = engine.data(train)
         self._implicit: EngineData | None = None
         self._lock = threading.Lock()
 
@@ -153,12 +143,12 @@ class _Fold:
             return self.handle
         with self._lock:
             if self._implicit is None:
-                table = to_interactions(self.handle.ratings, mode, threshold)
-                self._implicit = self.engine.data(table)
+                self._implicit = self.handle.interactions(mode, threshold)
             return self._implicit
 
     def release(self) -> None:
         self.handle.release()
+        self.valid.release()
         if self._implicit is not None:
             self._implicit.release()
 
@@ -168,17 +158,15 @@ def _evaluate(
 ) -> dict[str, Any]:
     """RMSE (explicit models; predictions clipped as ``params`` say) and the ranking metric
     (when it is the objective) on one fold."""
-    model = fit_clipped(fold.engine, fold.fit_handle(params), params)
     out: dict[str, Any] = {"rmse": None, "cold": 0, "ranking": None}
-    try:
+    with fit_clipped(fold.engine, fold.fit_handle(params), params) as model:
         if not params.ranking:
-            out["rmse"], out["cold"] = holdout_rmse(model.predict(fold.valid), fold.valid[RATING])
+            with model.predict_table(fold.valid) as scored:
+                out["rmse"], out["cold"] = scored.holdout_rmse()
         if ranking is not None:
             name, k = ranking
-            recs = model.recommend(fold.users, k, exclude=fold.handle)
-            out["ranking"] = float(catalogue_top_k(recs, fold.valid, k, threshold)[name])
-    finally:
-        model.release()
+            with model.recommend_table(fold.valid, k, exclude=fold.handle) as recs:
+                out["ranking"] = float(recs.catalogue_top_k(fold.valid, k, threshold)[name])
     out["objective"] = out["rmse"] if ranking is None else out["ranking"]
     return out
 
@@ -227,7 +215,7 @@ def _sort_key(ranking: tuple[str, int] | None) -> Callable[[dict[str, Any]], tup
 
 def tune(
     engine: Engine,
-    ratings: pd.DataFrame,
+    ratings: pd.DataFrame | EngineData,
     cfg: TuningConfig,
     base: ALSParams,
     seed: int,
@@ -298,23 +286,22 @@ def tune(
         for p in (start or [])
         if p.model in cfg.models
     ][: cfg.trials]
-    fold_data = kfold(ratings, cfg.folds, seed)
-    folds: list[_Fold] = []
-    try:
-        if cfg.search == "optuna":
-            folds = [_Fold(engine, tr, va, interactions) for tr, va in fold_data]
-            rows = _run_optuna(folds, cfg, base, seed, ranking, threshold, progress, starts)
-        else:
-            if cfg.search == "grid":
-                cands = grid_candidates(cfg)
+    with engine.table(ratings) as table:
+        folds = [_Fold(engine, tr, va, interactions) for tr, va in table.kfold(cfg.folds, seed)]
+        try:
+            if cfg.search == "optuna":
+                rows = _run_optuna(folds, cfg, base, seed, ranking, threshold, progress, starts)
             else:
-                cands = (starts + random_candidates(cfg, seed))[: cfg.trials]
-            rows = _run_fold_major(
-                engine, fold_data, cands, cfg, base, ranking, threshold, interactions, progress
-            )
-    finally:
-        for f in folds:
-            f.release()
+                if cfg.search == "grid":
+                    cands = grid_candidates(cfg)
+                else:
+                    cands = (starts + random_candidates(cfg, seed))[: cfg.trials]
+                rows = _run_fold_major(
+                    engine, folds, cands, cfg, base, ranking, threshold, progress
+                )
+        finally:  # every fold's cached tables, whatever happened (as CrossValidator does)
+            for f in folds:
+                f.release()
     rows.sort(key=_sort_key(ranking))
     best_row = rows[0]
     assert best_row["status"] == COMPLETE  # the reference configuration is never pruned
@@ -341,25 +328,25 @@ def tune(
 
 def _run_fold_major(
     engine: Engine,
-    fold_data: list[tuple[pd.DataFrame, pd.DataFrame]],
+    folds: list[_Fold],
     cands: list[Candidate],
     cfg: TuningConfig,
     base: ALSParams,
     ranking: tuple[str, int] | None,
     threshold: float,
-    interactions: tuple[str, float],
     progress: Progress | None,
 ) -> list[dict[str, Any]]:
-    """Grid/random: every surviving candidate on fold 1, prune, fold 2, prune, ..."""
+    """Grid/random: every surviving candidate on fold 1, prune, fold 2, prune, ...
+
+    Each fold's tables are released as soon as its fits are done."""
     workers = min(cfg.parallelism, engine.max_concurrent_fits or cfg.parallelism)
-    total = len(cands) * len(fold_data)
+    total = len(cands) * len(folds)
     scores: list[list[dict[str, Any]]] = [[] for _ in cands]
     alive = list(range(len(cands)))
     pruned: set[int] = set()
     done = 0
     lock = threading.Lock()
-    for f, (train, valid) in enumerate(fold_data):
-        fold = _Fold(engine, train, valid, interactions)
+    for f, fold in enumerate(folds):
         try:
 
             def run_one(i: int, fold: _Fold = fold, f: int = f) -> None:
@@ -389,7 +376,7 @@ def _run_fold_major(
             pool.shutdown(wait=True)
         finally:
             fold.release()
-        if cfg.prune and f < len(fold_data) - 1 and len(alive) > 1:
+        if cfg.prune and f < len(folds) - 1 and len(alive) > 1:
             means = {i: float(np.mean([s["objective"] for s in scores[i]])) for i in alive}
             lower = ranking is None
             ref = min(means.values()) if lower else max(means.values())

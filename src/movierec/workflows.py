@@ -107,62 +107,62 @@ def train(
         MovierecError: bad data or config, an unwritable ``out`` (checked before the work),
             or an engine failure.
     """
-    from movierec.data import load_ratings
     from movierec.engines import get_engine
-    from movierec.engines.base import with_clipping
+    from movierec.engines.clipping import with_clipping
     from movierec.hadoopfs import check_output, output_path
     from movierec.interactions import fit_model
-    from movierec.metrics import rating_errors
     from movierec.model_io import MODEL_JSON, save_model
     from movierec.paths import remote_or_none
-    from movierec.pipeline import versions
-    from movierec.schema import RATING
+    from movierec.pipeline import check_source, versions
 
     reporter = reporter or Reporter()
     check_output(out, replace_if=MODEL_JSON, spark_cfg=cfg.spark)
-    reporter.stage("load")
-    loaded = load_ratings(cfg.data, cfg.spark)
-    reporter.end_stage()
+    check_source(cfg.data)
     engine = get_engine(cfg.engine, cfg.spark)
     params = ALSParams.from_config(cfg.als, cfg.seed)
     run_id = mlflow_error = None
-    reporter.stage("fit")
-    with _released(engine.data(loaded.ratings)) as handle:
+    reporter.stage("load")
+    with engine.read(cfg.data, cfg.spark) as loaded:  # read where the engine works
+        reporter.end_stage()
+        ratings = loaded.ratings
+        reporter.stage("fit")
         mode, threshold = cfg.interactions.mode, cfg.interaction_threshold
-        fitted = fit_model(engine, handle, params, mode, threshold)
-        with _released(with_clipping(fitted, loaded.ratings)) as model:
+        fitted = fit_model(engine, ratings, params, mode, threshold)
+        with with_clipping(fitted, ratings) as model:
             train_fit = None
             if predicts_ratings(params.model):
-                predicted = model.predict(loaded.ratings)
                 # How well the model reproduces its own training ratings.
-                train_fit = rating_errors(loaded.ratings[RATING].to_numpy(), predicted)
+                with model.predict_table(ratings) as scored:
+                    train_fit = scored.rating_errors()
             reporter.end_stage()
             with output_path(out, replace_if=MODEL_JSON, spark_cfg=cfg.spark) as local:
                 save_model(
                     model,
                     local,
                     engine=engine.name,
-                    train=loaded.ratings,
-                    movies=loaded.movies,
-                    user_ids=loaded.user_ids,
-                    item_ids=loaded.item_ids,
+                    train=ratings,
+                    movies=loaded.catalog.movies,
+                    user_ids=loaded.catalog.user_ids,
+                    item_ids=loaded.catalog.item_ids,
                     metrics={"training_fit": train_fit},
                     config=json.loads(cfg.model_dump_json()),
                     versions=versions(engine),
-                    rejects=loaded.rejects if len(loaded.rejects) else None,
+                    rejects=loaded if loaded.rejected else None,
                 )
                 if tracker is not None:  # logged from the local copy, before it is published
                     meta = json.loads((local / MODEL_JSON).read_text(encoding="utf-8"))
                     run_id, mlflow_error = log_safely(
                         lambda: tracker.log_model_dir(local, meta, remote_or_none(out))
                     )
+        n_ratings = ratings.count()
+        report = loaded.report.to_dict()
     return TrainResult(
         model=str(out),
         engine=engine.name,
         params=params,
-        ratings=len(loaded.ratings),
+        ratings=n_ratings,
         training_fit=train_fit,
-        load=loaded.report.to_dict(),
+        load=report,
         mlflow_run_id=run_id,
         mlflow_error=mlflow_error,
     )
@@ -217,39 +217,39 @@ def evaluate(
     Test ids are matched to the model's through their original values; movies and users
     the model never saw count as cold start. ``engine`` overrides the one that trained the
     model. ``baselines`` also scores the baselines, fitted on the model's training data.
-    Every test row is accounted for (:func:`movierec.evaluation.account_test_rows`): read,
+    Every test row is accounted for (:func:`movierec.evaluation.account_rows`): read,
     scored, or not scored by reason, in ``metrics["test_rows"]`` and ``test_rows``.
 
     Raises:
         MovierecError: an unreadable model folder, bad test data, an engine failure.
     """
-    from movierec.data import load_ratings
     from movierec.engines import get_engine
-    from movierec.evaluation import account_test_rows
+    from movierec.evaluation import account_rows
     from movierec.evaluation import evaluate as evaluate_model
     from movierec.hadoopfs import staged_model
-    from movierec.model_io import align_test_ids, load_model_dir
+    from movierec.model_io import load_model_dir
 
     with staged_model(model_dir, cfg.spark) as local_model:
         saved = load_model_dir(local_model)
-        loaded = load_ratings(cfg.data, cfg.spark, keep_lines=True)
-        test = align_test_ids(loaded, saved)
         scorer = get_engine(engine or saved.meta["engine"], cfg.spark)
+        known = saved.factors
         with (
-            _released(scorer.load(saved.engine_path, saved.params)) as model,
-            _released(scorer.data(saved.train)) as handle,
+            scorer.read(cfg.data, cfg.spark, keep_lines=True) as loaded,
+            loaded.aligned(saved.user_ids, saved.item_ids, known.user_ids, known.item_ids) as test,
+            scorer.load(saved.engine_path, saved.params) as model,
+            scorer.read_table(saved.train_path) as train,
         ):
             metrics = evaluate_model(
                 model,
-                handle,
+                train,
                 test,
                 k=cfg.evaluation.k,
                 threshold=cfg.evaluation.threshold,
                 with_baselines=baselines,
             )
+            rows = account_rows(loaded, test, train)  # every test row accounted for
     if not predicts_ratings(saved.params.model):
         metrics = ranking_only(metrics)
-    rows = account_test_rows(loaded, test, saved.train)  # every test row accounted for
     metrics["test_rows"] = rows.to_dict()
     return EvaluationResult(metrics, rows)
 
@@ -274,8 +274,9 @@ def ranking_only(metrics: dict[str, Any]) -> dict[str, Any]:
 class RecommendResult:
     """What :func:`recommend` made."""
 
-    table: pd.DataFrame
-    """user_id, rank, movie_id, title, genres, score (original ids)."""
+    table: pd.DataFrame | None
+    """user_id, rank, movie_id, title, genres, score (original ids); None when every user's
+    lists were only written (``table=False``)."""
     users: tuple[int, ...] | None
     """The dense ids of the requested users, or None for every user of the model."""
     liked: pd.DataFrame | None = None
@@ -293,6 +294,7 @@ def recommend(
     engine: str | None = None,
     out: Path | None = None,
     liked: int = 0,
+    table: bool = True,
 ) -> RecommendResult:
     """Top-``n`` unseen movies from the saved model ``model_dir`` for ``users`` (ids as
     typed, e.g. ``["42", "7"]``) or, with None, every user of the model.
@@ -300,7 +302,9 @@ def recommend(
     ``n`` defaults to ``cfg.recommend.n``; ``engine`` overrides the one that trained the
     model; ``out`` (a local ``.csv``/``.parquet`` file, or both without a suffix) is written
     too (checked before the work); ``liked`` > 0 adds each requested user's that many
-    highest-rated training movies.
+    highest-rated training movies. Every user's lists are made and written where the engine
+    works (on Spark: part-file folders written by the executors); ``table=False`` leaves
+    them there instead of collecting them into :attr:`RecommendResult.table`.
 
     Raises:
         ConfigError: a user id the model does not know, or an empty ``users``.
@@ -325,36 +329,36 @@ def recommend(
             if unknown:
                 raise ConfigError(f"unknown user id(s) not in the model: {', '.join(unknown)}")
         scorer = get_engine(engine or saved.meta["engine"], cfg.spark)
-        with (
-            _released(scorer.load(saved.engine_path, saved.params)) as model,
-            _released(scorer.data(saved.train)) as handle,
-        ):
-            recs = model.recommend(
-                None if wanted is None else np.asarray(wanted), n, exclude=handle
-            )
-        table = decorate(recs, saved.movies, saved.user_ids, saved.item_ids)
-        files = save_recommendations(table, out) if out is not None else []
+        catalog = scorer.catalog(saved.movies, saved.user_ids, saved.item_ids)
+        files: list[Path] = []
         best = None
-        if liked > 0 and wanted is not None:
-            best = top_rated(
-                saved.train, wanted, liked, saved.movies, saved.user_ids, saved.item_ids
-            )
+        lists: pd.DataFrame | None = None
+        with (
+            scorer.load(saved.engine_path, saved.params) as model,
+            scorer.read_table(saved.train_path) as seen,
+        ):
+            if wanted is not None:  # a few users: their lists come to this process
+                recs = model.recommend(np.asarray(wanted), n, exclude=seen)
+                lists = decorate(recs, saved.movies, saved.user_ids, saved.item_ids)
+                files = save_recommendations(lists, out) if out is not None else []
+                if liked > 0:
+                    mine = seen.rows_of_users(np.asarray(wanted))
+                    best = top_rated(
+                        mine, wanted, liked, saved.movies, saved.user_ids, saved.item_ids
+                    )
+            else:  # every user: made and written by the engine
+                with model.recommend_table(None, n, exclude=seen) as every:
+                    if out is not None:
+                        written = every.write_recommendations(out, catalog)
+                        files = [out.parent / name for name in written.files]
+                    if table:
+                        lists = decorate(every.ratings, *_catalog_values(catalog))
     dense = None if wanted is None else tuple(int(u) for u in wanted)
-    return RecommendResult(table, dense, best, files)
+    return RecommendResult(lists, dense, best, files)
 
 
-class _released:
-    """``with _released(x) as x:`` calls ``x.release()`` on the way out (engine handles and
-    models are not context managers yet)."""
-
-    def __init__(self, resource: Any) -> None:
-        self.resource = resource
-
-    def __enter__(self) -> Any:
-        return self.resource
-
-    def __exit__(self, *exc: object) -> None:
-        self.resource.release()
+def _catalog_values(catalog: Any) -> tuple[Any, Any, Any]:
+    return catalog.movies, catalog.user_ids, catalog.item_ids
 
 
 __all__ = [

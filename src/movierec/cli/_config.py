@@ -94,7 +94,8 @@ def make_config(*, require_data: bool = False) -> RunConfig:
 
     Raises:
         ConfigError: an invalid value, an unreadable config file, or (``require_data``)
-            neither ``--data`` nor ``--dataset`` in flags or file.
+            none of ``--data``, ``--dataset`` or ``--table`` in flags or file; or a table
+            with the local engine.
     """
     from movierec.config import build_config
 
@@ -107,6 +108,11 @@ def make_config(*, require_data: bool = False) -> RunConfig:
             node = node.setdefault(section, {})
         node[key] = value
     cfg = build_config(meta.get(_CONFIG_FILE), overrides)
-    if require_data and cfg.data.path is None and cfg.data.dataset is None:
-        raise ConfigError("no input: give --data PATH or --dataset NAME (or set them in --config)")
+    data = cfg.data
+    if require_data and data.path is None and data.dataset is None and data.table is None:
+        raise ConfigError(
+            "no input: give --data PATH, --dataset NAME or --table NAME (or set them in --config)"
+        )
+    if data.table is not None and cfg.engine != "spark":
+        raise ConfigError("--table reads a Spark SQL table: it needs --engine spark")
     return cfg

@@ -49,6 +49,11 @@ DATASET = setting(
     path="data.dataset",
     help="A GroupLens release by name (see `movierec datasets list`).",
 )
+TABLE = setting(
+    "--table",
+    path="data.table",
+    help="A Spark SQL table of ratings (e.g. db.ratings; Spark engine), instead of --data.",
+)
 MOVIES = setting(
     "--movies", path="data.movies", type=PATH_OR_URI, help="Movies file with titles and genres."
 )
@@ -365,7 +370,7 @@ def mlflow_options(f: Fn) -> Fn:
 # ---------------------------------------------------------------- option groups of the verbs
 
 data_options = options(
-    DATA, DATASET, MOVIES, FORMAT, SEP, HEADER, COLUMN, DUPLICATES, RATING_MIN, RATING_MAX
+    DATA, DATASET, TABLE, MOVIES, FORMAT, SEP, HEADER, COLUMN, DUPLICATES, RATING_MIN, RATING_MAX
 )
 """Where the ratings come from and how they are read."""
 

@@ -32,10 +32,10 @@ def compare_splits(out: Path | str | None, as_json: bool, verbose: int, quiet: b
     Example:
       movierec compare-splits --data ratings.csv --train-fractions 0.6,0.7,0.75,0.8
     """
-    from movierec.data import load_ratings
     from movierec.engines import ALSParams, get_engine
     from movierec.hadoopfs import atomic_output, check_output
     from movierec.jsonio import write_json
+    from movierec.pipeline import check_source
     from movierec.pipeline import compare_splits as compare
     from movierec.plots import plot_split_comparison
 
@@ -44,12 +44,14 @@ def compare_splits(out: Path | str | None, as_json: bool, verbose: int, quiet: b
     if out is not None:
         check_output(out, replace_if="split_comparison.json", spark_cfg=cfg.spark)
     progress = reporter(quiet or as_json)
-    loaded = load_ratings(cfg.data, cfg.spark)
+    check_source(cfg.data)
     engine = get_engine(cfg.engine, cfg.spark)
-    progress.stage("split_comparison", len(cfg.split.train_fractions))
-    params = ALSParams.from_config(cfg.als, cfg.seed)
-    rows = compare(engine, loaded.ratings, params, cfg.split.train_fractions, cfg.seed, progress)
-    progress.end_stage()
+    with engine.read(cfg.data, cfg.spark) as loaded:
+        progress.stage("split_comparison", len(cfg.split.train_fractions))
+        params = ALSParams.from_config(cfg.als, cfg.seed)
+        fractions = cfg.split.train_fractions
+        rows = compare(engine, loaded.ratings, params, fractions, cfg.seed, progress)
+        progress.end_stage()
     if out is not None:
         with atomic_output(out, replace_if="split_comparison.json", spark_cfg=cfg.spark) as tmp:
             write_json(tmp / "split_comparison.json", rows)

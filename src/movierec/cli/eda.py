@@ -22,20 +22,19 @@ def eda(out: Path | str, as_json: bool, verbose: int, quiet: bool) -> None:
     Example:
       movierec eda --data ratings.csv --out eda/
     """
-    from movierec.data import load_ratings, save_rejects
     from movierec.engines import get_engine
     from movierec.hadoopfs import atomic_output
     from movierec.jsonio import write_json
-    from movierec.pipeline import data_section, explore
+    from movierec.pipeline import check_source, data_section, explore
 
     setup_logging(verbose, quiet)
     cfg = make_config(require_data=True)
+    check_source(cfg.data)
     with atomic_output(out, replace_if="eda.json", spark_cfg=cfg.spark) as tmp:
-        loaded = load_ratings(cfg.data, cfg.spark)
-        if len(loaded.rejects):
-            save_rejects(loaded.rejects, tmp / "rejects.csv")
         engine = get_engine(cfg.engine, cfg.spark)
-        section = data_section(loaded, explore(engine, loaded, tmp / "plots"))
+        with engine.read(cfg.data, cfg.spark) as loaded:  # read where the engine works
+            loaded.write_rejects(tmp)
+            section = data_section(loaded, explore(engine, loaded, tmp / "plots"))
         write_json(tmp / "eda.json", section)
     if as_json:
         print_json(section)

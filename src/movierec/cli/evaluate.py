@@ -58,7 +58,13 @@ def evaluate(
     result = evaluate_model(cfg, model_dir, engine=given("engine"), baselines=baselines)
     if rejects_path is not None and result.test_rows is not None:
         from movierec.data import save_rejects
+        from movierec.errors import ConfigError
 
+        if result.test_rows.rejects is None:
+            raise ConfigError(
+                "--rejects lists the unscored rows on the driver, which the Spark engine "
+                "does not do (it counts them: see test_rows); use --engine local"
+            )
         save_rejects(result.test_rows.rejects, rejects_path)
     if as_json:
         print_json(result.metrics)

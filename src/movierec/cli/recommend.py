@@ -59,13 +59,14 @@ def recommend(
         engine=given("engine"),
         out=out,
         liked=5 if show_table and users else 0,
+        table=as_json or show_table,  # every user's lists, only written: not collected
     )
     if not quiet:
         for path in result.files:
             click.echo(f"wrote {path}", err=True)
-    if as_json:
+    if as_json and result.table is not None:
         print_json(result.table.to_dict(orient="records"))
-    elif show_table:
+    elif show_table and result.table is not None:
         from movierec.console import print_recommendations
 
         print_recommendations(result.table, liked=result.liked)

@@ -40,11 +40,10 @@ def tune(out: Path | str | None, as_json: bool, verbose: int, quiet: bool) -> No
       movierec tune --dataset ml-latest-small --engine local --search optuna --trials 30 \\
                     --models implicit-als --objective ndcg@10 --out tuning/
     """
-    from movierec.data import load_ratings
     from movierec.engines import ALSParams, get_engine
     from movierec.hadoopfs import atomic_output, check_output
     from movierec.jsonio import write_json
-    from movierec.pipeline import holdout, implicit_params, interaction_spec
+    from movierec.pipeline import check_source, holdout, implicit_params, interaction_spec
     from movierec.plots import plot_tuning_results
     from movierec.tuning import tune as run_tuning
 
@@ -53,23 +52,26 @@ def tune(out: Path | str | None, as_json: bool, verbose: int, quiet: bool) -> No
     if out is not None:
         check_output(out, replace_if="tuning.json", spark_cfg=cfg.spark)
     progress = reporter(quiet or as_json)
-    loaded = load_ratings(cfg.data, cfg.spark)
+    check_source(cfg.data)
     engine = get_engine(cfg.engine, cfg.spark)
-    dev, _ = holdout(loaded.ratings, cfg)
-    progress.stage("tuning", cfg.tuning.planned_fits())
-    base = ALSParams.from_config(cfg.als, cfg.seed)
-    result = run_tuning(
-        engine,
-        dev,
-        cfg.tuning,
-        base,
-        cfg.seed,
-        progress.advance,
-        threshold=cfg.evaluation.threshold,
-        interactions=interaction_spec(cfg),
-        start=[base, implicit_params(cfg)],  # as in `run`: random/optuna try the defaults first
-    )
-    progress.end_stage()
+    with engine.read(cfg.data, cfg.spark) as loaded:
+        dev, test = holdout(loaded.ratings, cfg)
+        test.release()  # tuning sees the development part only
+        progress.stage("tuning", cfg.tuning.planned_fits())
+        base = ALSParams.from_config(cfg.als, cfg.seed)
+        with dev:
+            result = run_tuning(
+                engine,
+                dev,
+                cfg.tuning,
+                base,
+                cfg.seed,
+                progress.advance,
+                threshold=cfg.evaluation.threshold,
+                interactions=interaction_spec(cfg),
+                start=[base, implicit_params(cfg)],  # as in `run`: random/optuna try defaults
+            )
+        progress.end_stage()
     rows = result.to_dict()
     if out is not None:
         with atomic_output(out, replace_if="tuning.json", spark_cfg=cfg.spark) as tmp:

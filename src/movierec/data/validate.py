@@ -55,17 +55,23 @@ import numpy as np
 import pandas as pd
 
 from movierec import schema
+from movierec.data.rules import BAD as BAD
+from movierec.data.rules import INT32_MAX as INT32_MAX
+from movierec.data.rules import INT32_MIN as INT32_MIN
+from movierec.data.rules import INT64_MAX as INT64_MAX
+from movierec.data.rules import INT64_MIN as INT64_MIN
+from movierec.data.rules import INT_DIGITS_PATTERN
+from movierec.data.rules import MISSING as MISSING
+from movierec.data.rules import MISSING_MARKERS as MISSING_MARKERS
+from movierec.data.rules import OK as OK
+from movierec.data.rules import OUT_OF_RANGE as OUT_OF_RANGE
 from movierec.errors import quote_cell
+
+# The cell status codes, integer bounds and missing markers (rule C1) are imported above from
+# movierec.data.rules, where they are defined once (the Spark reader uses them too).
 
 logger = logging.getLogger(__name__)
 
-OK, MISSING, BAD, OUT_OF_RANGE = 0, 1, 2, 3
-"""Cell status codes returned by the ``parse_*`` functions."""
-
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "nat", "null", "none"})
-"""Cell texts (case-insensitive, stripped) that count as a missing value (rule C1)."""
 
 LINE_BREAKS = ("\r\n", "\r", "\n")
 """Record terminators of delimited text, any mix (rule R1)."""
@@ -258,7 +264,7 @@ def parse_ids(values: pd.Series, kind: IdKind = "int") -> IdParse:
     # the few cells that are not plain numbers: missing markers, huge integers, junk
     s = as_text(values.iloc[rest])
     missing = _missing_mask(s)
-    digits = s.str.fullmatch(r"[+-]?\d+").to_numpy(dtype=bool)
+    digits = s.str.fullmatch(INT_DIGITS_PATTERN).to_numpy(dtype=bool)
     too_long = _lengths(s) > MAX_ID_LENGTH
     digits &= ~too_long
     for j in np.flatnonzero(digits):

@@ -44,7 +44,7 @@ import logging
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -52,10 +52,21 @@ import pandas as pd
 from movierec.engines import _local_kernels as K
 from movierec.engines import _local_plan as P
 from movierec.engines import local_implicit as LI
-from movierec.engines.base import MODELS, ALSParams, Engine, EngineData, Factors, TrainedModel
-from movierec.engines.spark_als import I_BIAS, U_BIAS
+from movierec.engines.base import (
+    MODELS,
+    ALSParams,
+    Engine,
+    EngineData,
+    Factors,
+    FrameLoaded,
+    Loaded,
+    TrainedModel,
+)
 from movierec.errors import ConfigError, EngineError, ModelError
-from movierec.schema import ITEM, RANK, RATING, SCORE, TIMESTAMP, USER
+from movierec.schema import I_BIAS, ITEM, RANK, RATING, SCORE, TIMESTAMP, U_BIAS, USER
+
+if TYPE_CHECKING:
+    from movierec.config import DataConfig, SparkConfig
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +120,18 @@ def _positions(sorted_ids: np.ndarray, query: Any) -> np.ndarray:
     return np.where(sorted_ids[pos] == q, pos, -1).astype(np.int64)
 
 
+_INDEX = (
+    "csr_indptr",
+    "csr_indices",
+    "csr_values",
+    "csr_perm",
+    "csc_indptr",
+    "csc_indices",
+    "csc_values",
+    "csc_from_csr",
+)
+
+
 class LocalData(EngineData):
     """A canonical ratings table plus its sparse index, built once (O(ratings)).
 
@@ -124,10 +147,39 @@ class LocalData(EngineData):
     Values are float32 because Spark's ALS reads ratings as float; the biases of
     ``biased-als`` are computed from the float64 ratings through ``csr_perm``, as Spark
     computes them from its double column.
+
+    With ``index=False`` (tables the engine derives: splits, folds, predictions, lists) the
+    index is built by :meth:`ensure_index` the first time a fit or an exclusion needs it,
+    and kept until :meth:`release`.
     """
 
-    def __init__(self, ratings: pd.DataFrame) -> None:
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    csr_indptr: np.ndarray
+    csr_indices: np.ndarray
+    csr_values: np.ndarray
+    csr_perm: np.ndarray
+    csc_indptr: np.ndarray
+    csc_indices: np.ndarray
+    csc_values: np.ndarray
+    csc_from_csr: np.ndarray
+
+    def __init__(self, ratings: pd.DataFrame, *, index: bool = True) -> None:
         self._ratings = ratings
+        for name in ("user_ids", "item_ids", *_INDEX):
+            setattr(self, name, None)
+        if index:
+            self.ensure_index()
+
+    def ensure_index(self) -> LocalData:
+        """Build the sparse index if it is not built yet; return ``self``.
+
+        Raises:
+            EngineError: ids are not 32-bit integers.
+        """
+        if self.csr_indptr is not None:
+            return self
+        ratings = self._ratings
         started = time.perf_counter()
         self.user_ids, uidx = _dense_index(ratings[USER].to_numpy(), "user")
         self.item_ids, iidx = _dense_index(ratings[ITEM].to_numpy(), "movie")
@@ -160,41 +212,47 @@ class LocalData(EngineData):
             n_items,
             time.perf_counter() - started,
         )
+        return self
 
     @property
     def ratings(self) -> pd.DataFrame:
         return self._ratings
 
+    def derive(self, frame: pd.DataFrame) -> LocalData:
+        """A table of this engine on ``frame``, indexed when first fitted or excluded."""
+        return LocalData(frame, index=False)
+
     @property
     def n_users(self) -> int:
-        return len(self.user_ids)
+        return len(self.ensure_index().user_ids)
 
     @property
     def n_items(self) -> int:
-        return len(self.item_ids)
+        return len(self.ensure_index().item_ids)
 
     @property
     def nnz(self) -> int:
         """Number of ratings."""
-        return len(self.csr_values)
+        return len(self._ratings)
 
     def csr_rows(self) -> np.ndarray:
         """User row of every CSR entry (int32; a fresh array of n entries)."""
-        counts = np.diff(self.csr_indptr)
+        counts = np.diff(self.ensure_index().csr_indptr)
         return np.repeat(np.arange(self.n_users, dtype=np.int32), counts)
+
+    def aggregates(self) -> tuple[pd.Series, pd.Series, pd.Series]:
+        """(ratings per user, per movie, per rating value): int64 Series by id, ascending,
+        read off the sparse index (a temporary one when this table is not indexed)."""
+        data = self if self.csr_indptr is not None else LocalData(self._ratings)
+        users = pd.Series(np.diff(data.csr_indptr).astype(np.int64), index=data.user_ids)
+        items = pd.Series(np.diff(data.csc_indptr).astype(np.int64), index=data.item_ids)
+        values = self._ratings[RATING].value_counts().sort_index()
+        per_value = pd.Series(values.to_numpy(dtype=np.int64), index=values.index.to_numpy())
+        return users, items, per_value
 
     def release(self) -> None:
         """Drop the index arrays (the handle must not be used afterwards)."""
-        for name in (
-            "csr_indptr",
-            "csr_indices",
-            "csr_values",
-            "csr_perm",
-            "csc_indptr",
-            "csc_indices",
-            "csc_values",
-            "csc_from_csr",
-        ):
+        for name in _INDEX:
             setattr(self, name, None)
 
 
@@ -484,6 +542,8 @@ class LocalALSModel(TrainedModel):
             raise EngineError(f"n must be at least 1, got {n}")
         if exclude is not None and not isinstance(exclude, LocalData):
             raise EngineError("the local engine needs LocalData to exclude seen movies")
+        if exclude is not None:
+            exclude.ensure_index()
         if users is None:
             urows = np.arange(len(self.user_ids), dtype=np.int64)
         else:
@@ -790,6 +850,7 @@ def objective(model: LocalALSModel, data: LocalData) -> float:
     Raises:
         EngineError: ``data`` has a user or movie the model does not know.
     """
+    data.ensure_index()
     urow = _positions(model.user_ids, data.user_ids)
     irow = _positions(model.item_ids, data.item_ids)
     if (urow < 0).any() or (irow < 0).any():
@@ -829,12 +890,28 @@ class LocalEngine(Engine):
     Python threads are serialised by a lock anyway (the workqueue layer would abort)."""
 
     def data(self, ratings: pd.DataFrame) -> LocalData:
-        """Index ``ratings`` (canonical schema) for fitting, aggregating and exclusion.
+        """Index ``ratings`` (canonical schema) for fitting, aggregating and exclusion; other
+        tables (predictions, top-N lists without a RATING column) are held as they are.
 
         Raises:
             EngineError: ids are not 32-bit integers.
         """
-        return LocalData(ratings)
+        return LocalData(ratings, index=RATING in ratings.columns)
+
+    def read(
+        self, cfg: DataConfig, spark_cfg: SparkConfig | None = None, *, keep_lines: bool = False
+    ) -> Loaded:
+        """:func:`movierec.data.load_ratings` into a table indexed when first fitted."""
+        from movierec.data import load_ratings
+
+        loaded = load_ratings(cfg, spark_cfg, keep_lines=keep_lines)
+        return FrameLoaded(loaded, LocalData(loaded.ratings, index=False))
+
+    def read_table(self, path: Path) -> LocalData:
+        """A Parquet ratings table (one file, or a folder of part files in name order)."""
+        from movierec.lists import read_table
+
+        return LocalData(read_table(Path(path)), index=False)
 
     def fit(
         self, train: EngineData, params: ALSParams, *, track_objective: bool = False
@@ -856,6 +933,7 @@ class LocalEngine(Engine):
         if params.model == "ease":  # the item-item model: movierec.engines.ease_model
             from movierec.engines.ease_model import fit_local
 
+            train.ensure_index()
             frame = train.ratings
             times = (
                 frame[TIMESTAMP].to_numpy(dtype=np.float64)[train.csr_perm]
@@ -879,6 +957,7 @@ class LocalEngine(Engine):
             )
             return fit  # type: ignore[return-value]
         _check_params(params)
+        train.ensure_index()
         if train.nnz == 0:
             raise EngineError("cannot fit ALS on an empty ratings table")
         started = time.perf_counter()
@@ -1047,11 +1126,7 @@ class LocalEngine(Engine):
         """
         if not isinstance(data, LocalData):
             raise EngineError("the local engine aggregates LocalData only")
-        users = pd.Series(np.diff(data.csr_indptr).astype(np.int64), index=data.user_ids)
-        items = pd.Series(np.diff(data.csc_indptr).astype(np.int64), index=data.item_ids)
-        values = data.ratings[RATING].value_counts().sort_index()
-        per_value = pd.Series(values.to_numpy(dtype=np.int64), index=values.index.to_numpy())
-        return users, items, per_value
+        return data.aggregates()
 
 
 def warm_up() -> float:

@@ -1,8 +1,11 @@
 """The Spark engine: Spark MLlib ALS behind the :mod:`movierec.engines.base` contract.
 
 Fitting, predicting and top-N scoring all run as Spark jobs, so the same code runs in
-``local[*]`` and on a cluster. Only small results (predictions for a test set, top-N
-lists, factor exports, aggregates) come back to the driver.
+``local[*]`` and on a cluster. The data plane (tables, splits, metrics, writers) is in
+:mod:`movierec.engines.spark.table`. :meth:`SparkALSModel.predict_table` and
+:meth:`SparkALSModel.recommend_table` keep their results on the cluster; the pandas methods
+:meth:`~SparkALSModel.predict` and :meth:`~SparkALSModel.recommend` collect them (a few
+users, tests). Factor exports are bounded by users and movies.
 """
 
 from __future__ import annotations
@@ -16,14 +19,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from movierec.engines.base import ALSParams, Engine, EngineData, Factors, TrainedModel
+from movierec.engines.base import ALSParams, Catalog, Engine, EngineData, Factors, TrainedModel
+from movierec.engines.spark.table import SparkCatalog, SparkData, SparkRead, clip_column
 from movierec.errors import ConfigError, EngineError, ModelError
-from movierec.schema import ITEM, PREDICTION, RANK, RATING, SCORE, TIMESTAMP, USER
+from movierec.schema import I_BIAS, ITEM, PREDICTION, RANK, RATING, SCORE, U_BIAS, USER
 from movierec.spark import ensure_active
 
 if TYPE_CHECKING:
     from pyspark.ml.recommendation import ALSModel
     from pyspark.sql import DataFrame, SparkSession
+
+    from movierec.config import DataConfig, SparkConfig
 
 log = logging.getLogger(__name__)
 
@@ -42,50 +48,6 @@ def _uri(path: Path) -> str:
     from movierec.hadoopfs import spark_uri
 
     return spark_uri(path)
-
-
-def _ratings_schema() -> Any:
-    from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
-
-    return StructType(
-        [
-            StructField(USER, IntegerType(), False),
-            StructField(ITEM, IntegerType(), False),
-            StructField(RATING, DoubleType(), False),
-        ]
-    )
-
-
-class SparkData(EngineData):
-    """A canonical ratings table as a cached Spark DataFrame (user, movie, rating)."""
-
-    def __init__(self, spark: SparkSession, ratings: pd.DataFrame) -> None:
-        from pyspark.sql.types import LongType, StructField
-
-        self._ratings = ratings
-        pdf = pd.DataFrame(
-            {
-                USER: ratings[USER].to_numpy(dtype=np.int32),
-                ITEM: ratings[ITEM].to_numpy(dtype=np.int32),
-                RATING: ratings[RATING].to_numpy(dtype=np.float64),
-            }
-        )
-        schema = _ratings_schema()
-        if TIMESTAMP in ratings:  # kept for EASE's rating sessions
-            pdf[TIMESTAMP] = ratings[TIMESTAMP].to_numpy(dtype=np.int64)
-            schema = schema.add(StructField(TIMESTAMP, LongType(), False))
-        self.df: DataFrame = spark.createDataFrame(pdf, schema=schema).cache()
-
-    @property
-    def ratings(self) -> pd.DataFrame:
-        return self._ratings
-
-    def release(self) -> None:
-        self.df.unpersist()
-
-
-U_BIAS = "user_bias"
-I_BIAS = "item_bias"
 
 
 @dataclass
@@ -167,6 +129,7 @@ class SparkALSModel(TrainedModel):
         params: ALSParams,
         biases: SparkBiases | None = None,
         block_size: int = DEFAULT_TOPN_BLOCK_SIZE,
+        engine: SparkEngine | None = None,
     ) -> None:
         if block_size < 1:
             raise EngineError(f"top-N block size must be at least 1, got {block_size}")
@@ -176,6 +139,43 @@ class SparkALSModel(TrainedModel):
         self.biases = biases
         self.block_size = block_size
         """Users (and movies) per block of :meth:`recommend_df`."""
+        self.engine = engine or SparkEngine(spark, block_size)
+
+    def predict_table(
+        self, pairs: EngineData, scale: tuple[float, float] | None = None
+    ) -> EngineData:
+        """``pairs`` with PREDICTION (double; NaN for cold start; clipped to ``scale``),
+        computed by ALS's ``transform`` (plus the biases of biased-als) on the cluster."""
+        from pyspark.sql import functions as F
+
+        ensure_active(self._spark)
+        if not isinstance(pairs, SparkData):
+            raise EngineError("the Spark engine predicts SparkData only")
+        df = pairs.df.drop(PREDICTION) if PREDICTION in pairs.df.columns else pairs.df
+        scored = self.model.transform(df)
+        if self.biases is not None:
+            b = self.biases
+            scored = (
+                scored.join(b.user, USER, "left")
+                .join(b.item, ITEM, "left")
+                .withColumn(PREDICTION, F.col(PREDICTION) + b.mean + F.col(U_BIAS) + F.col(I_BIAS))
+                .drop(U_BIAS, I_BIAS)
+            )
+        return self.engine.wrap(clip_column(scored, scale))
+
+    def recommend_table(
+        self, users: EngineData | None, n: int, exclude: EngineData | None
+    ) -> EngineData:
+        """:meth:`recommend_df` for the distinct users of ``users`` (None: every user), kept
+        on the cluster."""
+        from pyspark.sql import functions as F
+
+        wanted = None
+        if users is not None:
+            if not isinstance(users, SparkData):
+                raise EngineError("the Spark engine recommends for SparkData users only")
+            wanted = users.df.select(F.col(USER).cast("int").alias(_ID)).distinct()
+        return self.engine.wrap(self.recommend_df(wanted, n, exclude))
 
     def predict(self, pairs: pd.DataFrame) -> np.ndarray:
         from pyspark.sql import functions as F
@@ -225,17 +225,18 @@ class SparkALSModel(TrainedModel):
         ]
 
     def recommend_df(
-        self, users: np.ndarray | None, n: int, exclude: EngineData | None
+        self, users: np.ndarray | DataFrame | None, n: int, exclude: EngineData | None
     ) -> DataFrame:
         """Top-``n`` movies per user as a Spark DataFrame (USER, ITEM, SCORE, RANK), blocked.
 
-        Users and movies are hashed into blocks of about ``block_size`` rows each
-        (``pmod(xxhash64(id), blocks)``). Every (user block, movie block) pair becomes one
-        group of a ``groupBy().applyInPandas`` that holds that block pair's factors and seen
-        (user, movie) pairs, scores it in numpy (float64 dot products summed factor by factor,
-        so a score is bitwise the same in any block; biased models add mean + b_u + b_i),
-        masks the seen pairs and keeps each user's ``n`` best movies of that block (score
-        descending, then movie id ascending). A window over the candidates
+        ``users`` are dense ids (an array, or a DataFrame with one column ``_id``); None
+        means every user the model knows. Users and movies are hashed into blocks of about
+        ``block_size`` rows each (``pmod(xxhash64(id), blocks)``). Every (user block, movie
+        block) pair becomes one group of a ``groupBy().applyInPandas`` that holds that block
+        pair's factors and seen (user, movie) pairs, scores it in numpy (float64 dot products
+        summed factor by factor, so a score is bitwise the same in any block; biased models
+        add mean + b_u + b_i), masks the seen pairs and keeps each user's ``n`` best movies of
+        that block (score descending, then movie id ascending). A window over the candidates
         (``n`` per movie block per user) then keeps the overall top ``n``. Nothing but the
         block counts reaches the driver; one task holds at most two blocks of factors and a
         few ``block_size``² matrices (scores and temporaries: 32 MB each at 2048).
@@ -274,11 +275,14 @@ class SparkALSModel(TrainedModel):
             uf = uf.withColumn(_B, F.lit(0.0).cast("double"))
             itf = itf.withColumn(_B, F.lit(0.0).cast("double"))
         wanted: DataFrame | None = None
-        if users is not None:
+        if isinstance(users, np.ndarray | list | tuple):
             wanted = self._spark.createDataFrame(
                 pd.DataFrame({_ID: np.unique(np.asarray(users, dtype=np.int32))}),
                 schema=StructType([StructField(_ID, IntegerType(), False)]),
             )
+        elif users is not None:
+            wanted = users
+        if wanted is not None:
             uf = uf.join(wanted, _ID, "inner")
         n_user_blocks = max(1, -(-uf.count() // self.block_size))
         n_item_blocks = max(1, -(-itf.count() // self.block_size))
@@ -398,15 +402,22 @@ class SparkALSModel(TrainedModel):
         )
 
     def factors(self) -> Factors:
+        """The factors collected to the driver (rank + 1 numbers per user and per movie).
+
+        Each factor comes as its own float column (``features[j]``), so the transfer is
+        Arrow columns of numbers, not one array object per row."""
+        from pyspark.sql import functions as F
+
         ensure_active(self._spark)
+        rank = self.params.rank
 
         def collect(df: DataFrame) -> tuple[np.ndarray, np.ndarray]:
-            pdf = df.toPandas().sort_values("id", kind="stable")
+            cols = [F.col("features")[j].alias(f"_f{j}") for j in range(rank)]
+            pdf = df.select(F.col("id").cast("int").alias("id"), *cols).toPandas()
+            pdf = pdf.sort_values("id", kind="stable")
             ids = pdf["id"].to_numpy(dtype=np.int32)
-            if len(pdf) == 0:
-                return ids, np.zeros((0, self.params.rank), dtype=np.float32)
-            mat = np.stack([np.asarray(f, dtype=np.float32) for f in pdf["features"]])
-            return ids, mat
+            mat = pdf[[f"_f{j}" for j in range(rank)]].to_numpy(dtype=np.float32)
+            return ids, np.ascontiguousarray(mat.reshape(len(ids), rank))
 
         user_ids, user_factors = collect(self.model.userFactors)
         item_ids, item_factors = collect(self.model.itemFactors)
@@ -457,7 +468,58 @@ class SparkEngine(Engine):
         (:meth:`SparkALSModel.recommend_df`)."""
 
     def data(self, ratings: pd.DataFrame) -> SparkData:
-        return SparkData(self.spark, ratings)
+        """A pandas table copied to Spark (``createDataFrame``: small inputs and tests)."""
+        from movierec.engines.spark.convert import to_spark
+
+        ensure_active(self.spark)
+        return SparkData(self, to_spark(self.spark, ratings), source=ratings)
+
+    def wrap(self, df: DataFrame) -> SparkData:
+        """A table of this engine on the DataFrame ``df``."""
+        return SparkData(self, df)
+
+    def read(
+        self, cfg: DataConfig, spark_cfg: SparkConfig | None = None, *, keep_lines: bool = False
+    ) -> SparkRead:
+        """The ratings source read and validated on the executors
+        (:func:`movierec.engines.spark.reader.read_ratings`: the local reader's rules,
+        reject reasons, counts and dense ids; rejects kept as a DataFrame). ``spark_cfg``
+        is unused: the executors read any Hadoop URI themselves, nothing is staged;
+        ``keep_lines`` too: the kept rows' lines stay on the executors."""
+        from movierec.engines.spark.reader import read_ratings
+
+        ensure_active(self.spark)
+        return SparkRead(self, read_ratings(self.spark, cfg))
+
+    def read_table(self, path: Path) -> SparkData:
+        """A canonical ratings table stored as Parquet (one file or part files), read by the
+        executors (a Hadoop URI when the model folder is staged from one)."""
+        from pyspark.sql import functions as F
+
+        ensure_active(self.spark)
+        df = self.spark.read.parquet(_uri(Path(path)))
+        return SparkData(
+            self,
+            df.select(
+                F.col(USER).cast("int"), F.col(ITEM).cast("int"), F.col(RATING).cast("double")
+            ),
+        )
+
+    def catalog(
+        self,
+        movies: pd.DataFrame | None,
+        user_ids: np.ndarray | None = None,
+        item_ids: np.ndarray | None = None,
+    ) -> SparkCatalog:
+        return SparkCatalog.from_local(self, Catalog(movies, user_ids, item_ids))
+
+    def spark_catalog(self, catalog: Catalog | None) -> SparkCatalog:
+        """``catalog`` with DataFrames for joins (copied to Spark when driver-side)."""
+        if isinstance(catalog, SparkCatalog):
+            return catalog
+        if catalog is None:
+            return SparkCatalog(self, None, None, None)
+        return SparkCatalog.from_local(self, catalog)
 
     def fit(self, train: EngineData, params: ALSParams) -> SparkALSModel:
         from pyspark.ml.recommendation import ALS
@@ -474,7 +536,7 @@ class SparkEngine(Engine):
             from movierec.engines.spark.ease import fit_spark
 
             partner = self.fit(train, partner_params(params)) if params.ease_blend > 0 else None
-            return fit_spark(self.spark, train, params, partner)  # type: ignore[return-value]
+            return fit_spark(self.spark, train, params, partner, self)  # type: ignore[return-value]
         als = ALS(
             rank=params.rank,
             maxIter=params.max_iter,
@@ -493,14 +555,15 @@ class SparkEngine(Engine):
         )
         log.debug("fitting Spark ALS %s", params)
         if not params.biased:
-            return SparkALSModel(self.spark, als.fit(train.df), params, None, self.topn_block_size)
+            model = als.fit(train.df)
+            return SparkALSModel(self.spark, model, params, None, self.topn_block_size, self)
         biases = SparkBiases.fit(train.df, params.bias_reg)
         residuals = biases.residuals(train.df).cache()
         try:
             model = als.fit(residuals)
         finally:
             residuals.unpersist()
-        return SparkALSModel(self.spark, model, params, biases, self.topn_block_size)
+        return SparkALSModel(self.spark, model, params, biases, self.topn_block_size, self)
 
     def load(self, path: Path, params: ALSParams) -> SparkALSModel:
         from pyspark.ml.recommendation import ALSModel
@@ -514,7 +577,7 @@ class SparkEngine(Engine):
             partner = (
                 self.load(path / PARTNER, partner_params(params)) if params.ease_blend > 0 else None
             )
-            return load_spark(self.spark, path, params, partner)  # type: ignore[return-value]
+            return load_spark(self.spark, path, params, partner, self)  # type: ignore[return-value]
         try:
             model = ALSModel.load(_uri(path / "als"))
             biases = SparkBiases.load(self.spark, path / "biases") if params.biased else None
@@ -524,15 +587,9 @@ class SparkEngine(Engine):
             raise ModelError(
                 f"{path}: Spark model has rank {model.rank}, metadata says {params.rank}"
             )
-        return SparkALSModel(self.spark, model, params, biases, self.topn_block_size)
+        return SparkALSModel(self.spark, model, params, biases, self.topn_block_size, self)
 
     def aggregates(self, data: EngineData) -> tuple[pd.Series, pd.Series, pd.Series]:
         if not isinstance(data, SparkData):
             raise EngineError("the Spark engine aggregates SparkData only")
-        df = data.df
-
-        def counts(col: str) -> pd.Series:
-            pdf = df.groupBy(col).count().toPandas().sort_values(col)
-            return pd.Series(pdf["count"].to_numpy(dtype=np.int64), index=pdf[col].to_numpy())
-
-        return counts(USER), counts(ITEM), counts(RATING)
+        return data.aggregates()

@@ -4,7 +4,7 @@ the prose and markup are in the matching templates."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -130,45 +130,98 @@ def _test_check(info: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
+_LIST_COLUMNS = ["rank", ITEM, TITLE, GENRES, SCORE]
+_LIKED_COLUMNS = [ITEM, TITLE, GENRES, RATING]
+
+
+def _written(path: Path) -> bool:
+    """``path`` is in the run folder: a file or a folder of part files, or (while a run is
+    published to a Hadoop filesystem) written by Spark's executors straight to the remote
+    output that this local staging folder stands for."""
+    from movierec.hadoopfs import is_remote, spark_uri
+
+    return path.exists() or is_remote(spark_uri(path))
+
+
 def recommendations_view(run_dir: Path, s: Mapping[str, Any]) -> dict[str, Any]:
     """Three sample users' lists beside what they rated highest, and why this recommender.
 
-    ``problem`` is set (and nothing else) when the lists cannot be shown.
+    The users come from the summary's ``recommendations.sample`` (a few rows the run
+    collected, whatever the size of the data); a summary without one (older runs) has them
+    read from the lists and the model's training ratings. ``problem`` is set (and nothing
+    else) when the lists cannot be shown.
     """
-    recs_file = run_dir / "recommendations.parquet"
-    if not recs_file.exists():
+    if not _written(run_dir / "recommendations.parquet"):
         return {"problem": "missing"}
+    info = s.get("recommendations") or {}
+    sample = info.get("sample")
+    if not isinstance(sample, list):
+        return _view_from_files(run_dir, info)
+    if not sample:
+        return {"problem": "empty"}
+    shown = [
+        (
+            str(entry.get("label", "")),
+            entry.get("user"),
+            pd.DataFrame(entry.get("recommendations") or [], columns=_LIST_COLUMNS),
+            pd.DataFrame(entry.get("top_rated") or [], columns=_LIKED_COLUMNS),
+        )
+        for entry in sample
+        if isinstance(entry, dict)
+    ]
+    return _view(info, shown, info.get("users"))
+
+
+def _view_from_files(run_dir: Path, info: Mapping[str, Any]) -> dict[str, Any]:
+    """The sample of a run folder whose summary carries none: from the lists and the
+    model's training ratings (files, or folders of part files), read whole."""
+    from movierec.errors import MovierecError
+    from movierec.lists import read_table
+
     try:
-        recs = pd.read_parquet(recs_file)
-    except (OSError, ValueError) as exc:
+        recs = read_table(run_dir / "recommendations.parquet")
+    except (OSError, ValueError, MovierecError) as exc:
         return {"problem": "unreadable", "error": str(exc)}
     if recs.empty:
         return {"problem": "empty"}
     model_dir = run_dir / "model"
     train = movies = user_ids = item_ids = None
     try:
-        train = pd.read_parquet(model_dir / "train_ratings.parquet")
+        train = read_table(model_dir / "train_ratings.parquet")
         if (model_dir / "movies.parquet").is_file():
             movies = pd.read_parquet(model_dir / "movies.parquet")
         user_ids = _load_ids(model_dir / "user_ids.npy")
         item_ids = _load_ids(model_dir / "item_ids.npy")
-    except (OSError, ValueError):
+    except (OSError, ValueError, MovierecError):
         train = None
     picks = _pick_users(recs, train, user_ids)
-    info = s.get("recommendations") or {}
-    name = str(info.get("recommender", "rating-model"))
     liked = None
     if train is not None:
         dense = np.asarray([d for _, d, _ in picks if d is not None], dtype=np.int64)
         liked = top_rated(train, dense, LIST_LENGTH, movies, user_ids, item_ids)
         liked["_key"] = liked[USER].astype(str)
     keys = recs[USER].astype(str)
-    users = []
+    shown = []
     for label, _, original in picks:
-        mine = recs[keys == str(original)].sort_values("rank", kind="stable").head(LIST_LENGTH)
+        mine = recs[keys == str(original)]
+        theirs = liked[liked["_key"] == str(original)] if liked is not None else None
+        shown.append((label, original, mine, theirs))
+    return _view(info, shown, info.get("users", recs[USER].nunique()))
+
+
+def _view(
+    info: Mapping[str, Any],
+    shown: Sequence[tuple[str, Any, pd.DataFrame, pd.DataFrame | None]],
+    users_count: Any,
+) -> dict[str, Any]:
+    """The section's view model from (label, original user id, list, highest rated or
+    None) per sampled user."""
+    name = str(info.get("recommender", "rating-model"))
+    users = []
+    for label, original, mine, rated in shown:
+        mine = mine.sort_values("rank", kind="stable").head(LIST_LENGTH)
         theirs = None
-        if liked is not None:
-            rated = liked[liked["_key"] == str(original)]
+        if rated is not None:
             theirs = table(
                 ["Title", "Genres", "Rating"],
                 [(_title(r), _genres(r), num(r[RATING], 1)) for _, r in rated.iterrows()],
@@ -195,7 +248,7 @@ def recommendations_view(run_dir: Path, s: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "problem": None,
         "n": info.get("n", LIST_LENGTH),
-        "users_count": info.get("users", recs[USER].nunique()),
+        "users_count": users_count,
         "name": name,
         "score_text": {
             "implicit-als": "score is implicit ALS's preference (higher = more likely to be "

@@ -1,1 +1,1 @@
-"""Spark engine modules (DataFrame operations that run on the executors)."""
+"""The Spark engine's data plane: reading, splitting, scoring and writing on the executors."""

@@ -16,8 +16,9 @@
   A user's scores are the sum of the B rows of their movies, accumulated in float64 in
   ascending movie order — the same numbers, in the same order, as the local engine's
   kernel — then the seen movies are masked and the top n kept (ties: lower movie id).
-  Nothing ratings-sized reaches the driver: the lists (users × n rows) do when asked for
-  as pandas.
+  Nothing ratings-sized reaches the driver: :meth:`SparkEaseModel.recommend_table` and
+  :meth:`SparkEaseModel.predict_table` keep lists and scored pairs on the executors as
+  engine tables; the lists (users × n rows) reach the driver only when asked for as pandas.
 
 Models save to the ``movierec-ease`` folder of :mod:`movierec.engines.ease_model` (weights
 as top-k CSR, interactions as Parquet part files), so either engine loads the other's.
@@ -47,7 +48,7 @@ from movierec.engines.ease_model import (
     write_weights,
 )
 from movierec.errors import EngineError, ModelError
-from movierec.schema import ITEM, RANK, RATING, SCORE, TIMESTAMP, USER
+from movierec.schema import ITEM, PREDICTION, RANK, RATING, SCORE, TIMESTAMP, USER
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -131,9 +132,11 @@ def spark_gram(x: DataFrame, n_items: int, session_weight: float = 0.0) -> np.nd
 
 
 def fit_spark(
-    spark: SparkSession, train: Any, params: ALSParams, partner: Any = None
+    spark: SparkSession, train: Any, params: ALSParams, partner: Any = None, engine: Any = None
 ) -> SparkEaseModel:
-    """Fit EASE on a :class:`~movierec.engines.spark_als.SparkData` table (see the module doc).
+    """Fit EASE on a :class:`~movierec.engines.spark.table.SparkData` table (see the module
+    doc); ``engine`` (a :class:`~movierec.engines.spark_als.SparkEngine`) owns the tables the
+    model returns.
 
     Raises:
         EngineError: too many movies (``ease_max_items``) or no interaction.
@@ -183,7 +186,7 @@ def fit_spark(
         params.ease_topk,
         time.perf_counter() - started,
     )
-    return SparkEaseModel(spark, params, user_ids, item_ids, x, weights, partner)
+    return SparkEaseModel(spark, params, user_ids, item_ids, x, weights, partner, engine)
 
 
 def _user_scores_fn() -> Any:
@@ -240,8 +243,12 @@ class SparkEaseModel(TrainedModel):
         x: DataFrame,
         weights: Weights,
         partner: Any = None,
+        engine: Any = None,
     ) -> None:
         self._spark = spark
+        self.engine = engine
+        """The :class:`~movierec.engines.spark_als.SparkEngine` whose tables
+        :meth:`recommend_table` and :meth:`predict_table` return (None: the input's)."""
         self.params = params
         self.user_ids = np.asarray(user_ids, dtype=np.int32)
         self.item_ids = np.asarray(item_ids, dtype=np.int32)
@@ -286,16 +293,28 @@ class SparkEaseModel(TrainedModel):
         factors = Factors(np.zeros(0, np.int32), np.zeros((0, mat.shape[1])), ids[order], mat)
         return aligned(factors, np.zeros(0, np.int32), self.item_ids)[1]
 
-    def _grouped(self, parts: list[DataFrame], users: np.ndarray | None) -> DataFrame:
+    def _grouped(self, parts: list[DataFrame], users: np.ndarray | DataFrame | None) -> DataFrame:
         """Union of (_UB, _KIND, USER, _J, _ROW, _F) rows, users hashed into blocks; with a
-        blend, the partner's user factors ride along as kind-4 rows (_F)."""
+        blend, the partner's user factors ride along as kind-4 rows (_F). ``users``: dense
+        ids as an array, or a DataFrame with a USER column (kept on the executors; only the
+        number of the model's users among them is counted), None = every known user."""
         from pyspark.sql import functions as F
         from pyspark.sql.types import ArrayType, FloatType, IntegerType, StructField, StructType
 
-        known = self.user_ids if users is None else np.intersect1d(self.user_ids, users)
-        blocks = max(1, -(-len(known) // SCORE_BLOCK_USERS))
         schema = StructType([StructField(USER, IntegerType(), False)])
-        marks = self._spark.createDataFrame(pd.DataFrame({USER: known.astype(np.int32)}), schema)
+        if users is None or isinstance(users, np.ndarray):
+            known = self.user_ids if users is None else np.intersect1d(self.user_ids, users)
+            marks = self._spark.createDataFrame(
+                pd.DataFrame({USER: known.astype(np.int32)}), schema
+            )
+            count = len(known)
+        else:
+            every = self._spark.createDataFrame(
+                pd.DataFrame({USER: self.user_ids.astype(np.int32)}), schema
+            )
+            marks = every.join(users.select(F.col(USER).cast("int").alias(USER)), USER, "left_semi")
+            count = int(marks.count())
+        blocks = max(1, -(-count // SCORE_BLOCK_USERS))
         no_f = F.lit(None).cast(ArrayType(FloatType())).alias(_F)
         cols = [_KIND, USER, _J, _ROW]
         out = marks.select(
@@ -314,9 +333,11 @@ class SparkEaseModel(TrainedModel):
         return out.withColumn(_UB, F.pmod(F.xxhash64(USER), F.lit(blocks)).cast("int"))
 
     def recommend_df(
-        self, users: np.ndarray | None, n: int, exclude: EngineData | None
+        self, users: np.ndarray | DataFrame | None, n: int, exclude: EngineData | None
     ) -> DataFrame:
-        """Top-``n`` movies per user as a Spark DataFrame (USER, ITEM, SCORE, RANK).
+        """Top-``n`` movies per user as a Spark DataFrame (USER, ITEM, SCORE, RANK), computed
+        on the executors; ``users``: dense ids (an array, or a DataFrame with a USER column),
+        None = every user the model knows.
 
         Raises:
             EngineError: ``n`` < 1, or ``exclude`` is not a Spark table.
@@ -339,7 +360,9 @@ class SparkEaseModel(TrainedModel):
             parts.append(
                 seen.select(F.lit(2).alias(_KIND), USER, _J, F.lit(None).cast("long").alias(_ROW))
             )
-        wanted = None if users is None else np.unique(np.asarray(users, dtype=np.int64))
+        wanted: np.ndarray | DataFrame | None = users
+        if isinstance(users, np.ndarray) or (users is not None and not hasattr(users, "columns")):
+            wanted = np.unique(np.asarray(users, dtype=np.int64))
         grouped = self._grouped(parts, wanted)
         bc = self._broadcast()
         user_scores = _user_scores_fn()
@@ -414,6 +437,109 @@ class SparkEaseModel(TrainedModel):
         return pdf.astype({USER: np.int32, ITEM: np.int32, SCORE: np.float64, RANK: np.int32})[
             [USER, ITEM, SCORE, RANK]
         ]
+
+    def _table(self, df: DataFrame, *origins: EngineData | None) -> EngineData:
+        """``df`` as a table of this model's engine (else of the first Spark input's)."""
+        from movierec.engines.spark.table import SparkData
+
+        if self.engine is not None:
+            return SparkData(self.engine, df)
+        for origin in origins:
+            if isinstance(origin, SparkData):
+                return origin.wrap(df)
+        raise EngineError("the Spark EASE model has no engine to hold its tables")
+
+    def recommend_table(
+        self, users: EngineData | None, n: int, exclude: EngineData | None
+    ) -> EngineData:
+        """:meth:`recommend_df` for the distinct users of ``users`` (None: every user the
+        model knows), kept on the executors as a top-N table.
+
+        Raises:
+            EngineError: ``users`` or ``exclude`` is not a Spark table, or ``n`` < 1.
+        """
+        wanted = None
+        if users is not None:
+            df = getattr(users, "df", None)
+            if df is None:
+                raise EngineError("the Spark engine recommends for SparkData users only")
+            wanted = df.select(USER).distinct()
+        return self._table(self.recommend_df(wanted, n, exclude), users, exclude)
+
+    def predict_table(
+        self, pairs: EngineData, scale: tuple[float, float] | None = None
+    ) -> EngineData:
+        """``pairs`` with PREDICTION (EASE's score, double; NaN for an unknown user or movie;
+        limited to ``scale`` when given), computed on the executors: the distinct (user,
+        movie) pairs are scored per user block as :meth:`recommend_df` scores, then joined
+        back to every row of ``pairs``.
+
+        Raises:
+            EngineError: ``pairs`` is not a Spark table.
+        """
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
+
+        from movierec.engines.spark.table import clip_column
+
+        df = getattr(pairs, "df", None)
+        if df is None:
+            raise EngineError("the Spark engine predicts SparkData only")
+        if PREDICTION in df.columns:
+            df = df.drop(PREDICTION)
+        index = F.broadcast(_index(self._spark, self.item_ids))
+        asked = df.select(USER, ITEM).distinct().join(index, ITEM)
+        parts = [
+            self.x.select(F.lit(1).alias(_KIND), USER, _J, F.lit(None).cast("long").alias(_ROW)),
+            asked.select(F.lit(3).alias(_KIND), USER, _J, F.lit(None).cast("long").alias(_ROW)),
+        ]
+        grouped = self._grouped(parts, asked.select(USER).distinct())
+        bc = self._broadcast()
+        user_scores = _user_scores_fn()
+        user_col = USER
+
+        def score_cells(block: pd.DataFrame) -> pd.DataFrame:
+            payload = bc.value
+            kind = block[_KIND].to_numpy()
+            inter = (
+                block.loc[kind == 1, [user_col, _J]]
+                .astype({_J: np.int64})
+                .sort_values([user_col, _J], kind="stable")
+            )
+            inter_by = dict(tuple(inter.groupby(user_col)[_J]))
+            uf_by = dict(zip(block.loc[kind == 4, user_col], block.loc[kind == 4, _F]))
+            asked_ = block.loc[kind == 3, [user_col, _J]].astype({_J: np.int64})
+            us, js, vals = [], [], []
+            for u, grp in asked_.groupby(user_col):
+                rows = inter_by.get(u)
+                s = user_scores(payload, None if rows is None else rows.to_numpy(), uf_by.get(u))
+                cols = grp[_J].to_numpy()
+                us.append(np.full(len(cols), u, dtype=np.int32))
+                js.append(cols.astype(np.int32))
+                vals.append(s[cols])
+            if not us:
+                return pd.DataFrame(
+                    {user_col: np.zeros(0, np.int32), _J: np.zeros(0, np.int32), _C: np.zeros(0)}
+                )
+            return pd.DataFrame(
+                {user_col: np.concatenate(us), _J: np.concatenate(js), _C: np.concatenate(vals)}
+            )
+
+        out_schema = StructType(
+            [
+                StructField(USER, IntegerType(), False),
+                StructField(_J, IntegerType(), False),
+                StructField(_C, DoubleType(), False),
+            ]
+        )
+        scored = (
+            grouped.groupBy(_UB)
+            .applyInPandas(score_cells, schema=out_schema)
+            .join(index, _J)
+            .select(USER, ITEM, F.col(_C).alias(PREDICTION))
+        )
+        out = df.join(scored, [USER, ITEM], "left")
+        return self._table(clip_column(out, scale), pairs)
 
     def predict(self, pairs: pd.DataFrame) -> np.ndarray:
         """EASE scores for the (USER, ITEM) rows of ``pairs`` (NaN: unknown user or movie),
@@ -517,9 +643,10 @@ class SparkEaseModel(TrainedModel):
 
 
 def load_spark(
-    spark: SparkSession, path: Path, params: ALSParams, partner: Any = None
+    spark: SparkSession, path: Path, params: ALSParams, partner: Any = None, engine: Any = None
 ) -> SparkEaseModel:
-    """Read a ``movierec-ease`` folder (written by either engine).
+    """Read a ``movierec-ease`` folder (written by either engine); ``engine`` as for
+    :func:`fit_spark`.
 
     Raises:
         ModelError: missing or damaged files.
@@ -536,4 +663,4 @@ def load_spark(
         raise ModelError(f"{path}: not a readable EASE model ({exc})") from exc
     x = pairs.join(F.broadcast(_index(spark, item_ids)), ITEM).select(USER, _J).cache()
     log.debug("loaded EASE model (%s) from %s", json.dumps(meta), path / EASE_JSON)
-    return SparkEaseModel(spark, params, user_ids, item_ids, x, weights, partner)
+    return SparkEaseModel(spark, params, user_ids, item_ids, x, weights, partner, engine)
