@@ -147,3 +147,48 @@ def test_spark_blend_matches_its_parts(engine: SparkEngine, tmp_path: Path) -> N
             m.release()
     finally:
         data.release()
+
+
+def test_spark_ease_tables_stay_on_the_executors_and_equal_local(engine: SparkEngine) -> None:
+    """recommend_table / predict_table return Spark tables (no driver rows) whose content is
+    the local engine's lists and scores: listed users are the distinct users of the table
+    asked for (an unknown user gets no list), scored rows keep every input row (duplicates
+    too) and an unknown user or movie scores NaN."""
+    from movierec.engines.spark.table import SparkData
+
+    df = fixture_ratings()
+    params = ALSParams(model="ease", reg_param=4.0, ease_threshold=3.0)
+    local = LocalEngine()
+    l_data = local.data(df)
+    s_data = engine.data(df)
+    known = np.unique(df[USER])[:4]
+    asked = pd.DataFrame(
+        {
+            USER: np.r_[known, known[:2], [12345, known[0]]].astype(np.int32),
+            ITEM: np.r_[df[ITEM].to_numpy()[:6], [1, 777777]].astype(np.int32),
+            RATING: np.full(8, 4.0),
+        }
+    )
+    s_asked = engine.data(asked)
+    s_model = engine.fit(s_data, params)
+    l_model = local.fit(l_data, params)
+    try:
+        with s_model.recommend_table(s_asked, 5, exclude=s_data) as recs:
+            assert isinstance(recs, SparkData) and recs.local_rows() is None
+            got = recs.ratings.sort_values([USER, "rank"]).reset_index(drop=True)
+        want = l_model.recommend(known, 5, exclude=l_data)
+        pd.testing.assert_frame_equal(got[want.columns], want, check_exact=False, rtol=1e-12)
+        with s_model.predict_table(s_asked) as scored:
+            assert isinstance(scored, SparkData) and scored.local_rows() is None
+            rows = scored.ratings
+        assert len(rows) == len(asked)
+        merged = asked.merge(
+            rows[[USER, ITEM, "prediction"]].drop_duplicates([USER, ITEM]), on=[USER, ITEM]
+        )
+        expected = l_model.predict(merged[[USER, ITEM]])
+        assert np.isnan(expected).sum() == 2  # the unknown user and the unknown movie
+        np.testing.assert_allclose(merged["prediction"], expected, rtol=1e-12, atol=1e-12)
+    finally:
+        s_model.release()
+        s_asked.release()
+        s_data.release()
