@@ -87,7 +87,7 @@ def ref_catalogue(recs: list[tuple], test: list[tuple], k: int, t: float) -> dic
     lists: dict[object, dict[int, object]] = defaultdict(dict)
     for u, i, rank in recs:
         lists[u][rank] = i
-    ps, rs, ndcgs, aps, hits_ = [], [], [], [], []
+    ps, rs, rns, ndcgs, aps, hits_ = [], [], [], [], [], []
     for u, rel_set in relevant.items():
         ranking = lists.get(u, {})
         hits = 0
@@ -102,6 +102,7 @@ def ref_catalogue(recs: list[tuple], test: list[tuple], k: int, t: float) -> dic
         idcg = sum(1.0 / math.log2(i + 1) for i in range(1, ideal + 1))
         ps.append(hits / k)
         rs.append(hits / len(rel_set))
+        rns.append(hits / min(k, len(rel_set)))
         ndcgs.append(dcg / idcg)
         aps.append(ap / ideal)
         hits_.append(1.0 if hits else 0.0)
@@ -116,6 +117,7 @@ def ref_catalogue(recs: list[tuple], test: list[tuple], k: int, t: float) -> dic
         "map": sum(aps) / n,
         "hit_rate": sum(hits_) / n,
         "users": n,
+        "recall_norm": sum(rns) / n,
     }
 
 
@@ -410,6 +412,20 @@ def test_catalogue_hand_case_k3() -> None:
     assert got["ndcg"] == pytest.approx((1.5 / (1 + 1 / math.log2(3) + 0.5) + 0.5 + 0) / 3)
     assert got["map"] == pytest.approx(8 / 27)
     assert got["hit_rate"] == pytest.approx(2 / 3)
+    # normalised recall = hits / min(k, |relevant|): u1 2/3, u2 1/1, u4 0 -> 5/9 (as recall:
+    # no user has more than k = 3 relevant movies)
+    assert got["recall_norm"] == pytest.approx(5 / 9)
+
+
+def test_recall_and_normalised_recall_differ_when_more_relevant_than_k() -> None:
+    # u1 has 4 relevant movies and a perfect 2-item list; u2 has 1 relevant, missed.
+    test = pd.DataFrame(
+        {USER: [1, 1, 1, 1, 2], ITEM: [5, 6, 7, 8, 9], RATING: [5.0, 4.0, 4.0, 3.0, 4.0]}
+    )
+    recs = pd.DataFrame({USER: [1, 1, 2, 2], ITEM: [6, 5, 1, 2], RANK: [1, 2, 1, 2]})
+    got = catalogue_top_k(recs, test, k=2)
+    assert got["recall"] == pytest.approx((2 / 4 + 0) / 2)  # hits / |relevant|
+    assert got["recall_norm"] == pytest.approx((2 / 2 + 0) / 2)  # hits / min(k, |relevant|)
 
 
 def test_catalogue_k_larger_than_lists() -> None:

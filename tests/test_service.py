@@ -933,7 +933,8 @@ def test_implicit_fold_in_reproduces_trained_user_factors(
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory, ml_small: Path) -> Path:
-    """`movierec run --engine local` on ml-latest-small with a one-point grid (≈15 s)."""
+    """`movierec run --engine local` on ml-latest-small with a one-point grid and the
+    shipped EASE blend as its recommender."""
     from click.testing import CliRunner
 
     from movierec.cli import cli
@@ -944,6 +945,8 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory, ml_small: Path) -> Path:
         str(ml_small / "movies.csv"), "--out", str(out), "-q", "--models", "biased-als",
         "--ranks", "10", "--reg-params", "0.15", "--max-iters", "10", "--folds", "2",
         "--train-fractions", "0.8",
+        # the shipped ranker (EASE blended with implicit-als), forced: no validation fits
+        "--recommender", "ease",
     ]  # fmt: skip
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output

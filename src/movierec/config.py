@@ -8,6 +8,7 @@ A TOML file (``--config FILE``) maps onto :class:`RunConfig` section by section
 from __future__ import annotations
 
 import itertools
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,7 +35,7 @@ DEFAULT_SEED = 42
 
 DataFormat = Literal["auto", "ml-100k", "ml-dat", "ml-csv", "delimited", "parquet"]
 DuplicatePolicy = Literal["latest", "first", "last", "mean", "error"]
-ModelKind = Literal["als", "biased-als", "implicit-als", "ials"]
+ModelKind = Literal["als", "biased-als", "implicit-als", "ials", "ease"]
 ImplicitSolver = Literal["cg", "cholesky"]
 PathOrURI = Annotated[Path | str, BeforeValidator(path_or_uri)]
 """A local path, or a Hadoop URI (``hdfs://``, ``s3a://`` …) kept as a string; see hadoopfs."""
@@ -125,6 +126,12 @@ BIASED_ALS_DEFAULTS: dict[str, Any] = {"rank": 40, "reg_param": 0.15, "max_iter"
 5-fold study on ml-latest-small (benchmarks/results/biased_defaults.md)."""
 
 
+EASE_DEFAULTS: dict[str, Any] = {"reg_param": 200.0, "rank": 50, "max_iter": 15}
+"""Defaults of ``model = "ease"`` where they differ from plain ALS's: ``reg_param`` is EASE's
+λ (the L2 weight on the item-item matrix B; see the README's Models section); rank,
+max_iter (and alpha) describe the implicit-als partner of a blend (``ease_blend``), the same
+as the ``implicit-als`` candidate's defaults."""
+
 IALS_DEFAULTS: dict[str, Any] = {"rank": 256, "reg_param": 0.00111, "max_iter": 16}
 """Defaults of ``model = "ials"`` where they differ from plain ALS's (rank = d, reg_param =
 λ, max_iter = epochs), with ``unobserved_weight`` α0 = 0.3 and ``reg_exponent`` ν = 1.25: the
@@ -133,31 +140,36 @@ best NDCG@10 of a seeded 5-fold study on ml-latest-small following Rendle et al.
 benchmarks/results/ials_tuning.md: NDCG@10 0.3565, P@10 0.2964; the runner-up ν = 1,
 λ = 0.006 gives 0.3562)."""
 
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "biased-als": BIASED_ALS_DEFAULTS,
+    "ials": IALS_DEFAULTS,
+    "ease": EASE_DEFAULTS,
+}
+
 
 class ALSConfig(_Section):
-    """Hyper-parameters of one ALS fit (Spark MLlib semantics).
+    """Hyper-parameters of one model fit (Spark MLlib semantics for the ALS kinds).
 
-    ``biased-als`` and ``ials`` have their own defaults for rank, reg_param and max_iter
-    (:data:`BIASED_ALS_DEFAULTS`, :data:`IALS_DEFAULTS`); a value given in the file or on
-    the command line wins.
+    ``biased-als``, ``ials`` and ``ease`` have their own defaults (:data:`BIASED_ALS_DEFAULTS`,
+    :data:`IALS_DEFAULTS`, :data:`EASE_DEFAULTS`); a value given in the file or on the
+    command line wins.
     """
 
     @model_validator(mode="before")
     @classmethod
     def _model_defaults(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("model") == "biased-als":
-            return {**BIASED_ALS_DEFAULTS, **data}
-        if isinstance(data, dict) and data.get("model") == "ials":
-            return {**IALS_DEFAULTS, **data}
+        if isinstance(data, dict) and data.get("model") in MODEL_DEFAULTS:
+            return {**MODEL_DEFAULTS[data["model"]], **data}
         return data
 
     model: ModelKind = "als"
     """``als`` (Spark MLlib ALS on the ratings), ``biased-als`` (mean + user and movie
     biases, ALS on the residuals), ``implicit-als`` (Spark MLlib's implicit-feedback ALS:
-    every rating is an interaction; scores rank movies, they are not ratings) or ``ials``
+    every rating is an interaction; scores rank movies, they are not ratings), ``ials``
     (iALS as Rendle et al. 2022 formulate it: binary preferences, a weight
     ``unobserved_weight`` on every unobserved pair, frequency-scaled regularisation; a
-    ranking model, local engine only)."""
+    ranking model, local engine only) or ``ease`` (Steck's EASE item-item model;
+    ``reg_param`` is its λ; scores rank movies)."""
     rank: int = Field(default=10, ge=1)
     reg_param: float = Field(default=0.1, ge=0.0)
     max_iter: int = Field(default=15, ge=1)
@@ -192,6 +204,32 @@ class ALSConfig(_Section):
     unclipped scores. Not applied to ``implicit-als`` (its scores are not ratings)."""
     rating_scale: tuple[float, float] | None = None
     """``[lo, hi]`` to clip to; None = the training data's lowest and highest rating."""
+    ease_threshold: float | None = 3.0
+    """``ease``: a rating >= this is an interaction (X_ui = 1); lower ratings are left out of
+    X (those movies are still never recommended to that user). None = every rating. 3.0
+    matches the default relevance threshold (``[evaluation] threshold``)."""
+    ease_topk: int = Field(default=0, ge=0)
+    """``ease``: keep only the k largest-magnitude weights of each row of the item-item
+    matrix B (0 = keep B dense). The Spark engine broadcasts B to its executors as these
+    sparse rows (items·k values; 0 broadcasts every weight)."""
+    ease_session_weight: float = Field(default=1.0, ge=0.0)
+    """``ease``: co-occurrences of two movies rated in one session (ratings of a user less
+    than ``ease_session_gap`` apart) count 1 + this in XᵀX (other co-occurrences count 1).
+    Needs timestamps (without them: plain EASE); 0 = plain EASE. 1.0: see the README's
+    Models section (validation gain on ml-latest-small)."""
+    ease_session_gap: float = Field(default=3600.0, gt=0.0)
+    """``ease``: seconds between two consecutive ratings of a user that start a new session."""
+    ease_blend: float = Field(default=0.6, ge=0.0, le=1.0)
+    """``ease``: weight w of an implicit-als partner fitted on the same ratings; scores are
+    (1 − w)·z(EASE) + w·z(implicit-als), z standardising each user's row (0 = plain EASE;
+    0.6: see the README's Models section). The partner uses this section's rank, max_iter
+    and alpha and regParam ``ease_blend_reg`` (the ``ease`` candidate of ``run``: the
+    ``implicit-als`` candidate's settings)."""
+    ease_blend_reg: float = Field(default=0.2, ge=0.0)
+    """``ease``: regParam of the blended implicit-als partner."""
+    ease_max_items: int = Field(default=20000, ge=1)
+    """``ease``: refuse to fit on more movies than this; the dense items×items matrices need
+    about 12 bytes per entry (20,000 movies: 4.5 GiB)."""
 
     @field_validator("rating_scale")
     @classmethod
@@ -259,18 +297,51 @@ class TuningConfig(_Section):
     """[low, high] of biased-als's bias damping for random/optuna (log-uniform)."""
     alpha_range: list[float] = Field(default_factory=lambda: [0.1, 20.0])
     """[low, high] of implicit-als's alpha for random/optuna (log-uniform)."""
+    ease_lambdas: list[float] = Field(default_factory=lambda: [50.0, 100.0, 200.0, 400.0, 800.0])
+    """Grid values of EASE's λ (its regParam) when ``models`` has ``ease`` (rank and maxIter
+    do not apply to it: its rows show 0)."""
+    ease_lambda_range: list[float] = Field(default_factory=lambda: [10.0, 5000.0])
+    """[low, high] of EASE's λ for random/optuna (log-uniform)."""
+    ials_unobserved_weights: list[float] = Field(
+        default_factory=lambda: [ALSConfig.model_fields["unobserved_weight"].default]
+    )
+    """Grid values of ials's α0 (each ials grid point is tried with every α0 and ν; the
+    default is the one ``[als]`` default). ials's λ, rank and epochs are ``reg_params``,
+    ``ranks`` and ``max_iters`` (its useful λ are small: ≈ 0.0005–0.01)."""
+    ials_reg_exponents: list[float] = Field(
+        default_factory=lambda: [ALSConfig.model_fields["reg_exponent"].default]
+    )
+    """Grid values of ials's ν."""
+    ials_unobserved_weight_range: list[float] = Field(default_factory=lambda: [0.01, 1.0])
+    """[low, high] of ials's α0 for random/optuna (log-uniform)."""
+    ials_reg_exponent_range: list[float] = Field(default_factory=lambda: [0.5, 1.5])
+    """[low, high] of ials's ν for random/optuna (uniform)."""
     prune: bool = True
     """Stop hopeless configurations after a fold (see ``prune_margin``)."""
     prune_margin: float | None = Field(default=None, gt=0.0)
     """Relative margin of the pruning rule; None = 0.02 for rmse, 0.10 for ranking metrics."""
 
     def configurations(self) -> list[tuple[ModelKind, int, float, int]]:
-        """Every (model, rank, regParam, maxIter) of the grid, in a fixed order."""
-        return list(itertools.product(self.models, self.ranks, self.reg_params, self.max_iters))
+        """Every (model, rank, regParam, maxIter) of the grid, in a fixed order; ``ease``
+        contributes one (ease, 0, λ, 0) per value of ``ease_lambdas``."""
+        out: list[tuple[ModelKind, int, float, int]] = []
+        for model in self.models:
+            if model == "ease":
+                out.extend((model, 0, lam, 0) for lam in self.ease_lambdas)
+            else:
+                out.extend(itertools.product([model], self.ranks, self.reg_params, self.max_iters))
+        return out
+
+    def ials_settings(self) -> list[tuple[float, float]]:
+        """Every (α0, ν) an ials grid point is tried with, in a fixed order."""
+        return list(itertools.product(self.ials_unobserved_weights, self.ials_reg_exponents))
 
     def planned_fits(self) -> int:
         """Upper bound on the fits of the search (pruning only makes it smaller)."""
-        n = len(self.configurations()) if self.search == "grid" else self.trials
+        if self.search != "grid":
+            return self.trials * self.folds
+        extra = len(self.ials_settings()) - 1
+        n = sum(1 + (extra if c[0] == "ials" else 0) for c in self.configurations())
         return n * self.folds
 
     @property
@@ -302,16 +373,31 @@ class TuningConfig(_Section):
             raise ValueError("ranks and max_iters must be positive")
         if any(r < 0 for r in self.reg_params):
             raise ValueError("reg_params must be non-negative")
-        for name in ("rank_range", "reg_range", "bias_reg_range", "alpha_range"):
+        if not self.ease_lambdas or any(not lam > 0 for lam in self.ease_lambdas):
+            raise ValueError("ease_lambdas must list positive values")
+        ranges = (
+            "rank_range",
+            "reg_range",
+            "bias_reg_range",
+            "alpha_range",
+            "ease_lambda_range",
+            "ials_unobserved_weight_range",
+            "ials_reg_exponent_range",
+        )
+        for name in ranges:
             lo_hi = getattr(self, name)
             if len(lo_hi) != 2 or not 0 < lo_hi[0] <= lo_hi[1]:
                 raise ValueError(f"{name} must be [low, high] with 0 < low <= high")
-        for ranking_model in ("implicit-als", "ials"):
-            if self.objective == "rmse" and ranking_model in self.models:
-                raise ValueError(
-                    f"{ranking_model} scores are not ratings: tune it with objective ndcg@K "
-                    "or recall@K"
-                )
+        for name in ("ials_unobserved_weights", "ials_reg_exponents"):
+            values = getattr(self, name)
+            if not values or any(not (v >= 0 and math.isfinite(v)) for v in values):
+                raise ValueError(f"{name} must list non-negative numbers")
+        ranking_only = [m for m in self.models if m in ("implicit-als", "ials", "ease")]
+        if self.objective == "rmse" and ranking_only:
+            raise ValueError(
+                f"{ranking_only[0]} scores are not ratings: tune it with objective ndcg@K or "
+                "recall@K"
+            )
         return self
 
 
@@ -329,15 +415,28 @@ class RecommendConfig(_Section):
 
     n: int = Field(default=10, ge=1)
     """Recommendations per user."""
-    recommender: Literal["auto", "rating-model", "implicit-als", "most-popular"] = "auto"
+    recommender: Literal["auto", "rating-model", "implicit-als", "ials", "ease", "most-popular"] = (
+        "auto"
+    )
     """``auto``: the candidate with the best catalogue NDCG@k on a validation split of the
     development data; or force one. ``rating-model`` is the tuned (lowest-RMSE) model."""
+    ease_lambdas: list[float] = Field(default_factory=lambda: [200.0, 100.0, 400.0])
+    """λ values the ``ease`` candidate tries on the validation split (the best is its
+    configuration; one value = a fixed λ; the first is used when ``ease`` is forced with
+    ``recommender``). A tuned λ (``--models ease`` with a ranking objective) replaces them."""
     implicit_rank: int = Field(default=50, ge=1)
     implicit_reg_param: float = Field(default=0.2, ge=0.0)
     implicit_max_iter: int = Field(default=15, ge=1)
     implicit_alpha: float = Field(default=1.0, ge=0.0)
     """Settings of the ``implicit-als`` candidate (rank 50, regParam 0.2, 15 iterations,
     alpha 1: the best of a small search on ml-latest-small, see the README)."""
+
+    @field_validator("ease_lambdas")
+    @classmethod
+    def _lambdas(cls, v: list[float]) -> list[float]:
+        if not v or any(not lam > 0 for lam in v):
+            raise ValueError("ease_lambdas must list at least one positive value")
+        return v
 
 
 class InteractionsConfig(_Section):

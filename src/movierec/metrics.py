@@ -111,7 +111,11 @@ METRIC_DEFINITIONS: dict[str, str] = {
     "catalogue_top_k.precision": "Mean over users of the share of the k recommended movies that "
     "are relevant test movies (rated at or above the threshold).",
     "catalogue_top_k.recall": "Mean over users of the share of the user's relevant test movies "
-    "that appear among the k recommendations.",
+    "that appear among the k recommendations: hits / |relevant| (recall@k; at most k/|relevant| "
+    "for a user with more than k relevant movies).",
+    "catalogue_top_k.recall_norm": "Normalised recall@k: mean over users of hits / min(k, "
+    "|relevant|), so a full list of hits scores 1 however many movies are relevant (the "
+    "recall@k of Liang et al. 2018 and the iALS/EASE papers; not the same number as recall).",
     "catalogue_top_k.f1": "Harmonic mean of the mean catalogue precision@k and mean recall@k.",
     "catalogue_top_k.ndcg": "Mean normalised discounted cumulative gain@k: hits near the top of "
     "the list count more; 1 means every top slot holds a relevant movie (binary gain).",
@@ -411,14 +415,18 @@ def catalogue_top_k(
 
     * precision@k(u) = :math:`\frac{1}{k}\sum_{i=1}^{k}\text{rel}_i` (the denominator is k
       even when the list is shorter)
-    * recall@k(u) = :math:`\frac{1}{|R_u|}\sum_{i=1}^{k}\text{rel}_i`
+    * recall@k(u) = :math:`\frac{1}{|R_u|}\sum_{i=1}^{k}\text{rel}_i` (hits / |relevant|:
+      below 1 for a perfect list when :math:`|R_u| > k`)
+    * normalised recall@k(u) = :math:`\frac{1}{\min(k, |R_u|)}\sum_{i=1}^{k}\text{rel}_i`
+      (``recall_norm``: the "Recall@k" of Liang et al. 2018 and the iALS / EASE papers)
     * NDCG@k(u) = DCG / IDCG, DCG = :math:`\sum_{i=1}^{k}\text{rel}_i/\log_2(i+1)`,
       IDCG = :math:`\sum_{i=1}^{\min(|R_u|,k)} 1/\log_2(i+1)`
     * AP@k(u) = :math:`\frac{1}{\min(|R_u|,k)}\sum_{i=1}^{k} P@i\cdot\text{rel}_i`,
       P@i = :math:`\frac{1}{i}\sum_{j\le i}\text{rel}_j`
     * hit(u) = 1 if :math:`\sum_{i=1}^{k}\text{rel}_i \ge 1` else 0
 
-    ``precision``, ``recall``, ``ndcg``, ``map`` and ``hit_rate`` are means over :math:`U`;
+    ``precision``, ``recall``, ``recall_norm``, ``ndcg``, ``map`` and ``hit_rate`` are means
+    over :math:`U`;
     ``f1`` = 2PR / (P + R) of the mean precision and mean recall.
 
     Args:
@@ -431,7 +439,8 @@ def catalogue_top_k(
         threshold: relevance cut-off (rating units).
 
     Returns:
-        ``{"k", "precision", "recall", "f1", "ndcg", "map", "hit_rate", "users"}``;
+        ``{"k", "precision", "recall", "f1", "ndcg", "map", "hit_rate", "users",
+        "recall_norm"}``;
         ``k`` and ``users`` (= :math:`|U|`) are ints, the rest floats in [0, 1].
 
     Raises:
@@ -489,6 +498,7 @@ def catalogue_top_k(
         "map": float(np.mean(ap_sum / ideal_len)),
         "hit_rate": float(np.mean(n_hits > 0)),
         "users": int(n_users),
+        "recall_norm": float(np.mean(n_hits / ideal_len)),
     }
 
 

@@ -67,10 +67,19 @@ FACTOR_KEYS = (
     "item_bias",
 )
 """The arrays of ``factors.npz``."""
-MODEL_KINDS = ("als", "biased-als", "implicit-als")
+MODEL_KINDS = ("als", "biased-als", "implicit-als", "ials", "ease")
 RECOMMENDERS = ("rating-model", "most-popular", *MODEL_KINDS)
 """What ``model.json``'s optional ``recommender`` section may name (a model kind is a
 sub-folder model)."""
+EASE_FORMAT = "movierec-ease"
+EASE_FORMAT_VERSION = 1
+EASE_JSON = "ease.json"
+"""An ``ease`` model's ``engine/`` folder (format ``movierec-ease``, written by
+:mod:`movierec.engines.ease_model` on both engines): ``ease.json`` (λ, threshold, blend…),
+``item_ids.npy``, and the weights B as :data:`EASE_DENSE` or the three :data:`EASE_TOPK`
+arrays (CSR by source row)."""
+EASE_DENSE = "weights.npy"
+EASE_TOPK = ("weights_indptr.npy", "weights_indices.npy", "weights_values.npy")
 NORM_MARGIN = 1.25
 """The factor-norm bounds in ``model.json`` are the largest user (item) factor row norm
 of the saved model times this margin; a reader refuses factors beyond them."""

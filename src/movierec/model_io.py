@@ -6,6 +6,10 @@ Layout of a model folder (format version 1)::
                           counts, metrics, config, versions, creation time
     factors.npz           user_ids, user_factors, item_ids, item_factors (float32), global_mean,
                           user_bias, item_bias (float64; zeros for plain ALS); no pickles
+                          (``ease``: the ids with its blended implicit-als partner's
+                          factors, or zero-width factors without a blend; its item-item
+                          weights are in engine/, format ``movierec-ease``, see
+                          :mod:`movierec.engines.ease_model`)
     engine/               the engine's native model (Spark: ALSModel.save output)
     train_ratings.parquet the training ratings (user_id, movie_id, rating): seen-item exclusion;
                           a folder of part files sorted by user when Spark's executors wrote it
@@ -52,6 +56,7 @@ import pandas as pd
 
 from movierec.atomic import atomic_dir
 from movierec.engines.base import ALSParams, EngineData, Factors, Loaded, TrainedModel
+from movierec.engines.ease_blend import aligned
 from movierec.engines.frames import fingerprint as fingerprint  # re-exported
 from movierec.errors import ModelError, MovierecError
 from movierec.ids import align_column
@@ -175,7 +180,7 @@ def save_model(
     complete model folder ``recommender/`` (same training data, ids and titles) inside
     ``target``.
     """
-    factors = model.factors()
+    factors = _factors(model)
     rows = train if isinstance(train, pd.DataFrame) else train.local_rows()
     if rows is not None:
         training_data = {
@@ -268,6 +273,27 @@ def save_model(
         write_manifest(tmp, remote)  # last: it hashes every file above, model.json included
     log.info("model saved to %s", target)
     return Path(target)
+
+
+def _factors(model: TrainedModel) -> Factors:
+    """The model's factors. An item-item model (``ease``) has none: its user and movie ids,
+    with the blended implicit-als partner's factors aligned to them (``ease_blend`` > 0: the
+    service scores the blend from them) or zero-width matrices (plain EASE), so
+    ``factors.npz`` and ``serving/`` still index the training data (B lives in ``engine/``)."""
+    if model.params.model != "ease":
+        return model.factors()
+    user_ids = np.asarray(model.user_ids, dtype=np.int32)  # type: ignore[attr-defined]
+    item_ids = np.asarray(model.item_ids, dtype=np.int32)  # type: ignore[attr-defined]
+    partner: TrainedModel | None = getattr(model, "partner", None)
+    if partner is not None:
+        uf, itf = aligned(partner.factors(), user_ids, item_ids)
+        return Factors(user_ids, uf.astype(np.float32), item_ids, itf.astype(np.float32))
+    return Factors(
+        user_ids,
+        np.zeros((len(user_ids), 0), dtype=np.float32),
+        item_ids,
+        np.zeros((len(item_ids), 0), dtype=np.float32),
+    )
 
 
 def _integrity(factors: Factors) -> dict[str, Any]:

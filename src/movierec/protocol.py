@@ -144,7 +144,7 @@ def random_folds(ratings: pd.DataFrame, folds: int, seed: int) -> list[Fold]:
     return kfold(ratings, folds, seed)
 
 
-RANKING_KEYS = ("precision", "recall", "ndcg", "map", "hit_rate")
+RANKING_KEYS = ("precision", "recall", "recall_norm", "ndcg", "map", "hit_rate")
 """Per-fold catalogue top-k metrics of a ranking model (means and stds over folds too)."""
 
 

@@ -31,7 +31,8 @@ DEFAULT_MARGIN = {"rmse": 0.02, "ranking": 0.10}
 
 @dataclass(frozen=True)
 class Candidate:
-    """One configuration; ``bias_reg``/``alpha`` None = the base parameters' values."""
+    """One configuration; ``bias_reg``/``alpha`` (and ials's ``unobserved_weight`` α0,
+    ``reg_exponent`` ν) None = the base parameters' values."""
 
     model: str
     rank: int
@@ -39,9 +40,14 @@ class Candidate:
     max_iter: int
     bias_reg: float | None = None
     alpha: float | None = None
+    unobserved_weight: float | None = None
+    reg_exponent: float | None = None
 
     def params(self, base: ALSParams) -> ALSParams:
-        """``base`` with this configuration's values."""
+        """``base`` with this configuration's values (``ease``: its λ only; the rank and
+        iterations in ``base`` describe a blended partner)."""
+        if self.model == "ease":
+            return replace(base, model=self.model, reg_param=self.reg_param)
         return replace(
             base,
             model=self.model,
@@ -50,11 +56,16 @@ class Candidate:
             max_iter=self.max_iter,
             bias_reg=base.bias_reg if self.bias_reg is None else self.bias_reg,
             alpha=base.alpha if self.alpha is None else self.alpha,
+            unobserved_weight=(
+                base.unobserved_weight if self.unobserved_weight is None else self.unobserved_weight
+            ),
+            reg_exponent=base.reg_exponent if self.reg_exponent is None else self.reg_exponent,
         )
 
     def row(self, base: ALSParams) -> dict[str, Any]:
         """The configuration as a results row: model, rank, regParam, maxIter, and biasReg
-        (biased-als) or alpha (implicit-als), the values actually used."""
+        (biased-als), alpha (implicit-als) or unobservedWeight and regExponent (ials), the
+        values actually used."""
         p = self.params(base)
         out: dict[str, Any] = {
             "model": self.model,
@@ -64,14 +75,24 @@ class Candidate:
         }
         if p.biased:
             out["biasReg"] = p.bias_reg
-        if p.implicit:
+        if p.model == "implicit-als":
             out["alpha"] = p.alpha
+        if p.ials:
+            out["unobservedWeight"] = p.unobserved_weight
+            out["regExponent"] = p.reg_exponent
         return out
 
 
 def grid_candidates(cfg: TuningConfig) -> list[Candidate]:
-    """Every (model, rank, regParam, maxIter) of the grid, in the config's fixed order."""
-    return [Candidate(m, r, g, i) for m, r, g, i in cfg.configurations()]
+    """Every (model, rank, regParam, maxIter) of the grid, in the config's fixed order; an
+    ials point once per (α0, ν) of :meth:`TuningConfig.ials_settings`."""
+    out: list[Candidate] = []
+    for m, r, g, i in cfg.configurations():
+        if m == "ials":
+            out.extend(Candidate(m, r, g, i, None, None, a0, nu) for a0, nu in cfg.ials_settings())
+        else:
+            out.append(Candidate(m, r, g, i))
+    return out
 
 
 def _sig(x: float) -> float:
@@ -88,7 +109,9 @@ def random_candidates(cfg: TuningConfig, seed: int) -> list[Candidate]:
 
     model: uniform over ``models``; rank: uniform integer in ``rank_range`` (inclusive);
     regParam: log-uniform in ``reg_range``; maxIter: uniform over ``max_iters``; biasReg
-    (biased-als only) and alpha (implicit-als only): log-uniform in their ranges. Floats are
+    (biased-als only), alpha (implicit-als only) and α0 (ials only): log-uniform in their
+    ranges; ν (ials only): uniform in ``ials_reg_exponent_range``. ``ease``
+    draws only its λ (regParam), log-uniform in ``ease_lambda_range`` (rank, maxIter 0). Floats are
     rounded to 4 significant digits. A repeated draw is kept (it is evaluated once per
     occurrence, with the same result), so the number of trials is exactly ``trials``.
     """
@@ -96,12 +119,20 @@ def random_candidates(cfg: TuningConfig, seed: int) -> list[Candidate]:
     out = []
     for _ in range(cfg.trials):
         model = str(cfg.models[int(rng.integers(len(cfg.models)))])
+        if model == "ease":  # λ only: rank and maxIter do not apply (0)
+            out.append(Candidate(model, 0, _log_uniform(rng, *cfg.ease_lambda_range), 0))
+            continue
         rank = int(rng.integers(cfg.rank_range[0], cfg.rank_range[1] + 1))
         reg = _log_uniform(rng, *cfg.reg_range)
         iters = int(cfg.max_iters[int(rng.integers(len(cfg.max_iters)))])
         bias_reg = _log_uniform(rng, *cfg.bias_reg_range) if model == "biased-als" else None
         alpha = _log_uniform(rng, *cfg.alpha_range) if model == "implicit-als" else None
-        out.append(Candidate(model, rank, reg, iters, bias_reg, alpha))
+        a0 = nu = None
+        if model == "ials":
+            a0 = _log_uniform(rng, *cfg.ials_unobserved_weight_range)
+            lo, hi = cfg.ials_reg_exponent_range
+            nu = _sig(float(rng.uniform(lo, hi)))
+        out.append(Candidate(model, rank, reg, iters, bias_reg, alpha, a0, nu))
     return out
 
 
@@ -159,6 +190,9 @@ def suggest(trial: Any, cfg: TuningConfig) -> Candidate:
     """The configuration Optuna's ``trial`` proposes, over the same space as random search."""
     models = list(dict.fromkeys(cfg.models))
     model = models[0] if len(models) == 1 else str(trial.suggest_categorical("model", models))
+    if model == "ease":
+        lam = float(trial.suggest_float("easeLambda", *cfg.ease_lambda_range, log=True))
+        return Candidate(model, 0, _sig(lam), 0)
     rank = int(trial.suggest_int("rank", cfg.rank_range[0], cfg.rank_range[1]))
     reg = float(trial.suggest_float("regParam", cfg.reg_range[0], cfg.reg_range[1], log=True))
     iters_choices = list(dict.fromkeys(cfg.max_iters))
@@ -172,20 +206,45 @@ def suggest(trial: Any, cfg: TuningConfig) -> Candidate:
         bias_reg = float(trial.suggest_float("biasReg", *cfg.bias_reg_range, log=True))
     if model == "implicit-als":
         alpha = float(trial.suggest_float("alpha", *cfg.alpha_range, log=True))
-    return Candidate(model, rank, _sig(reg), iters, _sig_or_none(bias_reg), _sig_or_none(alpha))
+    a0 = nu = None
+    if model == "ials":
+        a0 = float(
+            trial.suggest_float("unobservedWeight", *cfg.ials_unobserved_weight_range, log=True)
+        )
+        nu = float(trial.suggest_float("regExponent", *cfg.ials_reg_exponent_range))
+    return Candidate(
+        model,
+        rank,
+        _sig(reg),
+        iters,
+        _sig_or_none(bias_reg),
+        _sig_or_none(alpha),
+        _sig_or_none(a0),
+        _sig_or_none(nu),
+    )
 
 
 def enqueued(cand: Candidate, cfg: TuningConfig) -> dict[str, Any]:
     """``cand`` as the parameter dict :func:`suggest` will read back from an enqueued trial."""
-    out: dict[str, Any] = {"rank": cand.rank, "regParam": cand.reg_param}
+    out: dict[str, Any] = (
+        {"easeLambda": cand.reg_param}
+        if cand.model == "ease"
+        else {"rank": cand.rank, "regParam": cand.reg_param}
+    )
     if len(set(cfg.models)) > 1:
         out["model"] = cand.model
+    if cand.model == "ease":
+        return out
     if len(set(cfg.max_iters)) > 1:
         out["maxIter"] = cand.max_iter
     if cand.model == "biased-als" and cand.bias_reg is not None:
         out["biasReg"] = cand.bias_reg
     if cand.model == "implicit-als" and cand.alpha is not None:
         out["alpha"] = cand.alpha
+    if cand.model == "ials" and cand.unobserved_weight is not None:
+        out["unobservedWeight"] = cand.unobserved_weight
+    if cand.model == "ials" and cand.reg_exponent is not None:
+        out["regExponent"] = cand.reg_exponent
     return out
 
 

@@ -19,12 +19,13 @@ from movierec.config import RunConfig
 from movierec.engines.base import ALSParams, Engine, EngineData, TrainedModel
 from movierec.errors import ConfigError
 from movierec.interactions import fit_model
+from movierec.rankers import RANKERS, alternatives, ranker_candidates
 from movierec.split import SALT_RECOMMENDER
 from movierec.tuning import TuningResult
 
 log = logging.getLogger(__name__)
 
-RECOMMENDERS = ("rating-model", "als", "biased-als", "implicit-als", "most-popular")
+RECOMMENDERS = ("rating-model", "als", "biased-als", "implicit-als", *RANKERS, "most-popular")
 """Candidates of :func:`choose_recommender`, in tie-break order. ``rating-model`` is the
 tuned rating model (als or biased-als); the other explicit kind competes under its own name."""
 EXPLICIT = ("als", "biased-als")
@@ -95,6 +96,7 @@ def recommender_candidates(
         tuned = tuning.best_of_model(kind, rating) if tuning is not None else None
         out[kind] = tuned or replace(rating, model=kind)
     out["implicit-als"] = implicit_params(cfg, tuning)
+    out.update(ranker_candidates(cfg, tuning))  # ials (when the engines have it), ease
     out["most-popular"] = None
     return out
 
@@ -203,19 +205,28 @@ def choose_recommender(
     """Pick the model whose top-k lists rank best, measured, not assumed.
 
     With ``recommender = "auto"`` each candidate (the tuned rating model, the other explicit
-    kind, implicit ALS, most popular; see :func:`recommender_candidates`) is fitted on 80% of
-    the development data ``dev`` and its catalogue-wide top-k lists (seen movies excluded;
-    implicit ALS fitted on the configured interactions) are scored against the other 20% by
-    NDCG@k at the evaluation threshold; the highest wins (ties: the order above). The test
-    set is not used. Returns ``{"recommender", "why", "validation_ndcg", "params",
-    "candidates"}``; ``params`` are the winner's ALS parameters (None for most-popular).
+    kind, implicit ALS, ials when the engine has it, EASE, most popular; see
+    :func:`recommender_candidates`) is fitted on 80% of the development data ``dev`` and its
+    catalogue-wide top-k lists (seen movies excluded; implicit ALS fitted on the configured
+    interactions) are scored against the other 20% by NDCG@k at the evaluation threshold;
+    the highest wins (ties: the order above). EASE without a tuned λ is fitted once per
+    ``[recommend] ease_lambdas`` value and its best counts (:func:`movierec.rankers.
+    alternatives`; the scores per λ are returned as ``ease_lambdas``). The test set is not
+    used. Returns ``{"recommender", "why", "validation_ndcg", "params", "candidates"}``;
+    ``params`` are the winner's parameters (None for most-popular). A forced recommender
+    uses its first configuration (for EASE the first λ) without validation.
+
+    Raises:
+        ConfigError: the forced recommender is not available with this engine.
     """
     candidates = recommender_candidates(rating_params, cfg, tuning)
+    forced = cfg.recommend.recommender
+    if forced != "auto" and forced not in candidates:
+        raise ConfigError(f"recommender {forced!r} is not available in this build")
     described = {
         name: (None if p is None else {k: v for k, v in p.to_dict().items()})
         for name, p in candidates.items()
     }
-    forced = cfg.recommend.recommender
     if forced != "auto":
         return {
             "recommender": forced,
@@ -226,6 +237,7 @@ def choose_recommender(
         }
     k, t = cfg.evaluation.k, cfg.evaluation.threshold
     scores: dict[str, float] = {}
+    tried: dict[str, dict[float, float]] = {}  # ease: validation NDCG per λ
     with engine.table(dev) as table, contextlib.ExitStack() as stack:
         train, valid = (
             stack.enter_context(h) for h in table.random_split(0.2, cfg.seed, SALT_RECOMMENDER)
@@ -233,11 +245,16 @@ def choose_recommender(
         for name, params in candidates.items():
             if params is None:
                 continue
-            with (
-                fit_model(engine, train, params, *interaction_spec(cfg)) as model,
-                model.recommend_table(valid, k, exclude=train) as recs,
-            ):
-                scores[name] = float(recs.catalogue_top_k(valid, k, t)["ndcg"])
+            for option in alternatives(name, params, cfg, tuning):
+                with (
+                    fit_model(engine, train, option, *interaction_spec(cfg)) as model,
+                    model.recommend_table(valid, k, exclude=train) as recs,
+                ):
+                    ndcg = float(recs.catalogue_top_k(valid, k, t)["ndcg"])
+                tried.setdefault(name, {})[option.reg_param] = ndcg
+                if name not in scores or ndcg > scores[name]:
+                    scores[name], candidates[name] = ndcg, option
+                    described[name] = option.to_dict()
         with (
             train.fit_baseline("most_popular") as popular,
             popular.recommend_table(valid, k, exclude=train) as recs,
@@ -259,4 +276,5 @@ def choose_recommender(
         "validation_ndcg": scores,
         "params": described[winner],
         "candidates": described,
+        **({"ease_lambdas": tried["ease"]} if len(tried.get("ease", {})) > 1 else {}),
     }

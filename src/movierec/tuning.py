@@ -100,7 +100,9 @@ class TuningResult:
 
 
 def row_params(row: dict[str, Any], base: ALSParams) -> ALSParams:
-    """``base`` with a results row's configuration."""
+    """``base`` with a results row's configuration (``ease``: its λ only)."""
+    if row["model"] == "ease":
+        return replace(base, model="ease", reg_param=float(row["regParam"]))
     return replace(
         base,
         model=str(row["model"]),
@@ -109,6 +111,8 @@ def row_params(row: dict[str, Any], base: ALSParams) -> ALSParams:
         max_iter=int(row["maxIter"]),
         bias_reg=float(row.get("biasReg", base.bias_reg)),
         alpha=float(row.get("alpha", base.alpha)),
+        unobserved_weight=float(row.get("unobservedWeight", base.unobserved_weight)),
+        reg_exponent=float(row.get("regExponent", base.reg_exponent)),
     )
 
 
@@ -156,7 +160,7 @@ def _evaluate(
     (when it is the objective) on one fold."""
     out: dict[str, Any] = {"rmse": None, "cold": 0, "ranking": None}
     with fit_clipped(fold.engine, fold.fit_handle(params), params) as model:
-        if not params.implicit:
+        if not params.ranking:
             with model.predict_table(fold.valid) as scored:
                 out["rmse"], out["cold"] = scored.holdout_rmse()
         if ranking is not None:
@@ -246,6 +250,11 @@ def tune(
         "regParam": list(cfg.reg_params),
         "maxIter": list(cfg.max_iters),
     }
+    if "ease" in cfg.models:
+        grid["easeLambda"] = list(cfg.ease_lambdas)
+    if "ials" in cfg.models:
+        grid["unobservedWeight"] = list(cfg.ials_unobserved_weights)
+        grid["regExponent"] = list(cfg.ials_reg_exponents)
     if cfg.search != "grid":
         grid = {
             "model": list(cfg.models),
@@ -257,9 +266,23 @@ def tune(
             grid["biasReg"] = list(cfg.bias_reg_range)
         if "implicit-als" in cfg.models:
             grid["alpha"] = list(cfg.alpha_range)
+        if "ease" in cfg.models:
+            grid["easeLambda"] = list(cfg.ease_lambda_range)
+        if "ials" in cfg.models:
+            grid["unobservedWeight"] = list(cfg.ials_unobserved_weight_range)
+            grid["regExponent"] = list(cfg.ials_reg_exponent_range)
     rel_margin = margin(cfg) if cfg.prune else None
     starts = [
-        Candidate(p.model, p.rank, p.reg_param, p.max_iter, p.bias_reg, p.alpha)
+        Candidate(
+            p.model,
+            p.rank,
+            p.reg_param,
+            p.max_iter,
+            p.bias_reg,
+            p.alpha,
+            p.unobserved_weight if p.ials else None,
+            p.reg_exponent if p.ials else None,
+        )
         for p in (start or [])
         if p.model in cfg.models
     ][: cfg.trials]

@@ -170,7 +170,12 @@ def _ranking_table(result: dict[str, Any], title: str) -> Any:
 
     k = result["k"]
     table = Table(title=f"{title}: top-{k}, relevant = test rating >= {result['threshold']}")
-    metrics = [("precision", f"P@{k}"), ("recall", f"R@{k}"), ("ndcg", f"NDCG@{k}")]
+    metrics = [
+        ("precision", f"P@{k}"),
+        ("recall", f"R@{k}"),
+        ("recall_norm", f"normalised R@{k}"),
+        ("ndcg", f"NDCG@{k}"),
+    ]
     for col in ("fold", "train", "test", "users", *(label for _, label in metrics)):
         table.add_column(col, justify="left" if col == "fold" else "right")
     for f in result["folds"]:

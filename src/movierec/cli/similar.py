@@ -126,7 +126,8 @@ def similar(
     verbose: int,
     quiet: bool,
 ) -> None:
-    """Movies most similar to one movie (cosine similarity of the model's movie factors).
+    """Movies most similar to one movie (cosine similarity of the model's movie factors; for an
+    ``ease`` model the largest weights of its row of B).
 
     The movie is found by title, forgiving case, accents, punctuation, articles
     ("Matrix, The") and typos; a year narrows it ("Toy Story 1995"). When several titles
@@ -169,8 +170,9 @@ def similar(
 
     name = movie["title"] or f"movie {movie['movie_id']}"
     table = Table(title=escape(f"Most similar to {name} [id {movie['movie_id']}]"))
-    for col in ("#", "movie", "title", "genres", "cosine"):
-        table.add_column(col, justify="right" if col in ("#", "movie", "cosine") else "left")
+    measure = "EASE weight" if scorer.item_item is not None else "cosine"
+    for col in ("#", "movie", "title", "genres", measure):
+        table.add_column(col, justify="right" if col in ("#", "movie", measure) else "left")
     for i, item in enumerate(items, 1):
         table.add_row(
             str(i),

@@ -31,7 +31,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from movierec.engines.values import MODELS, ALSParams, Catalog, Factors, TableStats, WrittenLists
+from movierec.engines.values import (
+    MODELS,
+    RANKING_MODELS,
+    ALSParams,
+    Catalog,
+    Factors,
+    TableStats,
+    WrittenLists,
+)
 from movierec.errors import ConfigError, EngineError
 from movierec.schema import ITEM, PREDICTION, RATING, USER
 from movierec.split import SALT_HOLDOUT
@@ -505,6 +513,7 @@ class BaselinePredictor(Predictor):
 __all__ = [
     "BASELINES",
     "MODELS",
+    "RANKING_MODELS",
     "ALSParams",
     "BaselinePredictor",
     "Catalog",

@@ -29,16 +29,17 @@ def prediction_scale(
 ) -> tuple[float, float] | None:
     """The ``(lo, hi)`` range predicted ratings are clipped to, or None for no clipping.
 
-    None when ``params.clip_predictions`` is off or the model is ``implicit-als`` (its scores
-    are preferences, not ratings); else ``params.rating_scale`` when set, else the lowest and
-    highest rating of ``train`` (the data's rating scale as the model saw it; a pandas table
-    or an engine's table, whose :meth:`~EngineData.stats` computes them where it lives). None
-    too when ``train`` has no ratings or only one distinct value (no scale to take).
+    None when ``params.clip_predictions`` is off or the model is a ranking model
+    (``implicit-als``, ``ials``, ``ease``: its scores are not ratings); else
+    ``params.rating_scale`` when set, else the lowest and highest rating of ``train`` (the
+    data's rating scale as the model saw it; a pandas table or an engine's table, whose
+    :meth:`~EngineData.stats` computes them where it lives). None too when ``train`` has no
+    ratings or only one distinct value (no scale to take).
 
     Raises:
         ConfigError: the configured scale is empty (lo >= hi).
     """
-    if not params.clip_predictions or params.implicit:
+    if not params.clip_predictions or params.ranking:
         return None
     if params.rating_scale is None:
         rows = train if isinstance(train, pd.DataFrame) else train.local_rows()
@@ -105,7 +106,7 @@ class ClippedModel(TrainedModel):
 def with_clipping(model: TrainedModel, train: pd.DataFrame | EngineData) -> TrainedModel:
     """``model`` wrapped so its predictions are clipped as its params say (see
     :func:`prediction_scale`; ``train`` is the data it was fitted on). Returned unchanged
-    when clipping is off, the model is ``implicit-als``, or it is already clipped.
+    when clipping is off, the model is a ranking model, or it is already clipped.
     """
     if isinstance(model, ClippedModel):
         return model

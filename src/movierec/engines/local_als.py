@@ -63,7 +63,7 @@ from movierec.engines.base import (
     TrainedModel,
 )
 from movierec.errors import ConfigError, EngineError, ModelError
-from movierec.schema import I_BIAS, ITEM, RANK, RATING, SCORE, U_BIAS, USER
+from movierec.schema import I_BIAS, ITEM, RANK, RATING, SCORE, TIMESTAMP, U_BIAS, USER
 
 if TYPE_CHECKING:
     from movierec.config import DataConfig, SparkConfig
@@ -930,6 +930,32 @@ class LocalEngine(Engine):
         """
         if not isinstance(train, LocalData):
             raise EngineError("the local engine fits LocalData only")
+        if params.model == "ease":  # the item-item model: movierec.engines.ease_model
+            from movierec.engines.ease_model import fit_local
+
+            train.ensure_index()
+            frame = train.ratings
+            times = (
+                frame[TIMESTAMP].to_numpy(dtype=np.float64)[train.csr_perm]
+                if TIMESTAMP in frame
+                else None
+            )
+            partner = None
+            if params.ease_blend > 0:
+                from movierec.engines.ease_blend import partner_params
+
+                partner = self.fit(train, partner_params(params))
+            fit = fit_local(
+                train.user_ids,
+                train.item_ids,
+                train.csr_indptr,
+                train.csr_indices,
+                train.csr_values,
+                params,
+                times,
+                partner,
+            )
+            return fit  # type: ignore[return-value]
         _check_params(params)
         train.ensure_index()
         if train.nnz == 0:
@@ -1049,6 +1075,14 @@ class LocalEngine(Engine):
             ModelError: missing or damaged files, or rank/model kind differ from ``params``.
         """
         path = Path(path)
+        if params.model == "ease":
+            from movierec.engines.ease_blend import partner_params
+            from movierec.engines.ease_model import PARTNER, load_local
+
+            partner = (
+                self.load(path / PARTNER, partner_params(params)) if params.ease_blend > 0 else None
+            )
+            return load_local(path, params, partner)  # type: ignore[return-value]
         file = path / LOCAL_FILE
         try:
             if not file.is_file():

@@ -531,6 +531,12 @@ class SparkEngine(Engine):
         if not isinstance(train, SparkData):
             raise EngineError("the Spark engine fits SparkData only")
         ensure_active(self.spark)
+        if params.model == "ease":  # the item-item model: movierec.engines.spark.ease
+            from movierec.engines.ease_blend import partner_params
+            from movierec.engines.spark.ease import fit_spark
+
+            partner = self.fit(train, partner_params(params)) if params.ease_blend > 0 else None
+            return fit_spark(self.spark, train, params, partner, self)  # type: ignore[return-value]
         als = ALS(
             rank=params.rank,
             maxIter=params.max_iter,
@@ -563,6 +569,15 @@ class SparkEngine(Engine):
         from pyspark.ml.recommendation import ALSModel
 
         ensure_active(self.spark)
+        if params.model == "ease":
+            from movierec.engines.ease_blend import partner_params
+            from movierec.engines.ease_model import PARTNER
+            from movierec.engines.spark.ease import load_spark
+
+            partner = (
+                self.load(path / PARTNER, partner_params(params)) if params.ease_blend > 0 else None
+            )
+            return load_spark(self.spark, path, params, partner, self)  # type: ignore[return-value]
         try:
             model = ALSModel.load(_uri(path / "als"))
             biases = SparkBiases.load(self.spark, path / "biases") if params.biased else None

@@ -13,14 +13,19 @@ import pandas as pd
 
 from movierec.config import ALSConfig
 
-MODELS = ("als", "biased-als", "implicit-als", "ials")
+MODELS = ("als", "biased-als", "implicit-als", "ials", "ease")
 """``als``: Spark MLlib ALS on the ratings. ``biased-als``: global mean + damped user and
 movie biases, with ALS fitted on the residuals (prediction = mean + b_u + b_i + x_u·y_i).
 ``implicit-als``: Spark MLlib's implicit-feedback ALS (Hu, Koren & Volinsky; every rating is
 an interaction with confidence 1 + alpha·|r|); its "prediction" x_u·y_i is a preference
 score for ranking (about 0..1), not a rating. ``ials``: iALS in Rendle et al.'s form
 (binary preferences, weight α0 on all unobserved pairs, frequency-scaled regularisation;
-local engine only); its scores are preferences too."""
+local engine only); its scores are preferences too. ``ease``: Steck's EASE item-item model
+(:mod:`movierec.engines.ease`; ``reg_param`` is its λ); its scores rank movies, they are not
+ratings."""
+
+RANKING_MODELS = ("implicit-als", "ials", "ease")
+"""Kinds whose scores rank movies but are not ratings (no RMSE, no clipping)."""
 
 
 _KIND_DEFAULT: Any = object()
@@ -60,6 +65,23 @@ class ALSParams:
     rating_scale: tuple[float, float] | None = None
     """``(lo, hi)`` that predicted ratings are clipped to; None = the training data's lowest
     and highest rating (see :func:`movierec.engines.clipping.prediction_scale`)."""
+    ease_threshold: float | None = 3.0
+    """``ease``: ratings >= this are its interactions (None: every rating)."""
+    ease_topk: int = 0
+    """``ease``: keep the k largest-magnitude weights per row of B (0: dense B)."""
+    ease_max_items: int = 20000
+    """``ease``: refuse to fit on more movies than this (the dense items×items matrices)."""
+    ease_session_weight: float = 0.0
+    """``ease``: extra weight of co-occurrences within one rating session (0: none). The
+    ``ease_*`` defaults here are plain EASE for library use; movierec's configured defaults
+    (sessions and blend on) come from :class:`movierec.config.ALSConfig` via from_config."""
+    ease_session_gap: float = 3600.0
+    """``ease``: seconds between two ratings of a user that start a new session."""
+    ease_blend: float = 0.0
+    """``ease``: weight of an implicit-als partner's scores (rank, max_iter, alpha of these
+    params, regParam ``ease_blend_reg``) blended with EASE's (0: plain EASE)."""
+    ease_blend_reg: float = 0.2
+    """``ease``: regParam of the blended implicit-als partner."""
     implicit_solver: str = _config_default("implicit_solver")
     """``cg`` or ``cholesky``: how the local engine solves implicit-als / ials rows."""
     cg_steps: int = _config_default("cg_steps")
@@ -98,6 +120,12 @@ class ALSParams:
         """True for ``ials`` (Rendle et al.'s iALS)."""
         return self.model == "ials"
 
+    @property
+    def ranking(self) -> bool:
+        """True for kinds whose scores rank movies but are not ratings
+        (:data:`RANKING_MODELS`): no RMSE, no clipping."""
+        return self.model in RANKING_MODELS
+
     @classmethod
     def from_config(cls, cfg: ALSConfig, seed: int) -> ALSParams:
         return cls(
@@ -113,6 +141,13 @@ class ALSParams:
             alpha=cfg.alpha,
             clip_predictions=cfg.clip_predictions,
             rating_scale=cfg.rating_scale,
+            ease_threshold=cfg.ease_threshold,
+            ease_topk=cfg.ease_topk,
+            ease_max_items=cfg.ease_max_items,
+            ease_session_weight=cfg.ease_session_weight,
+            ease_session_gap=cfg.ease_session_gap,
+            ease_blend=cfg.ease_blend,
+            ease_blend_reg=cfg.ease_blend_reg,
             implicit_solver=cfg.implicit_solver,
             cg_steps=cfg.cg_steps,
             unobserved_weight=cfg.unobserved_weight,

@@ -33,6 +33,12 @@ _METRIC_ROWS: list[tuple[str, str, str, str]] = [
     ("in-test F1@k", "within_test_top_k", "f1", "within_test_top_k.f1"),
     ("catalogue precision@k", "catalogue_top_k", "precision", "catalogue_top_k.precision"),
     ("catalogue recall@k", "catalogue_top_k", "recall", "catalogue_top_k.recall"),
+    (
+        "catalogue normalised recall@k",
+        "catalogue_top_k",
+        "recall_norm",
+        "catalogue_top_k.recall_norm",
+    ),
     ("catalogue F1@k", "catalogue_top_k", "f1", "catalogue_top_k.f1"),
     ("catalogue NDCG@k", "catalogue_top_k", "ndcg", "catalogue_top_k.ndcg"),
     ("catalogue MAP@k", "catalogue_top_k", "map", "catalogue_top_k.map"),

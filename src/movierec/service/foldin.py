@@ -14,6 +14,10 @@
     ``n = #{v > 0}``, ``x = (YᵀY + Σ_I (c − 1) y yᵀ + reg_param·n·I)⁻¹ Σ_I c·p·y`` with
     ``YᵀY`` over *every* movie (precomputed at load); scores are preferences ``x·y_i``.
 
+  - ``ials`` (Rendle et al.; :func:`movierec.ials.fold_in`, the training system itself):
+    the movies rated > 0 are the interactions I,
+    ``x = (α0·YᵀY + Y_IᵀY_I + λ·(|I| + α0·|all movies|)^ν·I)⁻¹ Σ_I y``.
+
   Training ends with a user half-step against the final item factors, so folding in a
   known user's own training ratings gives back that user's trained factors (to float32
   rounding).
@@ -33,6 +37,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from movierec.errors import ConfigError
+from movierec.ials import fold_in as ials_fold_in
+from movierec.ials import row_regularisation
 from movierec.service.numeric import nnls
 
 
@@ -74,6 +81,10 @@ class UserSystems:
     nonnegative: bool
     biased: bool
     implicit: bool
+    ials: bool
+    unobserved_weight: float
+    reg_exponent: float
+    item_factors: np.ndarray
     global_mean: float
     user_bias: np.ndarray
     item_bias: np.ndarray
@@ -98,6 +109,20 @@ class UserSystems:
         r = np.asarray(ratings, dtype=np.float64)
         if len(rows) == 0:
             raise ValueError("no rated movie is known to the model")
+        if self.ials:
+            observed = rows[r.astype(np.float32) > 0]
+            try:
+                x32 = ials_fold_in(
+                    self.item_factors,
+                    observed,
+                    reg_param=self.reg_param,
+                    unobserved_weight=self.unobserved_weight,
+                    reg_exponent=self.reg_exponent,
+                    gram=self._gram,
+                )
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from exc
+            return FoldIn(x32.astype(np.float64), 0.0, rows, r)
         if self.implicit:
             a, y, weight = self._implicit_system(rows, r)
             b = y.T @ weight
@@ -139,9 +164,24 @@ class UserSystems:
         precomputed at load) and ``w_j = c_j·p_j``.
         """
         v = r.astype(np.float32).astype(np.float64)
-        extra = self.alpha * np.abs(v)
         y = self.item_f64[rows]
         assert self._gram is not None
+        # ials: Rendle et al.'s system (binary interactions v > 0, A = α0·YᵀY + Σ y yᵀ +
+        # λ·(n + α0·|all movies|)^ν·I, w_j = 1).
+        if self.ials:
+            positive = v > 0
+            n = int(np.count_nonzero(positive))
+            yp = y[positive]
+            a = self.unobserved_weight * self._gram + yp.T @ yp
+            lam = float(
+                row_regularisation(
+                    n, len(self.item_f64), self.reg_param, self.unobserved_weight,
+                    self.reg_exponent,
+                )
+            )  # fmt: skip
+            a[np.diag_indices_from(a)] += lam
+            return a, y, positive.astype(np.float64)
+        extra = self.alpha * np.abs(v)
         a = self._gram + y.T @ (y * extra[:, None])
         positive = v > 0
         a[np.diag_indices_from(a)] += self.reg_param * float(np.count_nonzero(positive))
@@ -165,7 +205,7 @@ class UserSystems:
         rows, ratings = self.seen(urow)
         r = np.asarray(ratings, dtype=np.float64)
         bu = float(self.user_bias[urow])
-        if self.implicit:
+        if self.implicit or self.ials:
             a, y, resid = self._implicit_system(rows.astype(np.int64), r)
         else:
             resid, _ = self._residuals(rows.astype(np.int64), r, bu if self.biased else None)

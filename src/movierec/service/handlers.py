@@ -20,7 +20,9 @@ from movierec.errors import ModelError
 from movierec.service.http_errors import ApiError
 from movierec.service.params import KQuery, ListQuery, SimilarQuery
 from movierec.service.schemas import (
+    EASE_EXPLAIN,
     EXPLAIN_DEFINITION,
+    IALS_EXPLAIN,
     IMPLICIT_EXPLAIN,
     Explanation,
     FoldInRecommendations,
@@ -216,11 +218,20 @@ async def explain(state: ServiceState, user_id: str, movie_id: str, q: KQuery) -
             "baseline": e.baseline,
             "factor_score": e.factor_score,
             "contributions_sum": e.contributions_sum,
-            "definition": IMPLICIT_EXPLAIN if scorer.implicit else EXPLAIN_DEFINITION,
+            "definition": _definition(scorer),
             "model_version": scorer.version,
             "items": items,
         }
     )
+
+
+def _definition(scorer: Scorer) -> str:
+    """What an explanation's contributions are, for the scorer's model kind."""
+    if scorer.item_item is not None:
+        return EASE_EXPLAIN
+    if scorer.ials:
+        return IALS_EXPLAIN
+    return IMPLICIT_EXPLAIN if scorer.implicit else EXPLAIN_DEFINITION
 
 
 def health(state: ServiceState) -> Health:

@@ -49,6 +49,7 @@ from movierec.model_format import (
     parse_meta,
     read_manifest,
 )
+from movierec.service.ease_weights import EaseWeights, read_ease
 from movierec.service.model_files import ModelFiles
 from movierec.service.train_index import SeenIndex, bincount, column, rows_of, seen_index
 
@@ -65,6 +66,14 @@ class ModelParams:
     bias_reg: float
     alpha: float
     nonnegative: bool
+    unobserved_weight: float = 0.0
+    """``ials``'s α0."""
+    reg_exponent: float = 1.0
+    """``ials``'s ν."""
+    ease_blend: float = 0.0
+    """``ease``: weight of the implicit-als partner (0: plain EASE, no factors)."""
+    ease_blend_reg: float = 0.0
+    """``ease``: the partner's regParam (its fold-in's)."""
 
     @property
     def biased(self) -> bool:
@@ -72,7 +81,21 @@ class ModelParams:
 
     @property
     def implicit(self) -> bool:
-        return self.kind == "implicit-als"
+        """Spark-style implicit-feedback ALS (Hu, Koren & Volinsky), the fold-in system of
+        :mod:`movierec.service.foldin` (also an ``ease`` blend's partner's)."""
+        return self.kind == "implicit-als" or (self.kind == "ease" and self.ease_blend > 0)
+
+    @property
+    def ials(self) -> bool:
+        return self.kind == "ials"
+
+    @property
+    def factor_rank(self) -> int:
+        """Columns of ``factors.npz``'s factors: the rank; for ``ease`` the blended
+        partner's rank, 0 without a blend."""
+        if self.kind == "ease" and self.ease_blend == 0:
+            return 0
+        return self.rank
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,6 +133,8 @@ class ModelArrays:
     item_bias: np.ndarray
     data: TrainingData
     bytes_read: int
+    ease: EaseWeights | None = None
+    """``ease`` models: the item-item weights (``engine/``)."""
 
 
 def genre_list(text: Any) -> list[str]:
@@ -145,6 +170,11 @@ def read_model(path: Path | str, *, base: ModelArrays | None = None) -> ModelArr
         data = base.data
     else:
         data = _training_data(files, meta, user_ids, item_ids)
+    ease = read_ease(files, item_ids) if params.kind == "ease" else None
+    if ease is not None and ease.blend != params.ease_blend:
+        raise ModelError(
+            f"{folder}: blend {ease.blend} in engine/ease.json, {params.ease_blend} in model.json"
+        )
     return ModelArrays(
         path=folder,
         meta=meta,
@@ -159,6 +189,7 @@ def read_model(path: Path | str, *, base: ModelArrays | None = None) -> ModelArr
         item_bias=f["item_bias"],
         data=data,
         bytes_read=files.bytes_read + len(raw),
+        ease=ease,
     )
 
 
@@ -182,7 +213,15 @@ def _params(meta: dict[str, Any], folder: Path) -> ModelParams:
     if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
         raise ModelError(f"{folder}: invalid rank {rank!r} in model.json")
     values = {}
-    for name, default in (("reg_param", None), ("bias_reg", 0.0), ("alpha", 1.0)):
+    for name, default in (
+        ("reg_param", None),
+        ("bias_reg", 0.0),
+        ("alpha", 1.0),
+        ("unobserved_weight", 0.0),
+        ("reg_exponent", 1.0),
+        ("ease_blend", 0.0),
+        ("ease_blend_reg", 0.0),
+    ):
         v = params.get(name, default)
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 <= v < math.inf:
             raise ModelError(f"{folder}: invalid {name} {v!r} in model.json")
@@ -194,6 +233,10 @@ def _params(meta: dict[str, Any], folder: Path) -> ModelParams:
         values["bias_reg"],
         values["alpha"],
         bool(params.get("nonnegative", False)),
+        values["unobserved_weight"],
+        values["reg_exponent"],
+        values["ease_blend"] if kind == "ease" else 0.0,
+        values["ease_blend_reg"],
     )
 
 
@@ -212,10 +255,10 @@ def _factors(files: ModelFiles, params: ModelParams, meta: dict[str, Any]) -> di
         ("user_factors", uf, uid, limits[0]),
         ("item_factors", itf, iid, limits[1]),
     ):
-        if f.shape != (len(ids), params.rank):
+        if f.shape != (len(ids), params.factor_rank):
             raise ModelError(
-                f"{file}: {name} has shape {f.shape}, expected ({len(ids)}, {params.rank}) "
-                f"(rank {params.rank} from model.json)"
+                f"{file}: {name} has shape {f.shape}, expected ({len(ids)}, "
+                f"{params.factor_rank}) (rank {params.factor_rank} from model.json)"
             )
         if not np.issubdtype(f.dtype, np.floating) or not np.isfinite(f).all():
             raise ModelError(f"{file}: {name} contains NaN or infinite values")

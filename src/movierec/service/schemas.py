@@ -142,6 +142,17 @@ IMPLICIT_EXPLAIN = (
     "sum_j alpha*|r_j| y_j y_j' + regParam*n*I the user's implicit normal-equation matrix; "
     "the contributions of all rated movies sum to the preference score x_u.y_m"
 )
+IALS_EXPLAIN = (
+    "ials: contribution of rated movie j = y_j' A^-1 y_m (1 for every rated movie, 0 for "
+    "r_j <= 0), with A = alpha0*Y'Y + Y_I'Y_I + regParam*(n + alpha0*|movies|)^nu*I the "
+    "user's iALS normal-equation matrix; the contributions sum to the preference x_u.y_m"
+)
+EASE_EXPLAIN = (
+    "ease: contribution of rated movie j (rated >= the model's threshold) = B[j, m], its "
+    "item-item weight toward m; the contributions sum to the EASE score X_u.B at m "
+    "(factor_score); score is the served score (with a blend: (1-w)*z(EASE) + "
+    "w*z(implicit-als), z standardising over the catalogue)"
+)
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "Unknown user or movie"},
     422: {"model": ErrorBody, "description": "Invalid parameter or body"},

@@ -31,7 +31,8 @@ import numpy as np
 from movierec.errors import ModelError
 from movierec.model_format import MODEL_KINDS, RECOMMENDERS
 from movierec.service.catalog import Catalog
-from movierec.service.foldin import Explanation, FoldIn, UserSystems
+from movierec.service.foldin import Explanation, FoldIn
+from movierec.service.itemitem import ItemItem, ItemItemSystems
 from movierec.service.model_reader import ModelArrays, read_model
 from movierec.service.numeric import kth_best, top_k
 
@@ -40,7 +41,7 @@ __all__ = ["Explanation", "FoldIn", "Scorer", "kth_best", "top_k"]
 log = logging.getLogger(__name__)
 
 
-class Scorer(UserSystems):
+class Scorer(ItemItemSystems):
     """One loaded model, immutable (safe to share between requests and threads)."""
 
     def __init__(self, arrays: ModelArrays, catalog: Catalog | None = None) -> None:
@@ -53,7 +54,8 @@ class Scorer(UserSystems):
         p = arrays.params
         self.kind, self.rank, self.reg_param = p.kind, p.rank, p.reg_param
         self.bias_reg, self.alpha, self.nonnegative = p.bias_reg, p.alpha, p.nonnegative
-        self.biased, self.implicit = p.biased, p.implicit
+        self.biased, self.implicit, self.ials = p.biased, p.implicit, p.ials
+        self.unobserved_weight, self.reg_exponent = p.unobserved_weight, p.reg_exponent
         self.catalog = catalog or Catalog(arrays.user_ids, arrays.item_ids, arrays.data)
         c = self.catalog
         self.n_users, self.n_items, self.n_ratings = c.n_users, c.n_items, c.n_ratings
@@ -75,7 +77,18 @@ class Scorer(UserSystems):
         self._bias32 = (self.global_mean + self.item_bias).astype(np.float32)
         self._bias_abs_max = float(np.abs(self.global_mean + self.item_bias).max(initial=0.0))
         # Implicit fold-in: YᵀY of every item factor (float64 from float32), as training has it.
-        self._gram = self.item_f64.T @ self.item_f64 if self.implicit else None
+        self._gram = self.item_f64.T @ self.item_f64 if self.implicit or self.ials else None
+        self.item_item: ItemItem | None = None
+        """``ease``: the item-item scorer (:mod:`movierec.service.itemitem`); the factors
+        above are then its blended implicit-als partner's (none without a blend)."""
+        self.rank = p.factor_rank
+        self.cost = self.n_items * max(self.rank, 1)
+        """Work of one top-k list (movies × rank), for the off-loop threshold."""
+        if arrays.ease is not None:
+            self.item_item = ItemItem(arrays.ease, self.item_f64)
+            self.reg_param = p.ease_blend_reg  # the partner's fold-in regularisation
+            per_user = self.n_ratings / max(self.n_users, 1)
+            self.cost = self.n_items * (int(per_user) + self.rank + 1)
         self.loaded_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         self.load_seconds = 0.0
         self.recommender_name = "rating-model"
@@ -191,10 +204,16 @@ class Scorer(UserSystems):
             "load_seconds": round(self.load_seconds, 3),
             "engine": self.meta.get("engine"),
             "model": self.kind,
-            "scores": "preference x_u.y_i" if self.implicit else "predicted rating",
+            "scores": self._score_kind(),
             "rank": self.rank,
             "reg_param": self.reg_param,
             **({"alpha": self.alpha} if self.implicit else {}),
+            **(
+                {"unobserved_weight": self.unobserved_weight, "reg_exponent": self.reg_exponent}
+                if self.ials
+                else {}
+            ),
+            **(self._ease_info() if self.item_item is not None else {}),
             "users": self.n_users,
             "movies": self.n_items,
             "ratings": self.n_ratings,
@@ -202,6 +221,11 @@ class Scorer(UserSystems):
             "ratings_loaded": True,
             "verified": self.meta.get("integrity") is not None,
         }
+
+    def _score_kind(self) -> str:
+        if self.item_item is not None:
+            return "EASE X_u.B" + (" blended with implicit-als" if self.item_item.blended else "")
+        return "preference x_u.y_i" if self.implicit or self.ials else "predicted rating"
 
     # ------------------------------------------------------------------ the catalog's
 
@@ -284,6 +308,8 @@ class Scorer(UserSystems):
         requests on a large catalogue cheap (see
         :class:`movierec.service.batching.FirstPassBatcher`).
         """
+        if self.item_item is not None:  # exact float64 EASE rows (similar: raw B rows)
+            return self.item_item.scores(xs, raw=unit)
         yt = self._unit_t32 if unit else self._item_t32
         out: np.ndarray = np.asarray(xs, dtype=np.float32) @ yt
         return out
@@ -309,6 +335,10 @@ class Scorer(UserSystems):
         """
         x = np.asarray(x, dtype=np.float64)
         s = self.first_pass(x, unit) if first is None else first
+        if self.item_item is not None:  # already exact: select directly
+            self._ban(s, banned, mask)
+            sel = top_k(s, k)
+            return sel, s[sel]
         offset = 0.0
         if self.biased and not unit:
             s += self._bias32
@@ -349,15 +379,24 @@ class Scorer(UserSystems):
         ``first``: :meth:`first_pass` of :meth:`query_user` when already computed.
         """
         seen = self.seen_rows(urow)
-        x, bu = self.user_factors[urow], float(self.user_bias[urow])
+        x, bu = self.query_user(urow), float(self.user_bias[urow])
         return self._best(x, bu, k, (seen, exclude), mask, first=first)
 
     def query_user(self, urow: int) -> np.ndarray:
-        """The vector a known user's first pass is computed for."""
+        """The vector a known user's first pass is computed for (``ease``: the query vector
+        of :mod:`movierec.service.itemitem` from the user's training ratings)."""
+        if self.item_item is not None:
+            rows, ratings = self.seen(urow)
+            liked = rows[self.item_item.liked(ratings)]
+            partner = self.user_factors[urow] if self.rank else None
+            return self.item_item.query(liked, partner)
         return self.user_factors[urow]
 
     def query_movie(self, irow: int) -> np.ndarray:
-        """The vector a similar-movies first pass is computed for (``unit=True``)."""
+        """The vector a similar-movies first pass is computed for (``unit=True``; ``ease``:
+        the query vector of a user whose one interaction is this movie)."""
+        if self.item_item is not None:
+            return self.item_item.query(np.asarray([irow]), None)
         return self.item_unit[irow]
 
     def recommend_vector(
@@ -387,7 +426,7 @@ class Scorer(UserSystems):
         ``first``: :meth:`first_pass` (``unit=True``) of :meth:`query_movie` when computed.
         """
         itself = np.asarray([irow], dtype=np.int64)
-        x = self.item_unit[irow]
+        x = self.query_movie(irow)
         return self._best(x, 0.0, k, (itself,), mask, unit=True, first=first)
 
     def popular(
@@ -398,6 +437,8 @@ class Scorer(UserSystems):
 
     def predict(self, urow: int, irow: int) -> float:
         """The model's score of one known (user, movie) pair (the engines' arithmetic)."""
+        if self.item_item is not None:
+            return float(self.item_item.scores(self.query_user(urow))[irow])
         x = self.user_factors[urow].astype(np.float64)
         rows = np.asarray([irow], dtype=np.int64)
         return float(self._exact(x, float(self.user_bias[urow]), rows, unit=False)[0])

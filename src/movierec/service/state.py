@@ -87,7 +87,7 @@ class ServiceState:
 
     def heavy(self, scorer: Scorer) -> bool:
         """Whether requests on ``scorer`` are scored off the event loop (module docstring)."""
-        return scorer.n_items * scorer.rank >= self.offload_from
+        return scorer.cost >= self.offload_from
 
     async def compute(self, scorer: Scorer, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)``: inline for small catalogues, in a worker thread for large ones."""

@@ -268,9 +268,9 @@ def catalogue_top_k(
     k: int = 10,
     threshold: float = 3.0,
 ) -> dict[str, float | int]:
-    """:func:`movierec.metrics.catalogue_top_k`: precision@k, recall@k, F1, NDCG@k, MAP@k and
-    hit rate of catalogue-wide lists against the relevant test movies, means over the users
-    with at least one relevant movie.
+    """:func:`movierec.metrics.catalogue_top_k`: precision@k, recall@k, F1, NDCG@k, MAP@k,
+    hit rate and normalised recall@k (hits / min(k, |relevant|)) of catalogue-wide lists
+    against the relevant test movies, means over the users with at least one relevant movie.
 
     Hits are the list rows (rank <= k) joined with the distinct relevant (user, movie) pairs;
     a window partitioned by user numbers them by rank for P@i. Three jobs: the test checks,
@@ -334,6 +334,7 @@ def catalogue_top_k(
             F.avg(F.col("_dcg") / idcg).alias("ndcg"),
             F.avg(F.col("_ap") / ideal).alias("map"),
             F.avg(F.when(n_hits > 0, 1.0).otherwise(0.0)).alias("hit_rate"),
+            F.avg(n_hits / ideal).alias("recall_norm"),
         )
     )
     precision, recall = float(row["precision"]), float(row["recall"])
@@ -346,4 +347,5 @@ def catalogue_top_k(
         "map": float(row["map"]),
         "hit_rate": float(row["hit_rate"]),
         "users": int(row["users"]),
+        "recall_norm": float(row["recall_norm"]),
     }

@@ -1,0 +1,32 @@
+import sys; sys.argv=["x"]
+import harness
+from harness import *
+def sessions_matrix(f, gap):
+    tr = f.train.sort_values(["user_id", "timestamp"])
+    tr = tr[tr.rating >= 3]
+    u = tr.user_id.to_numpy(); t = tr.timestamp.to_numpy().astype(np.int64)
+    new = np.r_[True, (u[1:] != u[:-1]) | (np.diff(t) > gap)]
+    sid = np.cumsum(new) - 1
+    i = np.searchsorted(f.items, tr.movie_id.to_numpy())
+    return sp.csr_matrix((np.ones(len(i)), (sid, i)), shape=(sid[-1] + 1, len(f.items)))
+def primal(f, lam, gamma=0.0, gap=3600, minpop=2, beta=0.0):
+    Xt = sp.csr_matrix(thr(f))
+    G = (Xt.T @ Xt).toarray()
+    if gamma:
+        S_ = sessions_matrix(f, gap); G += gamma * (S_.T @ S_).toarray()
+    pop = np.asarray(f.X.sum(0)).ravel()
+    keep = np.flatnonzero(pop >= minpop)
+    Gk = G[np.ix_(keep, keep)].astype(np.float32)
+    Gk[np.diag_indices_from(Gk)] += lam
+    P = sl.inv(Gk, overwrite_a=True, check_finite=False)
+    B = -P / np.diag(P); np.fill_diagonal(B, 0)
+    S = np.full(Xt.shape, -1e9)
+    S[:, keep] = (Xt[:, keep] @ B) / np.maximum(pop[keep], 1) ** beta
+    return S
+cfgs = {"a": ("s1h g0.5", dict(gamma=0.5)), "b": ("s10m g1", dict(gamma=1.0, gap=600)),
+        "c": ("s1d g1", dict(gamma=1.0, gap=86400)), "d": ("s1h g1 lam300", dict(gamma=1.0, lam=300)),
+        "e": ("s1h g1 lam120", dict(gamma=1.0, lam=120))}
+for key in sys.argv_keys if hasattr(sys, "argv_keys") else "abcde":
+    name, kw = cfgs[key]
+    lam = kw.pop("lam", 200)
+    both(name, lambda f, kw=kw, lam=lam: primal(f, lam, **kw))
