@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from movierec import baselines as local
+from movierec.engines.local_als import LocalData
 from movierec.engines.spark import baselines as spark_baselines
 from movierec.engines.spark import scoring
 from movierec.errors import ConfigError, DataError
@@ -161,7 +162,9 @@ def test_baselines_on_ml_small(spark: Any, ml_small: Path) -> None:
     movies = pd.read_csv(ml_small / "movies.csv").rename(columns={"movieId": ITEM})[[ITEM, GENRES]]
     known = test[test[USER].isin(train[USER]) & test[ITEM].isin(train[ITEM])]
     known = known.reset_index(drop=True)
-    expected = evaluate_baselines(train, test, known, 10, 3.0, movies=movies)
+    expected = evaluate_baselines(
+        LocalData(train), LocalData(test), LocalData(known), 10, 3.0, movies=movies
+    )
     s_train, s_test, s_known, s_movies = (
         spark.createDataFrame(f).cache() for f in (train, test, known, movies)
     )

@@ -18,6 +18,7 @@ import pandas as pd
 from movierec.api_results import RunResult
 from movierec.config import RunConfig, build_config
 from movierec.data.anyinput import column_map, is_spark_frame
+from movierec.data.frames import spark_to_pandas
 from movierec.errors import ConfigError
 from movierec.progress import Reporter
 
@@ -38,7 +39,7 @@ def _stage_movies(movies: Any, folder: Path) -> str | None:
     if movies is None:
         return None
     if is_spark_frame(movies):
-        movies = movies.toPandas()  # titles only: small
+        movies = spark_to_pandas(movies)  # titles only: small
     if isinstance(movies, pd.DataFrame):
         target = folder / "movies.csv"
         movies.to_csv(target, index=False)

@@ -34,6 +34,7 @@ import pandas as pd
 from movierec.api_results import Evaluation
 from movierec.config import DEFAULT_SEED, ALSConfig
 from movierec.data.anyinput import column_map, is_spark_frame, load_ratings
+from movierec.data.frames import spark_to_pandas
 from movierec.engines import ALSParams, Engine, EngineData, TrainedModel, get_engine
 from movierec.errors import ConfigError, ModelError
 from movierec.ids import lookup_ids
@@ -106,7 +107,7 @@ def _read_on_spark(
     if movies is not None and movies_path is None:
         from movierec.data.movies import movies_from_frame
 
-        frame = movies.toPandas() if is_spark_frame(movies) else pd.DataFrame(movies)
+        frame = spark_to_pandas(movies) if is_spark_frame(movies) else pd.DataFrame(movies)
         titles = movies_from_frame(frame, cat.item_ids)
     return read.ratings, _Catalogue(titles, cat.user_ids, cat.item_ids)
 

@@ -30,6 +30,8 @@ _session: SparkSession | None = None
 _tmp_checkpoint: str | None = None
 _guest = [False]
 """Whether ``_session`` is the caller's own session (never stopped or reconfigured here)."""
+_pinned: list[Any] = []
+"""Spark Connect checkpoints kept alive for the life of the session (see :func:`checkpoint`)."""
 
 
 def _check_java() -> None:
@@ -171,6 +173,39 @@ def is_connect(spark: Any) -> bool:
     return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
+def checkpoint(df: Any, *, eager: bool, reliable: bool) -> Any:
+    """``df`` checkpointed (``reliable``: to the checkpoint directory, else in executor
+    storage), its lineage cut so later plans stay shallow.
+
+    On Spark Connect the checkpoint is a server-side relation that pyspark releases from the
+    finaliser of a client object; when the garbage collector runs that finaliser inside
+    another gRPC call of the same thread the client deadlocks (apache/spark PRs 53783,
+    54211, 58085 describe the hazard). So a Connect checkpoint is pinned here until the
+    session movierec built is stopped (:func:`stop_spark`), when the server drops them all;
+    in a guest session they live as long as the process. At exit their finalisers are
+    disarmed (:func:`_disarm_pins`): a gRPC call from a finaliser while the interpreter
+    shuts down never returns.
+    """
+    out = df.checkpoint(eager=eager) if reliable else df.localCheckpoint(eager=eager)
+    if is_connect(df.sparkSession):
+        with _lock:
+            if not _pinned:
+                atexit.register(_disarm_pins)
+            _pinned.append(out)
+    return out
+
+
+def _disarm_pins() -> None:
+    """Run at exit: the pinned Connect checkpoints forget their session, so that their
+    finalisers skip the release call (the server drops them when the session ends)."""
+    with _lock:
+        for df in _pinned:
+            plan = getattr(df, "_plan", None)
+            if plan is not None and hasattr(plan, "_spark_session"):
+                plan._spark_session = None
+        _pinned.clear()
+
+
 def ensure_active(spark: Any) -> None:
     """Make ``spark`` the active session of the calling thread (Spark Connect only).
 
@@ -193,6 +228,8 @@ def stop_spark() -> None:
     with _lock:
         if _session is not None and not _guest[0]:
             _session.stop()
+        if not _guest[0]:
+            _pinned.clear()  # released with the closed session; their finalisers do nothing
         _session = None
         _guest[0] = False
         _cleanup_checkpoint()

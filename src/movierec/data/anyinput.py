@@ -17,6 +17,7 @@ import pandas as pd
 
 from movierec import schema
 from movierec.config import DataConfig, SparkConfig
+from movierec.data.frames import spark_to_pandas
 from movierec.data.report import LoadedRatings
 from movierec.errors import ConfigError
 
@@ -99,7 +100,7 @@ def load_ratings(
         from movierec.data.frames import load_frame
 
         frame = source if isinstance(source, pd.DataFrame) else _spark_to_pandas(source)
-        movies_frame = movies.toPandas() if is_spark_frame(movies) else movies
+        movies_frame = spark_to_pandas(movies) if is_spark_frame(movies) else movies
         loaded = load_frame(
             frame,
             columns=columns,
@@ -142,4 +143,4 @@ def load_ratings(
 
 def _spark_to_pandas(df: Any) -> pd.DataFrame:
     log.info("Spark DataFrame: validating %s columns on the driver", len(df.columns))
-    return df.toPandas()
+    return spark_to_pandas(df)

@@ -165,3 +165,12 @@ def load_frame(
 
 def _plain(value: object) -> object:
     return value.item() if isinstance(value, np.generic) else value
+
+
+def spark_to_pandas(df: object) -> pd.DataFrame:
+    """``df.toPandas()`` (a Spark DataFrame, classic or Connect) with empty ``attrs``: Spark
+    Connect puts its query metrics there, which are not JSON, so pandas could not write the
+    frame to Parquet. Only for tables bounded by users and movies."""
+    pdf: pd.DataFrame = df.toPandas()  # type: ignore[attr-defined]
+    pdf.attrs.clear()
+    return pdf

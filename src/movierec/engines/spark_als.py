@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from movierec.data.frames import spark_to_pandas
 from movierec.engines.base import ALSParams, Catalog, Engine, EngineData, Factors, TrainedModel
 from movierec.engines.spark.table import SparkCatalog, SparkData, SparkRead, clip_column
 from movierec.errors import ConfigError, EngineError, ModelError
@@ -208,7 +209,7 @@ class SparkALSModel(TrainedModel):
                 .join(b.item, ITEM, "left")
                 .withColumn(PREDICTION, F.col(PREDICTION) + b.mean + F.col(U_BIAS) + F.col(I_BIAS))
             )
-        result = scored.select(_ROW, PREDICTION).toPandas()
+        result = spark_to_pandas(scored.select(_ROW, PREDICTION))
         values = result[PREDICTION].to_numpy(dtype=np.float64)  # null (no bias) -> NaN
         out[result[_ROW].to_numpy()] = values
         return out
@@ -218,7 +219,7 @@ class SparkALSModel(TrainedModel):
     ) -> pd.DataFrame:
         """Top-``n`` lists computed by :meth:`recommend_df`; only the lists reach the driver."""
         top = self.recommend_df(users, n, exclude)
-        pdf = top.toPandas()
+        pdf = spark_to_pandas(top)
         pdf = pdf.sort_values([USER, RANK], kind="stable").reset_index(drop=True)
         return pdf.astype({USER: np.int32, ITEM: np.int32, SCORE: np.float64, RANK: np.int32})[
             [USER, ITEM, SCORE, RANK]
@@ -413,7 +414,7 @@ class SparkALSModel(TrainedModel):
 
         def collect(df: DataFrame) -> tuple[np.ndarray, np.ndarray]:
             cols = [F.col("features")[j].alias(f"_f{j}") for j in range(rank)]
-            pdf = df.select(F.col("id").cast("int").alias("id"), *cols).toPandas()
+            pdf = spark_to_pandas(df.select(F.col("id").cast("int").alias("id"), *cols))
             pdf = pdf.sort_values("id", kind="stable")
             ids = pdf["id"].to_numpy(dtype=np.int32)
             mat = pdf[[f"_f{j}" for j in range(rank)]].to_numpy(dtype=np.float32)
@@ -425,7 +426,7 @@ class SparkALSModel(TrainedModel):
             return Factors(user_ids, user_factors, item_ids, item_factors)
 
         def aligned(df: DataFrame, key: str, col: str, ids: np.ndarray) -> np.ndarray:
-            pdf = df.toPandas().set_index(key)[col]
+            pdf = spark_to_pandas(df).set_index(key)[col]
             return pdf.reindex(ids).fillna(0.0).to_numpy(dtype=np.float64)
 
         return Factors(

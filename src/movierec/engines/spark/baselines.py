@@ -74,7 +74,7 @@ def _materialise(df: DataFrame) -> DataFrame:
     computed once. Without one: a local checkpoint in executor storage. Works under Spark
     Connect (no RDD API).
     """
-    from movierec.spark import is_connect
+    from movierec.spark import checkpoint, is_connect
 
     spark = df.sparkSession
     if is_connect(spark):
@@ -82,10 +82,10 @@ def _materialise(df: DataFrame) -> DataFrame:
     else:
         reliable = spark.sparkContext.getCheckpointDir() is not None
     if not reliable:
-        return df.localCheckpoint(eager=True)
+        return checkpoint(df, eager=True, reliable=False)
     cached = df.cache()
     try:
-        return cached.checkpoint(eager=True)
+        return checkpoint(cached, eager=True, reliable=True)
     finally:
         cached.unpersist()
 

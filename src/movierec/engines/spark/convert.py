@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from movierec.data.frames import spark_to_pandas
 from movierec.schema import (
     GENRES,
     ITEM,
@@ -73,6 +74,6 @@ def _guess(col: pd.Series) -> str:
 def to_pandas(df: DataFrame) -> pd.DataFrame:
     """``df`` collected to the driver, with canonical pandas dtypes (int32 ids and ranks,
     float64 ratings and scores). Only for tables bounded by users and movies."""
-    pdf = df.toPandas()
+    pdf = spark_to_pandas(df)
     types = {USER: np.int32, ITEM: np.int32, RATING: np.float64, RANK: np.int32, SCORE: np.float64}
     return pdf.astype({c: t for c, t in types.items() if c in pdf.columns})

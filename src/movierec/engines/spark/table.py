@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import pandas as pd
 
+from movierec.data.frames import spark_to_pandas
 from movierec.engines.base import (
     BASELINES,
     Catalog,
@@ -57,6 +58,19 @@ def _uri(path: Path) -> str:
     return spark_uri(Path(path))
 
 
+def _held(df: DataFrame) -> DataFrame:
+    """``df`` kept by Spark once computed: cached on a classic session; on Spark Connect a
+    lazy local checkpoint, which also cuts the plan the client sends with every later
+    operation (reading, validating, mapping ids and splitting nest a plan deeper than the
+    client's protobuf decoder accepts when it builds an ML fit, ``Exceeded
+    upb_DecodeOptions_MaxDepth``), pinned for the session (:func:`movierec.spark.checkpoint`)."""
+    from movierec.spark import checkpoint, is_connect
+
+    if is_connect(df.sparkSession):
+        return checkpoint(df, eager=False, reliable=False)
+    return df.cache()
+
+
 class SparkData(EngineData):
     """A table as a Spark DataFrame, cached by Spark on first use and unpersisted by
     :meth:`release`. ``source`` is the pandas frame it was copied from, when it was."""
@@ -65,7 +79,7 @@ class SparkData(EngineData):
         self, engine: SparkEngine, df: DataFrame, source: pd.DataFrame | None = None
     ) -> None:
         self.engine = engine
-        self.df: DataFrame = df.cache()
+        self.df: DataFrame = _held(df)
         self._source = source
         self._count: int | None = None
         self._stats: TableStats | None = None
@@ -127,7 +141,7 @@ class SparkData(EngineData):
         per rating value."""
 
         def counts(col: str) -> pd.Series:
-            pdf = self.df.groupBy(col).count().toPandas().sort_values(col)
+            pdf = spark_to_pandas(self.df.groupBy(col).count()).sort_values(col)
             return pd.Series(pdf["count"].to_numpy(dtype=np.int64), index=pdf[col].to_numpy())
 
         return counts(USER), counts(ITEM), counts(RATING)
@@ -396,7 +410,7 @@ class SparkCatalog(Catalog):
             if df is None:
                 self._collected[key] = None
             else:
-                pdf = df.toPandas().sort_values(col)
+                pdf = spark_to_pandas(df).sort_values(col)
                 if not np.array_equal(pdf[col].to_numpy(), np.arange(len(pdf))):
                     raise EngineError(f"the {col} id map is not dense (0..n-1)")
                 values = pdf[ORIGINAL]
