@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from cluster import conf_args
 from movierec.cli import cli
 from movierec.lists import read_table
 from movierec.model_io import load_model_dir
@@ -322,7 +323,7 @@ def test_runs_under_spark_submit(tmp_path: Path, ml_small: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYSPARK_")}
     env["PYSPARK_PYTHON"] = sys.executable
     proc = subprocess.run(
-        [str(submit), "--master", "local[1]", str(main), "train", "--data", str(data),
+        [str(submit), "--master", "local[1]", *conf_args(), str(main), "train", "--data", str(data),
          "--out", str(tmp_path / "model"), "--max-iter", "3", "--rank", "4", "-q"],
         capture_output=True, text=True, timeout=300, env=env,
     )  # fmt: skip

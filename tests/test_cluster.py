@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from cluster import Cluster, cluster_env, free_port, get_json, standalone_cluster
+from cluster import Cluster, cluster_env, conf_args, free_port, get_json, standalone_cluster
 from movierec.atomic import remove_stale_temps
 from movierec.cli import cli
 
@@ -56,7 +56,7 @@ def run_args(ml_small: Path, out: Path | str) -> list[str]:
 def cluster_cmd(cluster: Cluster, ml_small: Path, out: Path | str, *conf: str) -> list[str]:
     """`python -m movierec run` against the cluster; executors get 1g of their worker's 1.5g."""
     confs = ["spark.sql.shuffle.partitions=2", "spark.executor.memory=1g", *conf]
-    extra = [arg for c in confs for arg in ("--conf", c)]
+    extra = [arg for c in confs for arg in ("--conf", c)] + conf_args()
     return [
         sys.executable, "-m", "movierec", *run_args(ml_small, out),
         "--master", cluster.url, "--driver-memory", "1g", *extra,

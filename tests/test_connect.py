@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from cluster import conf_args
 from movierec.cli import cli
 from movierec.lists import read_table
 
@@ -75,6 +76,7 @@ def connect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "--conf", "spark.ui.enabled=false",
         "--conf", f"spark.checkpoint.dir={work / 'checkpoints'}",
         "--conf", "spark.driver.extraJavaOptions=-Xss16m",
+        *conf_args(),
     ]  # fmt: skip
     proc = subprocess.Popen(
         command,

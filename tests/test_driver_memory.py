@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from cluster import Cluster, cluster_env, standalone_cluster
+from cluster import TEST_SPARK_CONF, Cluster, cluster_env, standalone_cluster
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -47,19 +47,19 @@ recommender = "rating-model"
 
 DRIVER = textwrap.dedent(
     """
-    import resource, sys
+    import json, resource, sys
     from pathlib import Path
     from movierec.config import SparkConfig
     from movierec.spark import get_spark
 
-    master, headroom = sys.argv[1], int(sys.argv[2]) << 20
-    get_spark(SparkConfig(master=master, driver_memory="512m"))  # the JVM starts uncapped
+    master, headroom, conf = sys.argv[1], int(sys.argv[2]) << 20, json.loads(sys.argv[3])
+    get_spark(SparkConfig(master=master, driver_memory="512m", conf=conf))  # starts uncapped
     status = Path("/proc/self/status").read_text()
     data = next(int(l.split()[1]) << 10 for l in status.splitlines() if l.startswith("VmData:"))
     resource.setrlimit(resource.RLIMIT_DATA, (data + headroom, data + headroom))
     print(f"capped at {(data + headroom) >> 20} MiB of data", file=sys.stderr, flush=True)
     from movierec.cli import main
-    main(sys.argv[3:])
+    main(sys.argv[4:])
     """
 )
 
@@ -86,7 +86,7 @@ def test_run_on_cluster_with_a_capped_driver(
     config.write_text(RUN_CONFIG)
     out = tmp_path / "out"
     cmd = [
-        sys.executable, "-c", DRIVER, cluster.url, str(HEADROOM_MIB),
+        sys.executable, "-c", DRIVER, cluster.url, str(HEADROOM_MIB), json.dumps(TEST_SPARK_CONF),
         "run", "--engine", "spark", "--master", cluster.url, "--driver-memory", "512m",
         "--conf", "spark.executor.memory=1536m", "--data", str(ratings_file),
         "--config", str(config), "--out", str(out), "--json", "-q",
