@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,3 +77,94 @@ def spark() -> Iterator[object]:
     session = get_spark(cfg)
     yield session
     stop_spark()
+
+
+REFERENCE_GRID = [
+    "--models", "als",
+    "--ranks", "8",
+    "--reg-params", "0.1",
+    "--max-iters", "5",
+    "--folds", "2",
+    "--train-fractions", "0.8",
+    "--seed", "42",
+    "--recommender", "rating-model",
+]  # fmt: skip
+"""The reference Spark `run`'s grid: one configuration, two folds, five iterations. The
+multi-model grid is exercised on the local engine (tests/test_cli.py's same-seed run) and
+on Spark by tests/test_spark_plane.py."""
+
+BAD_LINES = [
+    "1,abc,4.0,964982703",  # bad movie id
+    "2,31,five,964982703",  # non-numeric rating
+    "3,1,9.5,964982703",  # out of the 0.5-5 scale
+]
+"""Inserted after line 10 of ml-latest-small's ratings.csv: they are lines 11, 12 and 13."""
+
+
+@pytest.fixture(scope="session")
+def shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder every xdist worker of this test run sees (the run's base temporary folder)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+class _Once:
+    """Build ``path`` once per test run, whichever worker asks first (an exclusive file lock;
+    ``path`` appears only when complete, so a failed build is retried by the next asker)."""
+
+    def __init__(self, shared: Path, name: str) -> None:
+        self.path = shared / name
+        self.lock = shared / f".{name}.lock"
+
+    def __enter__(self) -> bool:
+        self._fd = os.open(self.lock, os.O_CREAT | os.O_RDWR)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return self.path.exists()
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+
+
+@pytest.fixture(scope="session")
+def dirty_ratings(shared_dir: Path, ml_small: Path) -> Path:
+    """ml-latest-small's ratings with :data:`BAD_LINES` as lines 11-13."""
+    once = _Once(shared_dir, "dirty-ratings.csv")
+    with once as built:
+        if not built:
+            lines = (ml_small / "ratings.csv").read_text().splitlines()
+            tmp = once.path.with_suffix(".tmp")
+            tmp.write_text("\n".join(lines[:10] + BAD_LINES + lines[10:]) + "\n")
+            tmp.rename(once.path)
+    return once.path
+
+
+def reference_args(ratings: Path, movies: Path, out: Path | str) -> list[str]:
+    """The reference `run`'s arguments (add ``--master``/``--remote`` to run it elsewhere)."""
+    return [
+        "run", "--data", str(ratings), "--movies", str(movies), "--out", str(out), "--quiet",
+        *REFERENCE_GRID,
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def reference_run(spark: Any, shared_dir: Path, dirty_ratings: Path, ml_small: Path) -> Path:
+    """`movierec run` on the session's local[2] SparkSession over :func:`dirty_ratings` with
+    :data:`REFERENCE_GRID`: its output folder (``<folder>/out``, alone in its parent). One
+    run serves tests/test_cli.py, and the local references of tests/test_cluster.py and
+    tests/test_connect.py, on whichever worker."""
+    from click.testing import CliRunner
+
+    from movierec.cli import cli
+
+    once = _Once(shared_dir, "reference-run")
+    with once as built:
+        if not built:
+            staging = shared_dir / ".reference-run.tmp"
+            shutil.rmtree(staging, ignore_errors=True)  # a failed attempt's
+            out = staging / "out"
+            args = reference_args(dirty_ratings, ml_small / "movies.csv", out)
+            result = CliRunner().invoke(cli, args, catch_exceptions=False)
+            assert result.exit_code == 0, result.output
+            staging.rename(once.path)
+    return once.path / "out"

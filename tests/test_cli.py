@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from cluster import conf_args
+from conftest import reference_args
 from movierec.cli import cli
 from movierec.lists import read_table
 from movierec.model_io import load_model_dir
@@ -33,12 +34,6 @@ REDUCED_GRID = [
     "--recommender", "rating-model",  # the ranking-based choice is tested on the local engine
 ]  # fmt: skip
 
-BAD_LINES = [
-    "1,abc,4.0,964982703",  # bad movie id
-    "2,31,five,964982703",  # non-numeric rating
-    "3,1,9.5,964982703",  # out of the 0.5-5 scale
-]
-
 
 def invoke(args: list[str]) -> Any:
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
@@ -46,27 +41,10 @@ def invoke(args: list[str]) -> Any:
 
 
 @pytest.fixture(scope="module")
-def dirty_ratings(tmp_path_factory: pytest.TempPathFactory, ml_small: Path) -> Path:
-    """ml-latest-small with three malformed rows inserted at known lines."""
-    lines = (ml_small / "ratings.csv").read_text().splitlines()
-    # header is line 1; insert after line 10 -> the bad rows are lines 11, 12, 13.
-    dirty = lines[:10] + BAD_LINES + lines[10:]
-    path = tmp_path_factory.mktemp("dirty") / "ratings.csv"
-    path.write_text("\n".join(dirty) + "\n")
-    return path
-
-
-@pytest.fixture(scope="module")
-def run_out(
-    spark: Any, tmp_path_factory: pytest.TempPathFactory, dirty_ratings: Path, ml_small: Path
-) -> Path:
-    out = tmp_path_factory.mktemp("run") / "out"
-    result = invoke(
-        ["run", "--data", str(dirty_ratings), "--movies", str(ml_small / "movies.csv"),
-         "--out", str(out), "--quiet", *REDUCED_GRID]
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    return out
+def run_out(reference_run: Path) -> Path:
+    """The session's reference Spark `run` (tests/conftest.py): dirty ml-latest-small,
+    REFERENCE_GRID."""
+    return reference_run
 
 
 def test_run_writes_every_output(run_out: Path, dirty_ratings: Path) -> None:
@@ -92,10 +70,11 @@ def test_run_writes_every_output(run_out: Path, dirty_ratings: Path) -> None:
     rejects = pd.read_csv(run_out / "rejects.csv")
     assert sorted(rejects["line"].tolist()) == [11, 12, 13]
 
-    assert [r["train_fraction"] for r in summary["split_comparison"]] == [0.6, 0.8]
+    assert [r["train_fraction"] for r in summary["split_comparison"]] == [0.8]
     tuning = summary["tuning"]
-    assert tuning["folds"] == 2 and len(tuning["results"]) == 4
-    assert tuning["best"]["rmse_mean"] == min(r["rmse_mean"] for r in tuning["results"])
+    assert tuning["folds"] == 2 and len(tuning["results"]) == 1
+    assert len(tuning["results"][0]["fold_rmse"]) == 2
+    assert tuning["best"]["rmse_mean"] == pytest.approx(np.mean(tuning["results"][0]["fold_rmse"]))
 
     test = summary["test"]
     for key in ("rmse", "mae", "mse", "pairwise", "within_test_top_k", "catalogue_top_k"):
@@ -128,7 +107,6 @@ def test_run_writes_every_output(run_out: Path, dirty_ratings: Path) -> None:
         "rating_distribution.png",
         "split_comparison.png",
         "tuning_heatmap_als_maxiter5.png",
-        "tuning_heatmap_biased-als_maxiter5.png",
         "user_activity.png",
     ]
     # Nothing else beside the output folder: the temporary folder was renamed away.
@@ -338,10 +316,8 @@ def test_local_engine_same_splits_and_close_metrics(
 ) -> None:
     """`run --engine local` gives the same splits as the Spark run and metrics within noise."""
     out = tmp_path / "local"
-    result = invoke(
-        ["run", "--engine", "local", "--data", str(dirty_ratings), "--movies",
-         str(ml_small / "movies.csv"), "--out", str(out), "--quiet", *REDUCED_GRID]
-    )  # fmt: skip
+    args = reference_args(dirty_ratings, ml_small / "movies.csv", out)
+    result = invoke([*args, "--engine", "local"])
     assert result.exit_code == 0, result.output
     spark = json.loads((run_out / "summary.json").read_text())
     local = json.loads((out / "summary.json").read_text())

@@ -20,25 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from cluster import Cluster, cluster_env, conf_args, free_port, get_json, standalone_cluster
+from conftest import reference_args
 from movierec.atomic import remove_stale_temps
-from movierec.cli import cli
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
-# Smaller than test_cli's REDUCED_GRID: one configuration, two folds, five iterations.
-GRID = [
-    "--models", "als",
-    "--ranks", "8",
-    "--reg-params", "0.1",
-    "--max-iters", "5",
-    "--folds", "2",
-    "--train-fractions", "0.8",
-    "--seed", "42",
-    "--recommender", "rating-model",
-]  # fmt: skip
 # The same seed gives the same ALS blocks and initial factors on any master; recomputing a
 # lost partition repeats the same arithmetic. Float sums may still be combined in another
 # order, so metrics are compared to 1e-3 rating units (the grid's RMSE spread is ~0.02).
@@ -46,19 +34,15 @@ TOL = 1e-3
 RUN_TIMEOUT = 900  # seconds; a loaded two-core machine runs one cluster run in 1.5-4 minutes
 
 
-def run_args(ml_small: Path, out: Path | str) -> list[str]:
-    return [
-        "run", "--data", str(ml_small / "ratings.csv"), "--movies", str(ml_small / "movies.csv"),
-        "--out", str(out), "-q", *GRID,
-    ]  # fmt: skip
-
-
-def cluster_cmd(cluster: Cluster, ml_small: Path, out: Path | str, *conf: str) -> list[str]:
-    """`python -m movierec run` against the cluster; executors get 1g of their worker's 1.5g."""
+def cluster_cmd(
+    cluster: Cluster, ratings: Path, ml_small: Path, out: Path | str, *conf: str
+) -> list[str]:
+    """The reference `run` (tests/conftest.py) as `python -m movierec` against the cluster;
+    executors get 1g of their worker's 1.5g."""
     confs = ["spark.sql.shuffle.partitions=2", "spark.executor.memory=1g", *conf]
     extra = [arg for c in confs for arg in ("--conf", c)] + conf_args()
     return [
-        sys.executable, "-m", "movierec", *run_args(ml_small, out),
+        sys.executable, "-m", "movierec", *reference_args(ratings, ml_small / "movies.csv", out),
         "--master", cluster.url, "--driver-memory", "1g", *extra,
     ]  # fmt: skip
 
@@ -74,12 +58,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 @pytest.fixture(scope="module")
-def local_run(spark: Any, tmp_path_factory: pytest.TempPathFactory, ml_small: Path) -> Any:
-    """The reference: the same run on the session's local[2] SparkSession."""
-    out = tmp_path_factory.mktemp("local") / "out"
-    result = CliRunner().invoke(cli, run_args(ml_small, out), catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return summary(out)
+def local_run(reference_run: Path) -> Any:
+    """The reference: the same run on the session's local[2] SparkSession (shared with
+    tests/test_cli.py and tests/test_connect.py)."""
+    return summary(reference_run)
 
 
 @pytest.fixture(scope="module")
@@ -89,13 +71,13 @@ def cluster_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cluster_run(cluster: Cluster, cluster_lake: Path, ml_small: Path) -> Any:
+def cluster_run(cluster: Cluster, cluster_lake: Path, dirty_ratings: Path, ml_small: Path) -> Any:
     # The output goes through a Hadoop filesystem (ViewFs mounted onto cluster_lake, as
     # hdfs:// or s3a:// would): the driver uploads what it wrote, the executors on both
     # workers write the Spark model parts there themselves.
     mount = f"spark.hadoop.fs.viewfs.mounttable.cl.link./lake={cluster_lake.resolve().as_uri()}"
     proc = subprocess.run(
-        cluster_cmd(cluster, ml_small, "viewfs://cl/lake/out", mount),
+        cluster_cmd(cluster, dirty_ratings, ml_small, "viewfs://cl/lake/out", mount),
         capture_output=True, text=True, timeout=RUN_TIMEOUT, env=cluster_env(),
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:] + cluster.logs()
@@ -161,12 +143,13 @@ def test_cluster_run_published_its_output_through_a_hadoop_filesystem(
 
 
 def test_killed_driver_leaves_no_output_folder(
-    cluster: Cluster, cluster_run: Any, tmp_path: Path, ml_small: Path
+    cluster: Cluster, cluster_run: Any, tmp_path: Path, dirty_ratings: Path, ml_small: Path
 ) -> None:
     """SIGKILL of the whole driver (Python and its JVM) mid-run: no `out`, the cluster is freed."""
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        cluster_cmd(cluster, ml_small, out), env=cluster_env(), start_new_session=True,
+        cluster_cmd(cluster, dirty_ratings, ml_small, out), env=cluster_env(),
+        start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -223,7 +206,7 @@ def _kill_during_als(cluster: Cluster, ui_port: int, victim: int, seen: dict[str
 
 
 def test_run_survives_losing_a_worker_mid_fit(
-    cluster: Cluster, cluster_run: Any, tmp_path: Path, ml_small: Path
+    cluster: Cluster, cluster_run: Any, tmp_path: Path, dirty_ratings: Path, ml_small: Path
 ) -> None:
     """Kill -9 one worker JVM during an ALS fit: the run finishes, same metrics, loss recorded.
 
@@ -232,7 +215,8 @@ def test_run_survives_losing_a_worker_mid_fit(
     victim = 1
     ui_port = free_port()
     out = tmp_path / "out"
-    cmd = cluster_cmd(cluster, ml_small, out, "spark.ui.enabled=true", f"spark.ui.port={ui_port}")
+    conf = ("spark.ui.enabled=true", f"spark.ui.port={ui_port}")
+    cmd = cluster_cmd(cluster, dirty_ratings, ml_small, out, *conf)
     seen: dict[str, Any] = {}
     killer = threading.Thread(target=_kill_during_als, args=(cluster, ui_port, victim, seen))
     killer.start()

@@ -20,25 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from cluster import conf_args
-from movierec.cli import cli
+from conftest import reference_args
 from movierec.lists import read_table
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
-
-GRID = [
-    "--models", "als",
-    "--ranks", "8",
-    "--reg-params", "0.1",
-    "--max-iters", "5",
-    "--folds", "2",
-    "--train-fractions", "0.8",
-    "--parallelism", "2",
-    "--seed", "42",
-    "--recommender", "rating-model",
-]  # fmt: skip
 
 
 def _free_port() -> int:
@@ -109,26 +96,27 @@ def _summary(out: Path) -> dict[str, Any]:
 
 
 def test_run_through_spark_connect_matches_local(
-    connect_server: str, spark: Any, ml_small: Path, tmp_path: Path
+    connect_server: str, reference_run: Path, dirty_ratings: Path, ml_small: Path, tmp_path: Path
 ) -> None:
-    data = ["--data", str(ml_small / "ratings.csv"), "--movies", str(ml_small / "movies.csv")]
+    """The reference `run` (tests/conftest.py: three bad rows, one configuration) through
+    Spark Connect equals the session's local[2] run of it."""
     # The Connect run needs its own process: the session is a process-wide singleton.
     remote_out = tmp_path / "remote"
+    args = reference_args(dirty_ratings, ml_small / "movies.csv", remote_out)
     proc = subprocess.run(
-        [sys.executable, "-m", "movierec", "run", "--remote", connect_server, *data,
-         "--out", str(remote_out), "--quiet", *GRID],
+        [sys.executable, "-m", "movierec", *args, "--remote", connect_server],
         capture_output=True, text=True, timeout=900,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    local_out = tmp_path / "local"
-    result = CliRunner().invoke(
-        cli, ["run", *data, "--out", str(local_out), "--quiet", *GRID], catch_exceptions=False
-    )
-    assert result.exit_code == 0, result.output
+    local_out = reference_run
 
     remote, local = _summary(remote_out), _summary(local_out)
     assert remote["config"]["spark"]["remote"] == connect_server
     assert remote["holdout"] == local["holdout"]  # the split is the same rows
+    assert remote["data"]["load"] == local["data"]["load"]  # the same rows read and rejected
+    rejects = [read_table(o / "rejects.csv").sort_values("line") for o in (remote_out, local_out)]
+    assert rejects[0]["line"].tolist() == [11, 12, 13]
+    assert rejects[0].reset_index(drop=True).equals(rejects[1].reset_index(drop=True))
     assert remote["test"]["params"] == local["test"]["params"]
     assert remote["test"]["coverage"] == local["test"]["coverage"]
     for key in ("rmse", "mae"):

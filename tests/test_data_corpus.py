@@ -399,8 +399,11 @@ def test_corpus_case_through_cli_run(tmp_path: Path) -> None:
     case = CASES["mixed_endings"]
     path = case.make(tmp_path)
     out = tmp_path / "run"
+    # A one-configuration grid: the point is the load's counts, not the search.
     args = ["run", "--engine", "local", "--data", str(path), "--out", str(out), "--rank", "3",
-            "--max-iter", "2", "-q"]  # fmt: skip
+            "--max-iter", "2", "-q", "--models", "als", "--ranks", "3", "--reg-params", "0.1",
+            "--max-iters", "2", "--folds", "2", "--train-fractions", "0.8",
+            "--recommender", "rating-model"]  # fmt: skip
     result = _invoke(args)
     assert result.exit_code == 0, result.output
     load = json.loads((out / "summary.json").read_text())["data"]["load"]
