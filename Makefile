@@ -31,10 +31,8 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-# Two workers (CI has two cores); a test file stays on one worker (tests/conftest.py).
-TEST_WORKERS ?= 2
 unit: install
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(BIN)/python -m pytest
 
 test: lint typecheck unit
 

@@ -22,31 +22,6 @@ def datasets_dir() -> Path:
     return REPO_ROOT.parent / "shared" / "datasets"
 
 
-HEAVY_FIRST = (
-    "test_cli.py",
-    "test_cluster.py",
-    "test_driver_memory.py",
-    "test_spark_plane.py",
-    "test_tutorial.py",
-    "test_connect.py",
-    "test_data_corpus.py",
-    "test_local_kernels.py",
-    "test_report.py",
-    "test_engines_ials.py",
-    "test_service.py",
-)
-"""Test files in decreasing running time (measured in CI). `make test` runs the suite on two
-pytest-xdist workers with ``--dist loadfile`` (a file's tests stay on one worker, in file
-order, sharing its module fixtures) and ``--no-loadscope-reorder``: handing out the longest
-files first keeps one long file from starting last and running alone."""
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Order the files as :data:`HEAVY_FIRST`, then the rest in their usual order (stable)."""
-    rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
-
-
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     path = datasets_dir()
@@ -103,7 +78,8 @@ BAD_LINES = [
 
 @pytest.fixture(scope="session")
 def shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder every xdist worker of this test run sees (the run's base temporary folder)."""
+    """This test run's base temporary folder; under pytest-xdist (``-n``), the folder all
+    its workers share."""
     base = tmp_path_factory.getbasetemp()
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
