@@ -106,7 +106,7 @@ def test_run_writes_every_output(run_out: Path, dirty_ratings: Path) -> None:
         "item_popularity.png",
         "rating_distribution.png",
         "split_comparison.png",
-        "tuning_heatmap_als_maxiter5.png",
+        "tuning_heatmap_biased-als_maxiter5.png",
         "user_activity.png",
     ]
     # Nothing else beside the output folder: the temporary folder was renamed away.
