@@ -29,10 +29,9 @@ JVM took 79 s with it and 61 s without (2026-12-07, this 2-core machine). Result
 the same either way; the product keeps Spark's default."""
 
 
-def conf_args(conf: dict[str, str] | None = None) -> list[str]:
-    """``--conf key=value`` arguments for :data:`TEST_SPARK_CONF` (and ``conf``)."""
-    merged = {**TEST_SPARK_CONF, **(conf or {})}
-    return [arg for key, value in merged.items() for arg in ("--conf", f"{key}={value}")]
+def conf_args() -> list[str]:
+    """``--conf key=value`` arguments for :data:`TEST_SPARK_CONF`."""
+    return [arg for key, value in TEST_SPARK_CONF.items() for arg in ("--conf", f"{key}={value}")]
 
 
 def spark_home() -> Path:

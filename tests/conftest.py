@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import fcntl
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -79,42 +77,12 @@ BAD_LINES = [
 
 
 @pytest.fixture(scope="session")
-def shared_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This test run's base temporary folder; under pytest-xdist (``-n``), the folder all
-    its workers share."""
-    base = tmp_path_factory.getbasetemp()
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-
-
-class _Once:
-    """Build ``path`` once per test run, whichever worker asks first (an exclusive file lock;
-    ``path`` appears only when complete, so a failed build is retried by the next asker)."""
-
-    def __init__(self, shared: Path, name: str) -> None:
-        self.path = shared / name
-        self.lock = shared / f".{name}.lock"
-
-    def __enter__(self) -> bool:
-        self._fd = os.open(self.lock, os.O_CREAT | os.O_RDWR)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-        return self.path.exists()
-
-    def __exit__(self, *exc: object) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-        os.close(self._fd)
-
-
-@pytest.fixture(scope="session")
-def dirty_ratings(shared_dir: Path, ml_small: Path) -> Path:
+def dirty_ratings(tmp_path_factory: pytest.TempPathFactory, ml_small: Path) -> Path:
     """ml-latest-small's ratings with :data:`BAD_LINES` as lines 11-13."""
-    once = _Once(shared_dir, "dirty-ratings.csv")
-    with once as built:
-        if not built:
-            lines = (ml_small / "ratings.csv").read_text().splitlines()
-            tmp = once.path.with_suffix(".tmp")
-            tmp.write_text("\n".join(lines[:10] + BAD_LINES + lines[10:]) + "\n")
-            tmp.rename(once.path)
-    return once.path
+    lines = (ml_small / "ratings.csv").read_text().splitlines()
+    path = tmp_path_factory.mktemp("dirty") / "ratings.csv"
+    path.write_text("\n".join(lines[:10] + BAD_LINES + lines[10:]) + "\n")
+    return path
 
 
 def reference_args(ratings: Path, movies: Path, out: Path | str) -> list[str]:
@@ -126,23 +94,19 @@ def reference_args(ratings: Path, movies: Path, out: Path | str) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def reference_run(spark: Any, shared_dir: Path, dirty_ratings: Path, ml_small: Path) -> Path:
+def reference_run(
+    spark: Any, tmp_path_factory: pytest.TempPathFactory, dirty_ratings: Path, ml_small: Path
+) -> Path:
     """`movierec run` on the session's local[2] SparkSession over :func:`dirty_ratings` with
     :data:`REFERENCE_GRID`: its output folder (``<folder>/out``, alone in its parent). One
     run serves tests/test_cli.py, and the local references of tests/test_cluster.py and
-    tests/test_connect.py, on whichever worker."""
+    tests/test_connect.py."""
     from click.testing import CliRunner
 
     from movierec.cli import cli
 
-    once = _Once(shared_dir, "reference-run")
-    with once as built:
-        if not built:
-            staging = shared_dir / ".reference-run.tmp"
-            shutil.rmtree(staging, ignore_errors=True)  # a failed attempt's
-            out = staging / "out"
-            args = reference_args(dirty_ratings, ml_small / "movies.csv", out)
-            result = CliRunner().invoke(cli, args, catch_exceptions=False)
-            assert result.exit_code == 0, result.output
-            staging.rename(once.path)
-    return once.path / "out"
+    out = tmp_path_factory.mktemp("reference-run") / "out"
+    args = reference_args(dirty_ratings, ml_small / "movies.csv", out)
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return out
