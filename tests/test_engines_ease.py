@@ -243,6 +243,31 @@ def test_local_fit_with_sessions_matches_reference() -> None:
     )
 
 
+def z_outside(v: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+    """Each row standardised by the mean and population std of its entries outside
+    ``inputs`` (the blend's definition), with numpy's nan-aware reductions."""
+    measured = np.where(inputs, np.nan, v)
+    return (v - np.nanmean(measured, axis=1, keepdims=True)) / np.nanstd(
+        measured, axis=1, keepdims=True
+    )
+
+
+def test_blend_standardises_outside_the_users_interactions() -> None:
+    from movierec.engines.ease_blend import standardise
+
+    rng = np.random.default_rng(3)
+    v = rng.normal(size=(4, 9))
+    inputs = rng.random((4, 9)) < 0.3
+    inputs[0] = True  # a user holding the whole catalogue: measured on the whole row
+    inputs[1] = False
+    got = standardise(v, inputs)
+    np.testing.assert_allclose(got[1:], z_outside(v[1:], inputs[1:]), atol=1e-12)
+    np.testing.assert_allclose(got[0], standardise(v[:1])[0], atol=1e-12)
+    np.testing.assert_allclose(got[1], standardise(v)[1], atol=1e-12)
+    np.testing.assert_allclose(standardise(v[2], inputs[2]), got[2], atol=1e-12)  # one row
+    assert not np.isnan(standardise(np.ones((2, 3)), inputs[:2, :3])).any()  # constant rows
+
+
 def test_blend_with_implicit_partner_matches_manual_blend(tmp_path) -> None:
     from movierec.engines.ease_blend import partner_params, standardise
 
@@ -257,12 +282,13 @@ def test_blend_with_implicit_partner_matches_manual_blend(tmp_path) -> None:
     ease_only = engine.fit(data, ALSParams(model="ease", reg_param=5.0))
     partner = engine.fit(data, partner_params(params))
     assert partner.params.model == "implicit-als" and partner.params.reg_param == 0.1
-    users, items, _ = dense_x(df, 3.0)
+    users, items, x = dense_x(df, 3.0)
     f = partner.factors()
     als = f.user_factors.astype(np.float64) @ f.item_factors.astype(np.float64).T
     pairs = pd.DataFrame({USER: np.repeat(users, len(items)), ITEM: np.tile(items, len(users))})
     e = ease_only.predict(pairs).reshape(len(users), len(items))
-    want = 0.6 * standardise(e) + 0.4 * standardise(als)
+    want = 0.6 * z_outside(e, x > 0) + 0.4 * z_outside(als, x > 0)
+    assert not np.allclose(want, 0.6 * standardise(e) + 0.4 * standardise(als), atol=1e-3)
     np.testing.assert_allclose(
         model.predict(pairs).reshape(len(users), len(items)), want, rtol=0, atol=1e-9
     )

@@ -131,7 +131,10 @@ def test_spark_blend_matches_its_parts(engine: SparkEngine, tmp_path: Path) -> N
         uf[np.searchsorted(users, f.user_ids)] = f.user_factors
         vf = np.zeros((len(items), f.item_factors.shape[1]))
         vf[np.searchsorted(items, f.item_ids)] = f.item_factors
-        want = 0.5 * standardise(e) + 0.5 * standardise(uf @ vf.T)
+        liked = df[df[RATING] >= params.ease_threshold]
+        inputs = np.zeros((len(users), len(items)), dtype=bool)
+        inputs[np.searchsorted(users, liked[USER]), np.searchsorted(items, liked[ITEM])] = True
+        want = 0.5 * standardise(e, inputs) + 0.5 * standardise(uf @ vf.T, inputs)
         got = model.predict(pairs).reshape(len(users), len(items))
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-9)
         recs = model.recommend(users[:4], 3, exclude=data)

@@ -181,7 +181,7 @@ def test_remote_output_is_atomic(
     def boom(*a: Any, **k: Any) -> None:
         raise RuntimeError("disk full (simulated)")
 
-    monkeypatch.setattr("movierec.model_io._write_serving_index", boom)
+    monkeypatch.setattr("movierec.model_io.write_serving_index", boom)
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 3 and "disk full" in result.output
     assert (root / "models" / "m2" / "model.json").read_text() == first

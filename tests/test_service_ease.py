@@ -137,7 +137,7 @@ def _dense_b(folder: Path) -> np.ndarray:
 @pytest.mark.parametrize("name", ["ease", "blend", "topk"])
 def test_ease_scores_against_numpy(models: dict[str, Any], name: str) -> None:
     """Plain EASE: s_u = Σ of the B rows of the user's movies rated >= threshold; blend:
-    (1−w)·z(s_u) + w·z(Y x_u) over the catalogue; similar movies: the top of B's row;
+    (1−w)·z(s_u) + w·z(Y x_u), z over the movies outside X_u; similar movies: the top of B's row;
     explain: B[j, m] per liked movie, adding up to X_u·B at m."""
     folder = models["root"] / name
     s = Scorer.load(folder)
@@ -156,8 +156,8 @@ def test_ease_scores_against_numpy(models: dict[str, Any], name: str) -> None:
             uf = s.user_factors[urow].astype(np.float64)
             partner = s.item_factors.astype(np.float64) @ uf
 
-            def z(v: np.ndarray) -> np.ndarray:
-                return (v - v.mean()) / v.std()
+            def z(v: np.ndarray, out: np.ndarray = x == 0) -> np.ndarray:
+                return (v - v[out].mean()) / v[out].std()  # measured outside X_u
 
             expected = 0.4 * z(ease) + 0.6 * z(partner)
         else:

@@ -13,6 +13,16 @@ import pandas as pd
 INT32_MAX = 2**31 - 1
 
 
+def positions(sorted_ids: np.ndarray, query: object) -> np.ndarray:
+    """Row of each ``query`` id in ``sorted_ids`` (ascending; int64 result), −1 where the id
+    is absent: how a model finds the factor or score row of a dense id."""
+    q = np.asarray(query).astype(np.int64, copy=False)
+    if len(sorted_ids) == 0:
+        return np.full(q.shape, -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(sorted_ids, q), len(sorted_ids) - 1)
+    return np.where(sorted_ids[pos] == q, pos, -1).astype(np.int64)
+
+
 def lookup_ids(values: np.ndarray, originals: np.ndarray | None, known: np.ndarray) -> np.ndarray:
     """Dense id of each value (compared as text), or -1 when the model does not know it.
 

@@ -22,13 +22,12 @@ import pandas as pd
 
 from movierec import __version__
 from movierec.atomic import atomic_dir
-from movierec.config import DataConfig, RunConfig
+from movierec.config import RunConfig
 from movierec.data import LoadedRatings
 from movierec.eda import summarize
 from movierec.engines import ALSParams, Engine, get_engine
 from movierec.engines.base import EngineData, Loaded
 from movierec.engines.clipping import fit_clipped
-from movierec.errors import ConfigError
 from movierec.evaluation import evaluate
 from movierec.executors import executor_report
 from movierec.hadoopfs import output_path
@@ -42,10 +41,10 @@ from movierec.plots import (
     plot_tuning_results,
     plot_user_activity,
 )
+from movierec.preflight import check_source, check_threshold
 from movierec.progress import Reporter, Timer
 from movierec.recommend import recommendation_sample
 from movierec.report import build_report
-from movierec.schema import RATING
 from movierec.selection import (
     EXPLICIT,
     RECOMMENDERS,
@@ -353,50 +352,6 @@ def holdout(ratings: pd.DataFrame | EngineData, cfg: RunConfig) -> tuple[Any, An
     return holdout_split(
         ratings, s.method, s.test_fraction, cfg.seed, time_cut=s.time_cut, leave_last=s.leave_last
     )
-
-
-def check_source(cfg: DataConfig) -> None:
-    """Before an engine starts (a JVM prints to stderr when it starts), fail on what is cheap
-    to check here: an unknown or missing dataset (fetched when downloadable, as the reader
-    would), a local path that does not exist, a local file that is not text or Parquet.
-    Hadoop URIs are left to the engine's reader.
-
-    Raises:
-        DatasetError, DataError: as :func:`movierec.data.load_ratings` would.
-    """
-    from movierec.data import resolve_dataset
-    from movierec.data.sources import resolve_source
-    from movierec.data.textio import check_not_binary
-    from movierec.paths import is_remote
-
-    if cfg.path is None:
-        if cfg.dataset:
-            resolve_dataset(cfg.dataset, download=True)
-        return
-    if is_remote(cfg.path):
-        return
-    src = resolve_source(Path(cfg.path).expanduser(), cfg.format)
-    if src.layout != "parquet" and src.ratings.is_file():
-        check_not_binary(src.ratings)
-
-
-def check_threshold(ratings: pd.DataFrame | EngineData, threshold: float) -> None:
-    """Fail early when no rating reaches ``threshold`` (the top-k metrics would be undefined).
-
-    Raises:
-        ConfigError: the threshold is above every rating in the data.
-    """
-    rows = ratings.local_rows() if isinstance(ratings, EngineData) else ratings
-    if rows is not None:
-        top = float(rows[RATING].max())
-    else:
-        assert isinstance(ratings, EngineData)
-        top = float(ratings.stats().rating_max)  # one aggregation where the data lives
-    if threshold > top:
-        raise ConfigError(
-            f"threshold {threshold} is above every rating in the data (highest: {top}); "
-            "choose --threshold within the rating scale"
-        )
 
 
 __all__ = [

@@ -3,18 +3,21 @@ r"""Every shared option of the verbs, declared once; the groups the verbs apply.
 Options that set configuration values are :func:`~movierec.cli._config.setting`\ s (each
 names the config path it sets, see :mod:`movierec.cli._config`); the others (``--json``,
 ``--out``, ``-v/-q``, ``--model DIR``, ``--mlflow``) are plain click options made by the
-factories below, so every verb spells them the same way.
+factories of :mod:`movierec.cli._flags` (re-exported here), so every verb spells them the
+same way.
 """
 
 from __future__ import annotations
 
-import click
-
-from movierec.cli._config import CONFIG, Decorator, Fn, apply_options, options, setting
+from movierec.cli._config import CONFIG, options, setting
 from movierec.cli._config import given as given  # re-exported: the verbs import _options
 from movierec.cli._config import make_config as make_config
+from movierec.cli._flags import json_option as json_option  # re-exported, as below
+from movierec.cli._flags import mlflow_options as mlflow_options
+from movierec.cli._flags import model_dir_option as model_dir_option
+from movierec.cli._flags import out_option as out_option
+from movierec.cli._flags import verbosity
 from movierec.cli._types import (
-    LOCAL_PATH,
     PATH_OR_URI,
     ModelKindChoice,
     columns,
@@ -303,68 +306,6 @@ RECOMMENDER = setting(
     type=config_choice(RecommendConfig, "recommender"),
     help="Model that makes the lists (default auto: best validation NDCG@k).",
 )
-
-
-# ---------------------------------------------------------------- options that are not config
-
-
-def verbosity(
-    verbose_help: str = "More log output (-vv for debug).",
-    quiet_help: str = "Only errors; no progress bars.",
-) -> Decorator:
-    """``-v/--verbose`` (a count: ``verbose``) and ``-q/--quiet`` (a flag: ``quiet``)."""
-    return options(
-        click.option("-v", "--verbose", count=True, help=verbose_help),
-        click.option("-q", "--quiet", is_flag=True, help=quiet_help),
-    )
-
-
-def json_option(help: str = "Print machine-readable JSON.") -> Decorator:
-    """``--json`` (a flag: ``as_json``)."""
-    return click.option("--json", "as_json", is_flag=True, help=help)
-
-
-def out_option(help: str, *, required: bool = False, local: bool = False) -> Decorator:
-    """``--out`` (``out``): a local path or Hadoop URI, or a local path only with ``local``."""
-    return click.option(
-        "--out", type=LOCAL_PATH if local else PATH_OR_URI, required=required, help=help
-    )
-
-
-def model_dir_option(
-    help: str = "Model folder (local, or hdfs://, s3a:// …).", *, local: bool = False
-) -> Decorator:
-    """``--model`` as a saved model folder (``model_dir``), required."""
-    return click.option(
-        "--model",
-        "model_dir",
-        type=LOCAL_PATH if local else PATH_OR_URI,
-        required=True,
-        help=help,
-    )
-
-
-def mlflow_options(f: Fn) -> Fn:
-    """``--mlflow URI`` (``mlflow_uri``) and ``--mlflow-experiment NAME`` (``mlflow_experiment``)
-    of the optional extra movierec[mlflow]."""
-    return apply_options(
-        f,
-        [
-            click.option(
-                "--mlflow",
-                "mlflow_uri",
-                metavar="URI",
-                help="Log params, metrics, plots, report and model to MLflow, e.g. "
-                "sqlite:///mlruns/mlflow.db (needs pip install 'movierec[mlflow]').",
-            ),
-            click.option(
-                "--mlflow-experiment",
-                default="movierec",
-                show_default=True,
-                help="MLflow experiment (created when missing).",
-            ),
-        ],
-    )
 
 
 # ---------------------------------------------------------------- option groups of the verbs

@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from movierec.cli._app import print_json, setup_logging
-from movierec.cli._options import LOCAL_PATH, json_option, verbosity
+from movierec.cli._options import json_option, verbosity
+from movierec.cli._types import LOCAL_PATH
 
 
 @click.group()

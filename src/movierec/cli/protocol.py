@@ -11,7 +11,6 @@ import click
 
 from movierec.cli._app import print_json, reporter, setup_logging
 from movierec.cli._options import (
-    LOCAL_PATH,
     als_options,
     common_options,
     data_options,
@@ -19,6 +18,7 @@ from movierec.cli._options import (
     json_option,
     make_config,
 )
+from movierec.cli._types import LOCAL_PATH
 from movierec.errors import ConfigError
 
 

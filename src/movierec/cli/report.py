@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from movierec.cli._app import setup_logging
-from movierec.cli._options import LOCAL_PATH, verbosity
+from movierec.cli._options import verbosity
+from movierec.cli._types import LOCAL_PATH
 
 
 @click.command()

@@ -37,7 +37,6 @@ import time
 from pathlib import Path
 from typing import Any, TypeAlias
 
-import numba
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -54,7 +53,9 @@ from movierec.engines.ease import (
     with_sessions,
 )
 from movierec.engines.ease_blend import aligned, blend
+from movierec.engines.ease_scores import scores_dense, scores_sparse
 from movierec.errors import EngineError, ModelError
+from movierec.ids import positions
 from movierec.model_format import EASE_DENSE, EASE_FORMAT, EASE_FORMAT_VERSION, EASE_JSON, EASE_TOPK
 from movierec.schema import ITEM, RANK, SCORE, USER
 
@@ -65,50 +66,6 @@ PARTNER = "partner"
 """Sub-folder of the blended implicit-als partner (that engine's own model folder)."""
 BLOCK_USERS = 512
 """Users scored per block of :meth:`EaseModel.recommend` (a block × items float64 matrix)."""
-
-
-@numba.njit(parallel=True, cache=True)
-def _scores_dense(
-    x_indptr: np.ndarray, x_indices: np.ndarray, urows: np.ndarray, b: np.ndarray
-) -> np.ndarray:  # pragma: no cover - compiled
-    n = b.shape[1]
-    out = np.zeros((len(urows), n), dtype=np.float64)
-    for r in numba.prange(len(urows)):
-        u = urows[r]
-        for p in range(x_indptr[u], x_indptr[u + 1]):
-            row = b[x_indices[p]]
-            for j in range(n):
-                out[r, j] += row[j]
-    return out
-
-
-@numba.njit(parallel=True, cache=True)
-def _scores_sparse(
-    x_indptr: np.ndarray,
-    x_indices: np.ndarray,
-    urows: np.ndarray,
-    b_indptr: np.ndarray,
-    b_indices: np.ndarray,
-    b_values: np.ndarray,
-    n: int,
-) -> np.ndarray:  # pragma: no cover - compiled
-    out = np.zeros((len(urows), n), dtype=np.float64)
-    for r in numba.prange(len(urows)):
-        u = urows[r]
-        for p in range(x_indptr[u], x_indptr[u + 1]):
-            i = x_indices[p]
-            for q in range(b_indptr[i], b_indptr[i + 1]):
-                out[r, b_indices[q]] += b_values[q]
-    return out
-
-
-def _positions(sorted_ids: np.ndarray, query: Any) -> np.ndarray:
-    """Row of each ``query`` id in ``sorted_ids`` (int64), −1 where absent."""
-    q = np.asarray(query).astype(np.int64, copy=False)
-    if len(sorted_ids) == 0:
-        return np.full(q.shape, -1, dtype=np.int64)
-    pos = np.minimum(np.searchsorted(sorted_ids, q), len(sorted_ids) - 1)
-    return np.where(sorted_ids[pos] == q, pos, -1).astype(np.int64)
 
 
 Weights: TypeAlias = "np.ndarray | sp.csr_matrix"
@@ -152,7 +109,9 @@ class EaseModel(TrainedModel):
         if self._partner_f is None:
             return s
         uf, itf = self._partner_f
-        return blend(s, uf[np.asarray(urows, dtype=np.int64)] @ itf.T, self.params.ease_blend)
+        rows = np.asarray(urows, dtype=np.int64)
+        inputs = self.x[rows].toarray() > 0
+        return blend(s, uf[rows] @ itf.T, self.params.ease_blend, inputs)
 
     def _ease_scores(self, urows: np.ndarray) -> np.ndarray:
         """s_u = X_u·B (float64, len(urows) × items) for model user rows ``urows``."""
@@ -161,7 +120,7 @@ class EaseModel(TrainedModel):
         indices = self.x.indices.astype(np.int32, copy=False)
         if isinstance(self.weights, sp.csr_matrix):
             w = self.weights
-            return _scores_sparse(
+            return scores_sparse(
                 indptr,
                 indices,
                 urows,
@@ -170,7 +129,7 @@ class EaseModel(TrainedModel):
                 w.data.astype(np.float32, copy=False),
                 self.n_items,
             )
-        return _scores_dense(indptr, indices, urows, self.weights)
+        return scores_dense(indptr, indices, urows, self.weights)
 
     def predict(self, pairs: pd.DataFrame) -> np.ndarray:
         """EASE scores (float64) for the (USER, ITEM) rows of ``pairs``, in row order; NaN
@@ -178,8 +137,8 @@ class EaseModel(TrainedModel):
         out = np.full(len(pairs), np.nan, dtype=np.float64)
         if len(pairs) == 0:
             return out
-        urows = _positions(self.user_ids, pairs[USER].to_numpy())
-        irows = _positions(self.item_ids, pairs[ITEM].to_numpy())
+        urows = positions(self.user_ids, pairs[USER].to_numpy())
+        irows = positions(self.item_ids, pairs[ITEM].to_numpy())
         ok = np.flatnonzero((urows >= 0) & (irows >= 0))
         wanted, inverse = np.unique(urows[ok], return_inverse=True)
         for start in range(0, len(wanted), BLOCK_USERS):
@@ -194,8 +153,8 @@ class EaseModel(TrainedModel):
         if exclude is None:
             return None
         ex = exclude.ratings
-        ex_u = _positions(self.user_ids, ex[USER].to_numpy())
-        ex_i = _positions(self.item_ids, ex[ITEM].to_numpy())
+        ex_u = positions(self.user_ids, ex[USER].to_numpy())
+        ex_i = positions(self.item_ids, ex[ITEM].to_numpy())
         row_of = np.full(len(self.user_ids), -1, dtype=np.int64)
         row_of[urows] = np.arange(len(urows))
         keep = (ex_u >= 0) & (ex_i >= 0)
@@ -223,7 +182,7 @@ class EaseModel(TrainedModel):
         if users is None:
             urows = np.arange(len(self.user_ids), dtype=np.int64)
         else:
-            pos = _positions(self.user_ids, np.unique(np.asarray(users).astype(np.int64)))
+            pos = positions(self.user_ids, np.unique(np.asarray(users).astype(np.int64)))
             urows = pos[pos >= 0]
         seen = self._seen(urows, exclude)
         started = time.perf_counter()
@@ -419,8 +378,8 @@ def load_local(path: Path, params: ALSParams, partner: TrainedModel | None = Non
         pairs = pd.read_parquet(Path(path) / INTERACTIONS)
     except (OSError, ValueError) as exc:
         raise ModelError(f"{path}: not a readable EASE model ({exc})") from exc
-    rows = _positions(user_ids, pairs[USER].to_numpy())
-    cols = _positions(item_ids, pairs[ITEM].to_numpy())
+    rows = positions(user_ids, pairs[USER].to_numpy())
+    cols = positions(item_ids, pairs[ITEM].to_numpy())
     if (rows < 0).any() or (cols < 0).any():
         raise ModelError(f"{path}: interactions name users or movies the model does not have")
     x = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(user_ids), len(item_ids)))

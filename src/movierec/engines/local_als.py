@@ -63,6 +63,7 @@ from movierec.engines.base import (
     TrainedModel,
 )
 from movierec.errors import ConfigError, EngineError, ModelError
+from movierec.ids import positions
 from movierec.schema import I_BIAS, ITEM, RANK, RATING, SCORE, TIMESTAMP, U_BIAS, USER
 
 if TYPE_CHECKING:
@@ -108,16 +109,6 @@ def _dense_index(ids: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
         return unique, lookup[offset].astype(np.int32, copy=False)
     unique, inverse = np.unique(arr, return_inverse=True)
     return unique.astype(np.int32), inverse.astype(np.int32)
-
-
-def _positions(sorted_ids: np.ndarray, query: Any) -> np.ndarray:
-    """Row of each ``query`` id in ``sorted_ids`` (int64), −1 where the id is absent."""
-    q = np.asarray(query).astype(np.int64, copy=False)
-    if len(sorted_ids) == 0:
-        return np.full(q.shape, -1, dtype=np.int64)
-    pos = np.searchsorted(sorted_ids, q)
-    pos = np.minimum(pos, len(sorted_ids) - 1)
-    return np.where(sorted_ids[pos] == q, pos, -1).astype(np.int64)
 
 
 _INDEX = (
@@ -511,8 +502,8 @@ class LocalALSModel(TrainedModel):
         """
         if len(pairs) == 0:
             return np.zeros(0, dtype=np.float64)
-        uidx = _positions(self.user_ids, pairs[USER].to_numpy())
-        iidx = _positions(self.item_ids, pairs[ITEM].to_numpy())
+        uidx = positions(self.user_ids, pairs[USER].to_numpy())
+        iidx = positions(self.item_ids, pairs[ITEM].to_numpy())
         ub, ib = self._bias_arrays()
         return K.predict_pairs(
             uidx,
@@ -548,15 +539,15 @@ class LocalALSModel(TrainedModel):
             urows = np.arange(len(self.user_ids), dtype=np.int64)
         else:
             wanted = np.unique(np.asarray(users).astype(np.int64))
-            pos = _positions(self.user_ids, wanted)
+            pos = positions(self.user_ids, wanted)
             urows = pos[pos >= 0]
         if exclude is not None:
-            ex_rows = _positions(exclude.user_ids, self.user_ids[urows])
+            ex_rows = positions(exclude.user_ids, self.user_ids[urows])
             ex_indptr = exclude.csr_indptr
             if np.array_equal(exclude.item_ids, self.item_ids):
                 ex_items = exclude.csr_indices
             else:
-                item_map = _positions(self.item_ids, exclude.item_ids).astype(np.int32)
+                item_map = positions(self.item_ids, exclude.item_ids).astype(np.int32)
                 ex_items = item_map[exclude.csr_indices]
         else:
             ex_rows = np.full(len(urows), -1, dtype=np.int64)
@@ -605,7 +596,7 @@ class LocalALSModel(TrainedModel):
 
         if not self.params.ials:
             raise ModelError(f"fold_in is defined for ials models, this one is {self.params.model}")
-        rows = _positions(self.item_ids, np.asarray(movie_ids))
+        rows = positions(self.item_ids, np.asarray(movie_ids))
         return fold_in(
             self.item_factors,
             rows[rows >= 0],
@@ -851,8 +842,8 @@ def objective(model: LocalALSModel, data: LocalData) -> float:
         EngineError: ``data`` has a user or movie the model does not know.
     """
     data.ensure_index()
-    urow = _positions(model.user_ids, data.user_ids)
-    irow = _positions(model.item_ids, data.item_ids)
+    urow = positions(model.user_ids, data.user_ids)
+    irow = positions(model.item_ids, data.item_ids)
     if (urow < 0).any() or (irow < 0).any():
         raise EngineError("objective: the data has users or movies the model was not fitted on")
     if model.params.implicit:

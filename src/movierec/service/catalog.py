@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from movierec.service.model_reader import TrainingData
+from movierec.service.training_reader import TrainingData
 
 
 class Catalog:
@@ -171,3 +171,62 @@ class Catalog:
             ok &= mask
         rows = self.popular_rows[ok[self.popular_rows]][:k]
         return rows, self.item_counts[rows].astype(np.float64)
+
+
+class CatalogView:
+    """The :class:`Catalog`'s ids, titles, counts and seen movies as attributes of the object
+    holding it (mixed into :class:`movierec.service.scorer.Scorer` first, so these answer
+    before the fold-in mix-in's hooks)."""
+
+    catalog: Catalog
+
+    @property
+    def user_ids(self) -> np.ndarray:
+        return self.catalog.user_ids
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        return self.catalog.item_ids
+
+    @property
+    def titles(self) -> list[str]:
+        return self.catalog.titles
+
+    @property
+    def genres(self) -> list[list[str]]:
+        return self.catalog.genres
+
+    @property
+    def item_out_ids(self) -> list[Any]:
+        return self.catalog.item_out_ids
+
+    @property
+    def item_counts(self) -> np.ndarray:
+        return self.catalog.item_counts
+
+    @property
+    def seen_indptr(self) -> np.ndarray:
+        return self.catalog.seen_indptr
+
+    @property
+    def ratings(self) -> np.ndarray:
+        """Training ratings in the catalog's seen-movies order."""
+        return self.catalog.ratings
+
+    def user_row(self, user_id: Any) -> int | None:
+        return self.catalog.user_row(user_id)
+
+    def item_row(self, movie_id: Any) -> int | None:
+        return self.catalog.item_row(movie_id)
+
+    def seen(self, urow: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.catalog.seen(urow)
+
+    def seen_rows(self, urow: int) -> np.ndarray:
+        return self.catalog.seen_rows(urow)
+
+    def genre_mask(self, genres: list[str]) -> np.ndarray | None:
+        return self.catalog.genre_mask(genres)
+
+    def items(self, rows: np.ndarray, scores: np.ndarray) -> list[dict[str, Any]]:
+        return self.catalog.items(rows, scores)

@@ -30,11 +30,17 @@ from movierec.service.ease_weights import EaseWeights
 from movierec.service.foldin import Explanation, FoldIn, UserSystems
 
 
-def standardise(v: np.ndarray) -> np.ndarray:
-    """Each row of ``v`` minus its mean, over its population std (0 for a constant row)."""
-    mean = v.mean(axis=-1, keepdims=True)
-    std = v.std(axis=-1, keepdims=True)
-    out: np.ndarray = (v - mean) / np.where(std > 0, std, 1.0)
+def standardise(v: np.ndarray, inputs: np.ndarray | None = None) -> np.ndarray:
+    """A score row ``v`` minus its mean, over its population std (0 for a constant row), both
+    measured outside ``inputs`` (the user's interaction movie rows; the whole row when None,
+    empty, or covering every movie) as the engines do (:mod:`movierec.engines.ease_blend`)."""
+    measured = v
+    if inputs is not None and 0 < len(inputs) < len(v):
+        keep = np.ones(len(v), dtype=bool)
+        keep[inputs] = False
+        measured = v[keep]
+    std = measured.std()
+    out: np.ndarray = (v - measured.mean()) / (std if std > 0 else 1.0)
     return out
 
 
@@ -86,11 +92,12 @@ class ItemItem:
         q2 = q[None, :] if one else q
         out = np.empty((len(q2), self.n_items), dtype=np.float64)
         for i, row in enumerate(q2):
-            s = self.ease_row(np.flatnonzero(row[: self.n_items]))
+            inputs = np.flatnonzero(row[: self.n_items])
+            s = self.ease_row(inputs)
             if self.blended and not raw:
                 partner = self.partner_items @ row[self.n_items :]
                 w = self.weights.blend
-                s = (1.0 - w) * standardise(s) + w * standardise(partner)
+                s = (1.0 - w) * standardise(s, inputs) + w * standardise(partner, inputs)
             out[i] = s
         return out[0] if one else out
 

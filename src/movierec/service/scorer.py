@@ -30,7 +30,7 @@ import numpy as np
 
 from movierec.errors import ModelError
 from movierec.model_format import MODEL_KINDS, RECOMMENDERS
-from movierec.service.catalog import Catalog
+from movierec.service.catalog import Catalog, CatalogView
 from movierec.service.foldin import Explanation, FoldIn
 from movierec.service.itemitem import ItemItem, ItemItemSystems
 from movierec.service.model_reader import ModelArrays, read_model
@@ -41,7 +41,7 @@ __all__ = ["Explanation", "FoldIn", "Scorer", "kth_best", "top_k"]
 log = logging.getLogger(__name__)
 
 
-class Scorer(ItemItemSystems):
+class Scorer(CatalogView, ItemItemSystems):
     """One loaded model, immutable (safe to share between requests and threads)."""
 
     def __init__(self, arrays: ModelArrays, catalog: Catalog | None = None) -> None:
@@ -226,59 +226,6 @@ class Scorer(ItemItemSystems):
         if self.item_item is not None:
             return "EASE X_u.B" + (" blended with implicit-als" if self.item_item.blended else "")
         return "preference x_u.y_i" if self.implicit or self.ials else "predicted rating"
-
-    # ------------------------------------------------------------------ the catalog's
-
-    @property
-    def user_ids(self) -> np.ndarray:
-        return self.catalog.user_ids
-
-    @property
-    def item_ids(self) -> np.ndarray:
-        return self.catalog.item_ids
-
-    @property
-    def titles(self) -> list[str]:
-        return self.catalog.titles
-
-    @property
-    def genres(self) -> list[list[str]]:
-        return self.catalog.genres
-
-    @property
-    def item_out_ids(self) -> list[Any]:
-        return self.catalog.item_out_ids
-
-    @property
-    def item_counts(self) -> np.ndarray:
-        return self.catalog.item_counts
-
-    @property
-    def seen_indptr(self) -> np.ndarray:
-        return self.catalog.seen_indptr
-
-    @property
-    def ratings(self) -> np.ndarray:
-        """Training ratings in the catalog's seen-movies order."""
-        return self.catalog.ratings
-
-    def user_row(self, user_id: Any) -> int | None:
-        return self.catalog.user_row(user_id)
-
-    def item_row(self, movie_id: Any) -> int | None:
-        return self.catalog.item_row(movie_id)
-
-    def seen(self, urow: int) -> tuple[np.ndarray, np.ndarray]:
-        return self.catalog.seen(urow)
-
-    def seen_rows(self, urow: int) -> np.ndarray:
-        return self.catalog.seen_rows(urow)
-
-    def genre_mask(self, genres: list[str]) -> np.ndarray | None:
-        return self.catalog.genre_mask(genres)
-
-    def items(self, rows: np.ndarray, scores: np.ndarray) -> list[dict[str, Any]]:
-        return self.catalog.items(rows, scores)
 
     # ------------------------------------------------------------------ scoring
 

@@ -68,11 +68,13 @@ def _materialise(df: DataFrame) -> DataFrame:
     (twenty rounds of joins over cached tables take Spark minutes to plan and can exhaust the
     driver JVM printing the plan).
 
-    With a checkpoint directory (:func:`movierec.spark.get_spark` always sets one in local
-    mode; on Spark Connect the server's ``spark.checkpoint.dir``): a reliable checkpoint,
-    files that survive a lost executor -- ``df`` is cached while it is written so it is
-    computed once. Without one: a local checkpoint in executor storage. Works under Spark
-    Connect (no RDD API).
+    On a cluster with a checkpoint directory (on Spark Connect the server's
+    ``spark.checkpoint.dir``): a reliable checkpoint, files that survive a lost executor --
+    ``df`` is cached while it is written so it is computed once (two jobs). In local mode
+    (the executors are the driver's JVM: nothing survives it either way) or without a
+    directory: a local checkpoint in executor storage, one job and no files (a bias fit on
+    ml-latest-small in local[2]: 5.5-7.5 s against 9.4-11.7 s, alternating in one process,
+    2026-12-08). Works under Spark Connect (no RDD API).
     """
     from movierec.spark import checkpoint, is_connect
 
@@ -80,7 +82,8 @@ def _materialise(df: DataFrame) -> DataFrame:
     if is_connect(spark):
         reliable = spark.conf.get("spark.checkpoint.dir", None) is not None
     else:
-        reliable = spark.sparkContext.getCheckpointDir() is not None
+        sc = spark.sparkContext
+        reliable = sc.getCheckpointDir() is not None and not str(sc.master).startswith("local")
     if not reliable:
         return checkpoint(df, eager=True, reliable=False)
     cached = df.cache()
@@ -143,8 +146,10 @@ class BiasBaseline:
     :math:`b_i = \sum_{u \in R(i)} (r_{ui} - \mu - b_u) / (\lambda_i + |R(i)|)` then
     :math:`b_u = \sum_{i \in R(u)} (r_{ui} - \mu - b_i) / (\lambda_u + |R(u)|)`, each one a
     join of the cached deviations :math:`r - \mu` with the other side's bias table and a
-    ``groupBy``. Every new table is checkpointed (:func:`_materialise`) so the plan stays
-    one round deep; the deviations are cached during :meth:`fit` only.
+    ``groupBy``. Each round's user table is checkpointed (:func:`_materialise`), so the plan
+    stays one round deep and a round is one job (its movie table is used once, inside that
+    job); the last movie table is checkpointed too. The deviations are cached during
+    :meth:`fit` only.
 
     Args: as the local class (``reg_user``, ``reg_item``, ``iterations``, ``clip``).
 
@@ -176,7 +181,8 @@ class BiasBaseline:
     def fit(self, train: DataFrame) -> BiasBaseline:
         """Fit μ, the user and the movie biases on ``train`` (USER, ITEM, RATING).
 
-        Cost: one check job, then two jobs per iteration over the cached deviations.
+        Cost: one check job, then one job per iteration over the cached deviations (two
+        per iteration with reliable checkpoints), plus one for the last movie table.
 
         Raises:
             DataError: not a DataFrame, a column missing, missing values, or no rows.
@@ -189,14 +195,16 @@ class BiasBaseline:
         dev = train.select(USER, ITEM, (F.col(RATING).cast("double") - mean).alias(_DEV)).cache()
         try:
             user_bias: DataFrame | None = None
-            for _ in range(self.iterations):
+            for it in range(self.iterations):
                 if user_bias is None:
                     item_rows = dev.select(ITEM, F.col(_DEV).alias("_v"))
                 else:
                     item_rows = dev.join(user_bias, USER).select(
                         ITEM, (F.col(_DEV) - F.col(U_BIAS)).alias("_v")
                     )
-                item_bias = _materialise(self._biases(item_rows, ITEM, I_BIAS, self.reg_item))
+                item_bias = self._biases(item_rows, ITEM, I_BIAS, self.reg_item)
+                if it == self.iterations - 1:  # the fitted table; the others are used once
+                    item_bias = _materialise(item_bias)
                 user_rows = dev.join(item_bias, ITEM).select(
                     USER, (F.col(_DEV) - F.col(I_BIAS)).alias("_v")
                 )

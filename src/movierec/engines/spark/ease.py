@@ -193,7 +193,8 @@ def _user_scores_fn() -> Any:
     """A function ``scores(payload, src, uf)``: one user's float64 score row — the sum of the
     rows ``src`` (ascending movie rows) of the broadcast B, in the local kernel's order, and
     with a blend, (1 − w)·z(that) + w·z(item factors · ``uf``) (the partner's user factor;
-    None = zeros), as :mod:`movierec.engines.ease_blend` computes it.
+    None = zeros), z measured outside ``src``, as :mod:`movierec.engines.ease_blend`
+    computes it.
 
     Built as a nested function so Spark pickles it by value (workers need numpy only).
     ``payload`` is a dict: ``item_ids``, ``blend`` (w), ``item_factors`` (float64, aligned to
@@ -201,9 +202,15 @@ def _user_scores_fn() -> Any:
     ``values`` (its sparse rows).
     """
 
-    def z(v: np.ndarray) -> np.ndarray:
-        sd = v.std()
-        return (v - v.mean()) / (sd if sd > 0 else 1.0)
+    def z(v: np.ndarray, src: np.ndarray | None) -> np.ndarray:
+        # mean and std over the movies outside the user's interactions ``src``
+        measured = v
+        if src is not None and 0 < len(src) < len(v):
+            keep = np.ones(len(v), dtype=bool)
+            keep[src] = False
+            measured = v[keep]
+        sd = measured.std()
+        return (v - measured.mean()) / (sd if sd > 0 else 1.0)
 
     def scores(payload: dict[str, Any], src: np.ndarray | None, uf: Any) -> np.ndarray:
         s = np.zeros(len(payload["item_ids"]), dtype=np.float64)
@@ -225,7 +232,7 @@ def _user_scores_fn() -> Any:
             return s
         itf = payload["item_factors"]
         a = np.zeros(len(s)) if uf is None else itf @ np.asarray(uf, dtype=np.float64)
-        return (1.0 - w) * z(s) + w * z(a)
+        return (1.0 - w) * z(s, src) + w * z(a, src)
 
     return scores
 
