@@ -534,7 +534,7 @@ class SparkEngine(Engine):
         ensure_active(self.spark)
         if params.model == "ease":  # the item-item model: movierec.engines.spark.ease
             from movierec.engines.ease_blend import partner_params
-            from movierec.engines.spark.ease import fit_spark
+            from movierec.engines.spark.ease_fit import fit_spark
 
             partner = self.fit(train, partner_params(params)) if params.ease_blend > 0 else None
             return fit_spark(self.spark, train, params, partner, self)  # type: ignore[return-value]
@@ -573,7 +573,7 @@ class SparkEngine(Engine):
         if params.model == "ease":
             from movierec.engines.ease_blend import partner_params
             from movierec.engines.ease_model import PARTNER
-            from movierec.engines.spark.ease import load_spark
+            from movierec.engines.spark.ease_fit import load_spark
 
             partner = (
                 self.load(path / PARTNER, partner_params(params)) if params.ease_blend > 0 else None

@@ -22,13 +22,15 @@
 
 Models save to the ``movierec-ease`` folder of :mod:`movierec.engines.ease_model` (weights
 as top-k CSR, interactions as Parquet part files), so either engine loads the other's.
+
+This module holds the model; :mod:`~movierec.engines.spark.ease_fit` fits and loads it,
+:mod:`~movierec.engines.spark.ease_gram` computes the Gram and
+:mod:`~movierec.engines.spark.ease_workers` holds the functions shipped to the workers.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -38,17 +40,24 @@ import pandas as pd
 import scipy.sparse as sp
 
 from movierec.engines.base import ALSParams, EngineData, Factors, TrainedModel
-from movierec.engines.ease import check_lambda, check_size, sparsify_rows, weights_primal
 from movierec.engines.ease_model import (
-    EASE_JSON,
     INTERACTIONS,
     PARTNER,
     Weights,
-    read_weights,
     write_weights,
 )
+from movierec.engines.spark.ease_gram import (
+    arrow_table,
+    item_index,
+)
+from movierec.engines.spark.ease_workers import (
+    score_cells_fn,
+    score_pairs_fn,
+    top_block_fn,
+    user_scores_fn,
+)
 from movierec.errors import EngineError, ModelError
-from movierec.schema import ITEM, PREDICTION, RANK, RATING, SCORE, TIMESTAMP, USER
+from movierec.schema import ITEM, PREDICTION, RANK, SCORE, USER
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -60,181 +69,6 @@ _F = "_f"
 SCORE_BLOCK_USERS = 256
 """Users per group of the distributed scoring (a group holds one user's float64 score row at
 a time, plus its users' interactions and seen movies)."""
-
-
-def _arrow(df: DataFrame) -> Any:
-    """``df`` collected as a pyarrow Table (only for catalogue- or user-sized results)."""
-    return df.toArrow()
-
-
-def _index(spark: SparkSession, item_ids: np.ndarray) -> DataFrame:
-    """(ITEM, _J): each movie id and its row in ``item_ids`` (a catalogue-sized table)."""
-    from pyspark.sql.types import IntegerType, StructField, StructType
-
-    pdf = pd.DataFrame(
-        {ITEM: item_ids.astype(np.int32), _J: np.arange(len(item_ids), dtype=np.int32)}
-    )
-    schema = StructType(
-        [StructField(ITEM, IntegerType(), False), StructField(_J, IntegerType(), False)]
-    )
-    return spark.createDataFrame(pdf, schema=schema)
-
-
-def _sorted_ids(df: DataFrame, col: str) -> np.ndarray:
-    table = _arrow(df.select(col).distinct())
-    return np.sort(table.column(0).to_numpy()).astype(np.int32)
-
-
-def sessions(x: DataFrame, gap: float) -> DataFrame:
-    """``x`` (USER, _J, TIMESTAMP) with a session number _S per row: a user's interactions in
-    time order (then movie row) start a new session after a gap of more than ``gap`` seconds
-    (:func:`movierec.engines.ease.session_rows`'s rule)."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    order = Window.partitionBy(USER).orderBy(TIMESTAMP, _J)
-    prev = F.lag(TIMESTAMP).over(order)
-    new = (prev.isNull() | ((F.col(TIMESTAMP) - prev) > F.lit(float(gap)))).cast("int")
-    running = order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    return x.withColumn("_new", new).withColumn(_S, F.sum("_new").over(running)).drop("_new")
-
-
-def spark_gram(x: DataFrame, n_items: int, session_weight: float = 0.0) -> np.ndarray:
-    """G = XᵀX (dense float64) from the (USER, _J) interaction pairs, counted on the executors;
-    with a session column _S (:func:`sessions`) and ``session_weight`` w, a pair inside one
-    session counts 1 + w (G = XᵀX + w·SᵀS).
-
-    Only the upper triangle's non-zero counts are collected; the driver mirrors them.
-    """
-    from pyspark.sql import functions as F
-
-    timed = session_weight > 0 and _S in x.columns
-    extra = [_S] if timed else []
-    a = x.select(USER, F.col(_J).alias(_A), *[F.col(c).alias(c + "_a") for c in extra])
-    b = x.select(USER, F.col(_J).alias(_B), *[F.col(c).alias(c + "_b") for c in extra])
-    weight = (
-        F.lit(1.0)
-        + F.lit(float(session_weight)) * (F.col(_S + "_a") == F.col(_S + "_b")).cast("double")
-        if timed
-        else F.lit(1.0)
-    )
-    pairs = (
-        a.join(b, USER).where(F.col(_A) <= F.col(_B)).groupBy(_A, _B).agg(F.sum(weight).alias(_C))
-    )
-    table = _arrow(pairs)
-    ia = table.column(_A).to_numpy()
-    ib = table.column(_B).to_numpy()
-    c = table.column(_C).to_numpy().astype(np.float64)
-    g = np.zeros((n_items, n_items), dtype=np.float64)
-    g[ia, ib] = c
-    g[ib, ia] = c
-    return g
-
-
-def fit_spark(
-    spark: SparkSession, train: Any, params: ALSParams, partner: Any = None, engine: Any = None
-) -> SparkEaseModel:
-    """Fit EASE on a :class:`~movierec.engines.spark.table.SparkData` table (see the module
-    doc); ``engine`` (a :class:`~movierec.engines.spark_als.SparkEngine`) owns the tables the
-    model returns.
-
-    Raises:
-        EngineError: too many movies (``ease_max_items``) or no interaction.
-        ConfigError: λ is not positive.
-    """
-    from pyspark import StorageLevel
-    from pyspark.sql import functions as F
-
-    from movierec.spark import ensure_active
-
-    ensure_active(spark)
-    started = time.perf_counter()
-    lam = check_lambda(params.reg_param)
-    df = train.df
-    item_ids = _sorted_ids(df, ITEM)
-    check_size(len(item_ids), params.ease_max_items)
-    user_ids = _sorted_ids(df, USER)
-    rated = (
-        df if params.ease_threshold is None else df.where(F.col(RATING) >= params.ease_threshold)
-    )
-    timed = params.ease_session_weight > 0 and TIMESTAMP in df.columns
-    pairs = rated.select(USER, ITEM, *([TIMESTAMP] if timed else [])).join(
-        F.broadcast(_index(spark, item_ids)), ITEM
-    )
-    x = pairs.select(USER, _J).persist(StorageLevel.MEMORY_AND_DISK)
-    if x.isEmpty():
-        x.unpersist()
-        raise EngineError(
-            f"EASE has no interaction to learn from: no rating is >= {params.ease_threshold}"
-        )
-    if timed:
-        g = spark_gram(
-            sessions(pairs.select(USER, _J, TIMESTAMP), params.ease_session_gap),
-            len(item_ids),
-            params.ease_session_weight,
-        )
-    else:
-        g = spark_gram(x, len(item_ids))
-    b = weights_primal(g, lam)
-    del g
-    weights: Weights = sparsify_rows(b, params.ease_topk) if params.ease_topk else b
-    log.debug(
-        "Spark EASE on %d users x %d movies, λ=%g, top-%d per row: %.2f s",
-        len(user_ids),
-        len(item_ids),
-        lam,
-        params.ease_topk,
-        time.perf_counter() - started,
-    )
-    return SparkEaseModel(spark, params, user_ids, item_ids, x, weights, partner, engine)
-
-
-def _user_scores_fn() -> Any:
-    """A function ``scores(payload, src, uf)``: one user's float64 score row — the sum of the
-    rows ``src`` (ascending movie rows) of the broadcast B, in the local kernel's order, and
-    with a blend, (1 − w)·z(that) + w·z(item factors · ``uf``) (the partner's user factor;
-    None = zeros), z measured outside ``src``, as :mod:`movierec.engines.ease_blend`
-    computes it.
-
-    Built as a nested function so Spark pickles it by value (workers need numpy only).
-    ``payload`` is a dict: ``item_ids``, ``blend`` (w), ``item_factors`` (float64, aligned to
-    ``item_ids``; None without a blend) and ``b`` (dense B) or ``indptr``/``indices``/
-    ``values`` (its sparse rows).
-    """
-
-    def z(v: np.ndarray, src: np.ndarray | None) -> np.ndarray:
-        # mean and std over the movies outside the user's interactions ``src``
-        measured = v
-        if src is not None and 0 < len(src) < len(v):
-            keep = np.ones(len(v), dtype=bool)
-            keep[src] = False
-            measured = v[keep]
-        sd = measured.std()
-        return (v - measured.mean()) / (sd if sd > 0 else 1.0)
-
-    def scores(payload: dict[str, Any], src: np.ndarray | None, uf: Any) -> np.ndarray:
-        s = np.zeros(len(payload["item_ids"]), dtype=np.float64)
-        if src is not None and len(src):
-            if "b" in payload:
-                b = payload["b"]
-                for i in src:
-                    s += b[i]
-            else:
-                indptr, indices, values = payload["indptr"], payload["indices"], payload["values"]
-                lens = indptr[src + 1] - indptr[src]
-                starts = np.repeat(indptr[src] - np.cumsum(lens) + lens, lens)
-                pos = starts + np.arange(int(lens.sum()))
-                s += np.bincount(
-                    indices[pos], weights=values[pos].astype(np.float64), minlength=len(s)
-                )
-        w = payload["blend"]
-        if w <= 0:
-            return s
-        itf = payload["item_factors"]
-        a = np.zeros(len(s)) if uf is None else itf @ np.asarray(uf, dtype=np.float64)
-        return (1.0 - w) * z(s, src) + w * z(a, src)
-
-    return scores
 
 
 class SparkEaseModel(TrainedModel):
@@ -292,7 +126,7 @@ class SparkEaseModel(TrainedModel):
         a catalogue-sized table collected to the driver."""
         from movierec.engines.ease_blend import aligned
 
-        table = _arrow(self.partner.model.itemFactors)
+        table = arrow_table(self.partner.model.itemFactors)
         ids = table.column("id").to_numpy().astype(np.int64)
         order = np.argsort(ids)
         feats = table.column("features").to_pylist()
@@ -362,7 +196,7 @@ class SparkEaseModel(TrainedModel):
             if ex_df is None:
                 raise EngineError("the Spark engine needs SparkData to exclude seen movies")
             seen = ex_df.select(USER, ITEM).join(
-                F.broadcast(_index(self._spark, self.item_ids)), ITEM
+                F.broadcast(item_index(self._spark, self.item_ids)), ITEM
             )
             parts.append(
                 seen.select(F.lit(2).alias(_KIND), USER, _J, F.lit(None).cast("long").alias(_ROW))
@@ -372,58 +206,8 @@ class SparkEaseModel(TrainedModel):
             wanted = np.unique(np.asarray(users, dtype=np.int64))
         grouped = self._grouped(parts, wanted)
         bc = self._broadcast()
-        user_scores = _user_scores_fn()
-        user_col, item_col, score_col, rank_col = USER, ITEM, SCORE, RANK
-
-        # A closure (pickled by value): Python workers need numpy and pandas, not movierec.
-        def top_block(pdf: pd.DataFrame) -> pd.DataFrame:
-            payload = bc.value
-            item_ids = payload["item_ids"]
-            kind = pdf[_KIND].to_numpy()
-            users_ = np.sort(pdf.loc[kind == 0, USER].to_numpy())
-            inter = (
-                pdf.loc[kind == 1, [USER, _J]]
-                .astype({_J: np.int64})
-                .sort_values([USER, _J], kind="stable")
-            )
-            seen_ = pdf.loc[kind == 2, [USER, _J]].astype({_J: np.int64})
-            inter_by = dict(tuple(inter.groupby(USER)[_J]))
-            uf_by = dict(zip(pdf.loc[kind == 4, USER], pdf.loc[kind == 4, _F]))
-            seen_by = dict(tuple(seen_.groupby(USER)[_J]))
-            out_u, out_i, out_s, out_r = [], [], [], []
-            for u in users_:
-                rows = inter_by.get(u)
-                s = user_scores(payload, None if rows is None else rows.to_numpy(), uf_by.get(u))
-                seen_rows = seen_by.get(u)
-                if seen_rows is not None:
-                    s[seen_rows.to_numpy()] = -np.inf
-                valid = int(np.isfinite(s).sum())
-                k = min(n, valid)
-                if k == 0:
-                    continue
-                # stable sort on -score: ties keep the lower movie row (= lower movie id)
-                order = np.argsort(-s, kind="stable")[:k]
-                out_u.append(np.full(k, u, dtype=np.int32))
-                out_i.append(item_ids[order])
-                out_s.append(s[order])
-                out_r.append(np.arange(1, k + 1, dtype=np.int32))
-            if not out_u:
-                return pd.DataFrame(
-                    {
-                        user_col: np.zeros(0, np.int32),
-                        item_col: np.zeros(0, np.int32),
-                        score_col: np.zeros(0, np.float64),
-                        rank_col: np.zeros(0, np.int32),
-                    }
-                )
-            return pd.DataFrame(
-                {
-                    user_col: np.concatenate(out_u),
-                    item_col: np.concatenate(out_i).astype(np.int32),
-                    score_col: np.concatenate(out_s),
-                    rank_col: np.concatenate(out_r),
-                }
-            )
+        user_scores = user_scores_fn()
+        top_block = top_block_fn(bc, n, user_scores)
 
         schema = StructType(
             [
@@ -439,7 +223,7 @@ class SparkEaseModel(TrainedModel):
         self, users: np.ndarray | None, n: int, exclude: EngineData | None
     ) -> pd.DataFrame:
         """Top-``n`` lists by :meth:`recommend_df`; only the lists reach the driver."""
-        pdf = _arrow(self.recommend_df(users, n, exclude)).to_pandas()
+        pdf = arrow_table(self.recommend_df(users, n, exclude)).to_pandas()
         pdf = pdf.sort_values([USER, RANK], kind="stable").reset_index(drop=True)
         return pdf.astype({USER: np.int32, ITEM: np.int32, SCORE: np.float64, RANK: np.int32})[
             [USER, ITEM, SCORE, RANK]
@@ -494,7 +278,7 @@ class SparkEaseModel(TrainedModel):
             raise EngineError("the Spark engine predicts SparkData only")
         if PREDICTION in df.columns:
             df = df.drop(PREDICTION)
-        index = F.broadcast(_index(self._spark, self.item_ids))
+        index = F.broadcast(item_index(self._spark, self.item_ids))
         asked = df.select(USER, ITEM).distinct().join(index, ITEM)
         parts = [
             self.x.select(F.lit(1).alias(_KIND), USER, _J, F.lit(None).cast("long").alias(_ROW)),
@@ -502,35 +286,8 @@ class SparkEaseModel(TrainedModel):
         ]
         grouped = self._grouped(parts, asked.select(USER).distinct())
         bc = self._broadcast()
-        user_scores = _user_scores_fn()
-        user_col = USER
-
-        def score_cells(block: pd.DataFrame) -> pd.DataFrame:
-            payload = bc.value
-            kind = block[_KIND].to_numpy()
-            inter = (
-                block.loc[kind == 1, [user_col, _J]]
-                .astype({_J: np.int64})
-                .sort_values([user_col, _J], kind="stable")
-            )
-            inter_by = dict(tuple(inter.groupby(user_col)[_J]))
-            uf_by = dict(zip(block.loc[kind == 4, user_col], block.loc[kind == 4, _F]))
-            asked_ = block.loc[kind == 3, [user_col, _J]].astype({_J: np.int64})
-            us, js, vals = [], [], []
-            for u, grp in asked_.groupby(user_col):
-                rows = inter_by.get(u)
-                s = user_scores(payload, None if rows is None else rows.to_numpy(), uf_by.get(u))
-                cols = grp[_J].to_numpy()
-                us.append(np.full(len(cols), u, dtype=np.int32))
-                js.append(cols.astype(np.int32))
-                vals.append(s[cols])
-            if not us:
-                return pd.DataFrame(
-                    {user_col: np.zeros(0, np.int32), _J: np.zeros(0, np.int32), _C: np.zeros(0)}
-                )
-            return pd.DataFrame(
-                {user_col: np.concatenate(us), _J: np.concatenate(js), _C: np.concatenate(vals)}
-            )
+        user_scores = user_scores_fn()
+        score_cells = score_cells_fn(bc, user_scores)
 
         out_schema = StructType(
             [
@@ -572,7 +329,7 @@ class SparkEaseModel(TrainedModel):
             ]
         )
         wanted = self._spark.createDataFrame(pdf, schema).join(
-            F.broadcast(_index(self._spark, self.item_ids)), ITEM
+            F.broadcast(item_index(self._spark, self.item_ids)), ITEM
         )
         parts = [
             self.x.select(F.lit(1).alias(_KIND), USER, _J, F.lit(None).cast("long").alias(_ROW)),
@@ -580,33 +337,14 @@ class SparkEaseModel(TrainedModel):
         ]
         grouped = self._grouped(parts, np.unique(pdf[USER].to_numpy()))
         bc = self._broadcast()
-        user_scores = _user_scores_fn()
+        user_scores = user_scores_fn()
 
-        def score_pairs(block: pd.DataFrame) -> pd.DataFrame:
-            payload = bc.value
-            kind = block[_KIND].to_numpy()
-            inter = (
-                block.loc[kind == 1, [USER, _J]]
-                .astype({_J: np.int64})
-                .sort_values([USER, _J], kind="stable")
-            )
-            inter_by = dict(tuple(inter.groupby(USER)[_J]))
-            uf_by = dict(zip(block.loc[kind == 4, USER], block.loc[kind == 4, _F]))
-            asked = block.loc[kind == 3, [USER, _J, _ROW]].astype({_J: np.int64, _ROW: np.int64})
-            rows_out, vals_out = [], []
-            for u, grp in asked.groupby(USER):
-                rows = inter_by.get(u)
-                s = user_scores(payload, None if rows is None else rows.to_numpy(), uf_by.get(u))
-                rows_out.append(grp[_ROW].to_numpy())
-                vals_out.append(s[grp[_J].to_numpy()])
-            if not rows_out:
-                return pd.DataFrame({_ROW: np.zeros(0, np.int64), SCORE: np.zeros(0)})
-            return pd.DataFrame({_ROW: np.concatenate(rows_out), SCORE: np.concatenate(vals_out)})
+        score_pairs = score_pairs_fn(bc, user_scores)
 
         out_schema = StructType(
             [StructField(_ROW, LongType(), False), StructField(SCORE, DoubleType(), False)]
         )
-        table = _arrow(grouped.groupBy(_UB).applyInPandas(score_pairs, schema=out_schema))
+        table = arrow_table(grouped.groupBy(_UB).applyInPandas(score_pairs, schema=out_schema))
         out[table.column(_ROW).to_numpy()] = table.column(SCORE).to_numpy()
         return out
 
@@ -635,7 +373,7 @@ class SparkEaseModel(TrainedModel):
             raise ModelError(f"{path} already exists; a model folder must be new") from exc
         write_weights(path, self.params, self.item_ids, self.weights, len(self.user_ids))
         np.save(path / "user_ids.npy", self.user_ids)
-        ids = F.broadcast(_index(self._spark, self.item_ids))
+        ids = F.broadcast(item_index(self._spark, self.item_ids))
         self.x.join(ids, _J).select(USER, ITEM).write.parquet(spark_uri(path / INTERACTIONS))
         if self.partner is not None:
             self.partner.save(path / PARTNER)
@@ -647,27 +385,3 @@ class SparkEaseModel(TrainedModel):
         if self._bc is not None and not isinstance(self._bc, SimpleNamespace):
             self._bc.destroy()
         self._bc = None
-
-
-def load_spark(
-    spark: SparkSession, path: Path, params: ALSParams, partner: Any = None, engine: Any = None
-) -> SparkEaseModel:
-    """Read a ``movierec-ease`` folder (written by either engine); ``engine`` as for
-    :func:`fit_spark`.
-
-    Raises:
-        ModelError: missing or damaged files.
-    """
-    from pyspark.sql import functions as F
-
-    from movierec.hadoopfs import spark_uri
-
-    meta, item_ids, weights = read_weights(path, params)
-    try:
-        user_ids = np.load(Path(path) / "user_ids.npy", allow_pickle=False)
-        pairs = spark.read.parquet(spark_uri(Path(path) / INTERACTIONS))
-    except Exception as exc:
-        raise ModelError(f"{path}: not a readable EASE model ({exc})") from exc
-    x = pairs.join(F.broadcast(_index(spark, item_ids)), ITEM).select(USER, _J).cache()
-    log.debug("loaded EASE model (%s) from %s", json.dumps(meta), path / EASE_JSON)
-    return SparkEaseModel(spark, params, user_ids, item_ids, x, weights, partner, engine)
