@@ -53,7 +53,7 @@ PORT_GAP = pytest.mark.xfail(
         ("strings.tsv", STRING_ID_CORPUS, {}),
         ("big.txt", BIG_ID_CORPUS, {}),
         ("wide.csv", WIDE_ID_CORPUS, {}),
-        pytest.param("ws.txt", WS_CRLF_CORPUS, {}, marks=PORT_GAP),
+        ("ws.txt", WS_CRLF_CORPUS, {}),
         ("quoted.csv", QUOTED_CORPUS, {}),
         ("header.csv", HEADER_CORPUS, {"duplicates": "first"}),
         ("header.csv", HEADER_CORPUS, {"duplicates": "last"}),
@@ -114,7 +114,6 @@ def _ml100k(folder: Path) -> Path:
     return folder
 
 
-@PORT_GAP
 def test_ml_100k_layout_with_latin1_movies(spark: Any, tmp_path: Path) -> None:
     folder = _ml100k(tmp_path / "ml-100k")
     local, remote = both(spark, DataConfig(path=folder, max_reject_fraction=1.0))
@@ -124,7 +123,6 @@ def test_ml_100k_layout_with_latin1_movies(spark: Any, tmp_path: Path) -> None:
     assert_same(local, remote)
 
 
-@PORT_GAP
 def test_ml_1m_layout_and_text_ids_mapped_into_the_movies(spark: Any, tmp_path: Path) -> None:
     folder = tmp_path / "ml-1m"
     folder.mkdir()
