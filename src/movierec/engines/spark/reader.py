@@ -3,13 +3,15 @@
 The Spark twin of :func:`movierec.data.load_ratings`: the same sources (plus JSON, ORC,
 folders of part files, globs and SQL tables), the same layout detection, rules, reject
 reasons, line numbers, duplicate policy, dense ids and report, computed on the executors.
-The driver reads at most 64 KiB of one file to detect a layout and receives counts, the
-first three rejects of a refused file, one row per input split and per file; nothing that
-grows with the number of ratings.
+The driver reads at most 64 KiB + 8 x 16 KiB of one file to detect a layout and receives
+counts, the first three rejects of a refused file, one row per input split and per file;
+nothing that grows with the number of ratings.
 
-Spark jobs of one call: a file listing and head read (small), the line numbering, one
-count by reason, the canonical ratings (cached), the rejects (cached; counted again to
-check ``rows_read == rows_kept + rejected``) and, with a movies file, one count over it.
+Spark jobs of one call: a file listing and sample read (small), the line numbering, the
+encoding scan (unless ``data.encoding`` is set; one row), one count by reason, the
+canonical ratings (cached), the rejects (cached; counted again to check
+``rows_read == rows_kept + rejected``) and, with a movies file, its encoding scan (unless
+set) and one count over it.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Local paths are resolved exactly like the local reader does
 (:func:`movierec.data.readers.resolve_source`); Hadoop URIs (``hdfs://``, ``s3a://``,
 ``viewfs://`` …) and folders of part files through a listing made by Spark (file names and
 sizes only: one row per file on the driver). The driver may read the first bytes of one
-file (:func:`read_head`, at most 64 KiB) to detect a layout; the rows themselves are only
+file (:func:`read_head`, at most 64 KiB) and windows of it (:func:`read_windows`, at most
+8 x 16 KiB) to detect a layout; the rows themselves are only
 ever read by ``spark.read`` on the executors.
 """
 

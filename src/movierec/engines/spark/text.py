@@ -1,12 +1,16 @@
 """Delimited ratings text (MovieLens layouts, CSV/TSV, part files) parsed on the executors.
 
-The layout (separator, header, columns, id kinds) is detected on the driver from the first
-64 KiB of one file with the local reader's own functions (:mod:`movierec.data.detect`), so
-both readers agree on it. The lines are then read by ``spark.read.text`` split on ``\\n``
-only, exactly the local reader's line numbering; each line is decoded, split and counted
-as :mod:`movierec.data.textscan` does (``\\r\\n`` taken as ``\\n``, double quotes removed when
-the sample has any, ``::`` and whitespace runs as separators), and its cells go through the
-rules of :mod:`movierec.engines.spark.cells`.
+The layout (separator, header, columns, id kinds) is detected on the driver from a sample
+of one file (its first 64 KiB and 8 windows of 16 KiB spread over the rest, as
+:func:`movierec.data.textio.read_sample` takes it) with the local reader's own functions
+(:mod:`movierec.data.detect`), so both readers agree on it. The lines are then read by
+``spark.read.text`` with Hadoop's default line reader, which ends a line at LF, CRLF or a
+lone CR in any mix (rule R1), exactly the local reader's line numbering. Unless
+``data.encoding`` is set, one aggregation on the executors chooses the encoding
+(:mod:`movierec.engines.spark.encoding`); each line is then decoded, its control characters
+made SUB (rule C2), split and counted as :mod:`movierec.data.textscan` does (double quotes
+removed, ``::`` and whitespace runs as separators), and its cells go through the rules of
+:mod:`movierec.engines.spark.cells`.
 """
 
 from __future__ import annotations
@@ -137,11 +141,13 @@ def check_not_binary(head: bytes, shown: str, what: str = "ratings") -> None:
 
 def parse_text(spark: SparkSession, loc: Located, cfg: DataConfig, lo: float, hi: float) -> Parsed:
     """Read and parse the delimited text at ``loc`` into a :class:`Parsed` frame (lazy; runs
-    the head read and one numbering job).
+    the sample read, one numbering job and, unless ``data.encoding`` is set, one encoding
+    scan). ``Parsed.encoding`` is the encoding the lines are decoded with.
 
     Raises:
         ConfigError: an unsupported encoding.
-        DataError: the file is binary, not a ratings file, or its head is not valid text.
+        DataError: the file is binary, not a ratings file, its head is not valid text, or
+            (detecting) it mixes UTF-8 with another encoding (names the first bad line).
     """
     found = detect(spark, loc, cfg)
     layout, header_text = found.layout, found.header
