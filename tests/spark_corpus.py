@@ -15,7 +15,8 @@ from movierec.config import DataConfig
 from movierec.data import LoadedRatings, load_ratings
 from movierec.errors import MovierecError
 
-HEADER_CORPUS = """userId,movieId,rating,timestamp
+HEADER_CORPUS = (
+    """userId,movieId,rating,timestamp
 1,10,4.0,964982703
 1,11,3.5,964982704
 2,10,5,964982705
@@ -75,7 +76,15 @@ abc,19,4.0,1
 \xa043\xa0,57,4,1
 44,58, 4.5 ,1
 45,59,4.5\xa0,1
+46,60,4\x07,1
+4\x017,61,4,1
+<LONG_USER>,62,4,1
+48,6\x1b3,4,1
+49,<LONG_ITEM>,4,1
 """.replace("<SPACES>", "   ")
+    .replace("<LONG_USER>", "u" * 257)
+    .replace("<LONG_ITEM>", "1" * 257)
+)
 
 STRING_ID_CORPUS = (
     "u1\tm1\t4\n"
@@ -126,6 +135,9 @@ WS_CRLF_CORPUS = (
     "6 15 4 104"
 )
 """Whitespace-separated with a BOM, CRLF endings, blank lines and no final newline."""
+
+BREAKS_CORPUS = "userId,movieId,rating\r1,10,4\r\n2,11,3.5\n\r3,12,5\r\r\n4,13,x\r5,14,2"
+"""Lone CR, CRLF and LF line ends in one file (rule R1), blank lines between them."""
 
 QUOTED_CORPUS = (
     '"user","item","stars"\n"1","2","4.5"\n"2","3","4,5"\n"3","4","5"\n3,4,"1"\n"x","5","3"\n'

@@ -21,6 +21,7 @@ from movierec.data import LoadedRatings, load_ratings
 from movierec.errors import DataError
 from spark_corpus import (
     BIG_ID_CORPUS,
+    BREAKS_CORPUS,
     HEADER_CORPUS,
     QUOTED_CORPUS,
     STRING_ID_CORPUS,
@@ -37,15 +38,6 @@ pytestmark = pytest.mark.spark
 # ---------------------------------------------------------------------- text corpora
 
 
-# Known gaps (issue 14, open): the local reader's issue-16 hardening (lone-CR line ends, control
-# characters in a cell, the 256-character id limit, the cp1252 fallback and its encoding names in
-# the load report, whole-file layout sampling) is not yet ported to the Spark reader. These
-# parity tests are strict xfails: they fail the suite the day the Spark reader catches up.
-PORT_GAP = pytest.mark.xfail(
-    strict=True, reason="issue-16 reader rules not yet ported to the Spark reader (issue 14)"
-)
-
-
 @pytest.mark.parametrize(
     ("name", "text", "extra"),
     [
@@ -53,7 +45,8 @@ PORT_GAP = pytest.mark.xfail(
         ("strings.tsv", STRING_ID_CORPUS, {}),
         ("big.txt", BIG_ID_CORPUS, {}),
         ("wide.csv", WIDE_ID_CORPUS, {}),
-        pytest.param("ws.txt", WS_CRLF_CORPUS, {}, marks=PORT_GAP),
+        ("ws.txt", WS_CRLF_CORPUS, {}),
+        ("breaks.csv", BREAKS_CORPUS, {}),
         ("quoted.csv", QUOTED_CORPUS, {}),
         ("header.csv", HEADER_CORPUS, {"duplicates": "first"}),
         ("header.csv", HEADER_CORPUS, {"duplicates": "last"}),
@@ -76,7 +69,6 @@ def test_text_corpus_loads_the_same_on_both_readers(
     remote.unpersist()
 
 
-@PORT_GAP
 def test_the_corpus_holds_every_reject_reason(spark: Any, tmp_path: Path) -> None:
     from movierec.data.report import REASONS
 
@@ -114,7 +106,6 @@ def _ml100k(folder: Path) -> Path:
     return folder
 
 
-@PORT_GAP
 def test_ml_100k_layout_with_latin1_movies(spark: Any, tmp_path: Path) -> None:
     folder = _ml100k(tmp_path / "ml-100k")
     local, remote = both(spark, DataConfig(path=folder, max_reject_fraction=1.0))
@@ -124,7 +115,6 @@ def test_ml_100k_layout_with_latin1_movies(spark: Any, tmp_path: Path) -> None:
     assert_same(local, remote)
 
 
-@PORT_GAP
 def test_ml_1m_layout_and_text_ids_mapped_into_the_movies(spark: Any, tmp_path: Path) -> None:
     folder = tmp_path / "ml-1m"
     folder.mkdir()
@@ -330,7 +320,6 @@ def _good_lines(n: int) -> str:
     return "".join(f"{i % 97 + 1},{i // 97 + 1},4.0,{1_000_000 + i}\n" for i in range(n))
 
 
-@PORT_GAP
 def test_errors_are_the_local_readers_one_line_messages(spark: Any, tmp_path: Path) -> None:
     cases: list[tuple[Path, dict[str, Any]]] = [
         (write(tmp_path, "empty.csv", ""), {}),
@@ -348,9 +337,11 @@ def test_errors_are_the_local_readers_one_line_messages(spark: Any, tmp_path: Pa
     png = tmp_path / "image.csv"
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
     cases.append((png, {}))
-    # a byte that is not UTF-8 past the 64 KiB the layout is detected from
+    # UTF-8 text on line 1, then a byte that is not UTF-8 past the 64 KiB the layout is
+    # detected from: a mix of encodings, refused naming the line
     enc = tmp_path / "enc.csv"
-    enc.write_bytes(_good_lines(4000).encode() + b"7,7,4.0,99\xff\n" + _good_lines(3).encode())
+    first = "é,1,4.0,1\n".encode() + _good_lines(3999).encode()
+    enc.write_bytes(first + b"7,7,4.0,99\xff\n" + _good_lines(3).encode())
     cases.append((enc, {}))
     empty_dir = tmp_path / "folder"
     empty_dir.mkdir()
@@ -361,6 +352,23 @@ def test_errors_are_the_local_readers_one_line_messages(spark: Any, tmp_path: Pa
         assert remote == local, path.name
         assert "\n" not in remote and len(remote) < 400
     assert "line 4001" in errors_of(spark, DataConfig(path=enc))[1]
+    # the same byte in a file that is otherwise ASCII is Windows-1252 text to both readers
+    cp = tmp_path / "cp1252.csv"
+    cp.write_bytes(_good_lines(4000).encode() + b"7,7,4.0,99\xff\n" + _good_lines(3).encode())
+    local, remote = both(spark, DataConfig(path=cp))
+    assert remote.report.encoding == "cp1252" and remote.report.rejected["bad_timestamp"] == 1
+    assert_same(local, remote)
+
+
+def test_the_layout_is_detected_from_windows_across_the_file(spark: Any, tmp_path: Path) -> None:
+    """Bad rows filling the first 64 KiB do not hide the layout: both readers sample windows
+    over the rest of the file (rule F2) and detect the same layout from them."""
+    junk = "".join(f"junk line {i} " + "x" * 400 + "\n" for i in range(200))
+    path = write(tmp_path, "top.csv", junk + _good_lines(20_000))
+    local, remote = both(spark, DataConfig(path=path, max_reject_fraction=1.0))
+    assert remote.report.rejected == {"wrong_field_count": 200}
+    assert_same(local, remote)
+    remote.unpersist()
 
 
 def test_the_reject_limit_refuses_like_the_local_reader(spark: Any, tmp_path: Path) -> None:

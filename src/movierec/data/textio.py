@@ -287,12 +287,34 @@ def _records(data: bytes, encoding: str) -> list[str]:
     return data.decode("utf-8" if encoding == "utf-8-sig" else encoding, "replace").split("\n")
 
 
+def window_starts(size: int) -> list[int]:
+    """Byte offsets of the :data:`WINDOWS` windows :func:`read_sample` reads from a file of
+    ``size`` bytes larger than :data:`SAMPLE_BYTES`."""
+    return [
+        max(SAMPLE_BYTES + (size - SAMPLE_BYTES - WINDOW_BYTES) * k // WINDOWS, SAMPLE_BYTES)
+        for k in range(1, WINDOWS + 1)
+    ]
+
+
 def read_sample(path: Path, encoding: str) -> Sample:
     """Sample ``path``: up to :data:`HEAD_LINES` records of its first :data:`SAMPLE_BYTES`
     (the first :data:`HEAD_FIRST`, then spread evenly), plus up to :data:`WINDOW_LINES`
     records from each of :data:`WINDOWS` windows spread over the rest (undecodable bytes
     replaced)."""
     head, whole = read_head(path)
+    windows: list[bytes] = []
+    if not whole:
+        with open(path, "rb") as fh:
+            for start in window_starts(os.path.getsize(path)):
+                fh.seek(start)
+                windows.append(fh.read(WINDOW_BYTES))
+    return sample_of(head, whole, encoding, windows)
+
+
+def sample_of(head: bytes, whole: bool, encoding: str, windows: list[bytes]) -> Sample:
+    """The :class:`Sample` of a file from its first bytes (:func:`read_head`: ``head``,
+    ``whole``) and the raw bytes of its windows (at :func:`window_starts`, each at most
+    :data:`WINDOW_BYTES`), decoded in ``encoding`` with undecodable bytes replaced."""
     first_chars = _records(head[:64], encoding)[0]
     head = normalize_breaks(head)
     if not whole:
@@ -305,15 +327,11 @@ def read_sample(path: Path, encoding: str) -> Sample:
         out = out[:HEAD_FIRST] + [rest[int(k * step)] for k in range(HEAD_LINES - HEAD_FIRST)]
     body: list[str] = []
     if not whole:
-        size = os.path.getsize(path)
-        with open(path, "rb") as fh:
-            for k in range(1, WINDOWS + 1):
-                start = SAMPLE_BYTES + (size - SAMPLE_BYTES - WINDOW_BYTES) * k // WINDOWS
-                fh.seek(max(start, SAMPLE_BYTES))
-                data = normalize_breaks(fh.read(WINDOW_BYTES))
-                first, last = data.find(b"\n"), data.rfind(b"\n")
-                if first < 0 or last <= first:
-                    continue
-                lines = [t for t in _records(data[first + 1 : last], encoding) if t.strip()]
-                body.extend(lines[:WINDOW_LINES])
+        for window in windows:
+            data = normalize_breaks(window)
+            first, last = data.find(b"\n"), data.rfind(b"\n")
+            if first < 0 or last <= first:
+                continue
+            lines = [t for t in _records(data[first + 1 : last], encoding) if t.strip()]
+            body.extend(lines[:WINDOW_LINES])
     return Sample(out, body, whole, first_chars)

@@ -9,6 +9,7 @@ on the executors; nothing here runs a job.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from pyspark.sql import Column
@@ -16,6 +17,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from movierec.data import rules
+from movierec.data.validate import CONTROL_CHARS, MAX_ID_LENGTH
 from movierec.errors import DataError
 
 _TEXT_SPACE = rules.java_class(rules.TEXT_SPACE)
@@ -23,6 +25,9 @@ _NUM_SPACE = rules.java_class(rules.NUMBER_SPACE)
 _NUMBER = rf"\A{rules.NUMBER_PATTERN}\z"
 _DIGITS = rf"\A{rules.INT_DIGITS_PATTERN}\z"
 _MARKERS = sorted(rules.MISSING_MARKERS)
+CONTROLS = "".join(chr(c) for c in range(128) if re.fullmatch(CONTROL_CHARS, chr(c)))
+"""The control characters of rule C2 (:data:`movierec.data.validate.CONTROL_CHARS`)."""
+_CONTROL = f"[{rules.java_class(CONTROLS)}]"
 _INF = float("inf")
 _PLAIN = "0123456789.eE+-"
 _INTEGRAL_TYPES = (T.ByteType, T.ShortType, T.IntegerType, T.LongType)
@@ -101,12 +106,15 @@ def _tf(p: str) -> tuple[Column, Column]:
 
 def text_int_id(p: str) -> Cell:
     """An integer id from the staged text cell ``p``: exact digits (a text key beyond
-    int64), integral numbers."""
+    int64), integral numbers; a cell longer than
+    :data:`~movierec.data.validate.MAX_ID_LENGTH` is only an id when it is an exact
+    integral number (rule C3: ``000…01`` is 1; a longer digit run or ``1e17`` is BAD)."""
     t, f = _tf(p)
     good = _integral(f) & (F.abs(f) <= F.lit(float(rules.EXACT_FLOAT_INT)))
     exact = t.try_cast("long")
-    digits = t.rlike(_DIGITS)
-    near = _integral(f) & (F.abs(f) < F.lit(2.0**63))
+    short = F.length(t) <= F.lit(MAX_ID_LENGTH)
+    digits = t.rlike(_DIGITS) & short
+    near = _integral(f) & (F.abs(f) < F.lit(2.0**63)) & short
     missing = is_missing(t)
     status = _status((missing, rules.MISSING), (good | digits | near, rules.OK), default=rules.BAD)
     value = F.when(good, f.try_cast("long")).when(digits, exact).when(near, f.try_cast("long"))
@@ -117,11 +125,11 @@ def text_int_id(p: str) -> Cell:
 
 def text_str_id(p: str) -> Cell:
     """A text id from the staged cell ``p`` (staged ``of_text``): any stripped text except
-    missing markers and fractional numbers."""
+    missing markers, fractional numbers, texts holding a control character (rule C2) and
+    texts longer than :data:`~movierec.data.validate.MAX_ID_LENGTH` (rule C3)."""
     t, f = _tf(p)
-    status = _status(
-        (is_missing(t), rules.MISSING), (f.isNotNull() & ~_integral(f), rules.BAD), default=rules.OK
-    )
+    bad = (f.isNotNull() & ~_integral(f)) | t.rlike(_CONTROL) | (F.length(t) > F.lit(MAX_ID_LENGTH))
+    status = _status((is_missing(t), rules.MISSING), (bad, rules.BAD), default=rules.OK)
     return Cell(status, F.lit(None).cast("long"), F.when(status == rules.OK, t))
 
 

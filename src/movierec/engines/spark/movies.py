@@ -27,10 +27,20 @@ from movierec.data.movies import (
     ML100K_GENRES,
     MOVIES_FORMATS,
 )
+from movierec.data.textio import BOM
 from movierec.engines.spark import cells as C
+from movierec.engines.spark.encoding import (
+    MIXED_HINT,
+    charset,
+    choose_encoding,
+    decode,
+    invalid,
+    scan_encoding,
+)
 from movierec.engines.spark.ids import ORIGINAL
+from movierec.engines.spark.numbering import FILE, LINE, ORD
 from movierec.engines.spark.source import list_files, read_head
-from movierec.engines.spark.text import charset, check_not_binary, decode
+from movierec.engines.spark.text import check_not_binary, encoding_error
 from movierec.errors import DataError
 from movierec.hadoopfs import is_remote
 
@@ -46,14 +56,59 @@ def movies_format(uri: str) -> str:
 
 
 def _lines(spark: SparkSession, uri: str, cs: str) -> DataFrame:
+    """The non-blank lines of ``uri`` decoded in charset ``cs``; LF, CRLF and a lone CR
+    each end a line (Hadoop's default line reader), as :func:`decode_all` reads them."""
     text = decode(F.col("value").cast("binary"), cs)
-    line = F.regexp_replace(F.regexp_replace(text, "\\A\\uFEFF", ""), "\\r+\\z", "")
+    line = F.regexp_replace(text, "\\A\\uFEFF", "")
     return (
-        spark.read.option("lineSep", "\n")
-        .text(uri)
+        spark.read.text(uri)
         .select(line.alias("line"), F.monotonically_increasing_id().alias("_pos"))
         .where(C.strip_text(F.col("line")) != "")
     )
+
+
+def movies_encoding(spark: SparkSession, uri: str, shown: str, declared: str | None) -> str:
+    """The encoding the movies file ``uri`` is decoded with, as
+    :func:`movierec.data.textio.decode_all` decides it for the local reader: ``declared``
+    (``data.encoding``) when set, else detected by one aggregation on the executors
+    (:mod:`movierec.engines.spark.encoding`).
+
+    Raises:
+        DataError: the file is not valid text in ``declared``, or mixes UTF-8 with
+            another encoding (names the line and quotes the bytes, like the local reader).
+    """
+    lines = spark.read.text(uri).select(
+        F.col("value").cast("binary").alias("_data"),
+        F.monotonically_increasing_id().alias(ORD),
+    )
+    bom = read_head(spark, uri, 3, keep_bom=True)[0] == BOM
+    if declared:
+        bad = lines.where(invalid(F.col("_data"), charset(declared))).agg(F.min(ORD)).first()
+        if bad is None or bad[0] is None:
+            return declared
+        codec = "utf-8" if declared == "utf-8-sig" else declared
+        raise _line_error(lines, int(bad[0]), shown, codec, declared, "set data.encoding")
+    scanned = scan_encoding(lines, "_data", ORD)
+    enc = choose_encoding(scanned, bom)
+    if enc is None:
+        assert scanned.first_bad is not None
+        raise _line_error(lines, scanned.first_bad, shown, "utf-8", "UTF-8", MIXED_HINT)
+    return enc
+
+
+def _line_error(
+    lines: DataFrame, pos: int, shown: str, codec: str, label: str, hint: str
+) -> DataError:
+    """:func:`~movierec.engines.spark.text.encoding_error` for the movies line at position
+    ``pos`` (its line number counted by one small job)."""
+    before = lines.where(F.col(ORD) < pos).count()
+    numbered = lines.select(
+        (F.col(ORD) - F.lit(pos) + F.lit(before + 1)).alias(LINE),
+        ORD,
+        F.lit("").alias(FILE),
+        "_data",
+    )
+    return encoding_error(numbered, pos, shown, codec, label, hint)
 
 
 def _parse_100k(spark: SparkSession, uri: str, cs: str) -> DataFrame:
@@ -146,21 +201,24 @@ def read_movies(
     shown: str,
     item_ids: DataFrame | None,
     encoding: str | None = None,
-) -> DataFrame:
+) -> tuple[DataFrame, str]:
     """Movies of file ``uri`` as ``movie_id`` (int, the ratings' mapping), ``title``,
-    ``genres``; cached (one job counts and logs what was skipped).
+    ``genres``; cached (one job counts and logs what was skipped); and the encoding the
+    file was decoded with (:func:`movies_encoding`).
 
     ``item_ids`` is the ratings' id table (``movie_id``, ``original``) when movie ids were
     remapped, else None (ids must then be integers that fit int32).
 
     Raises:
-        DataError: missing or binary file, no id/title columns, or no movies at all.
+        DataError: missing or binary file, not valid text (see :func:`movies_encoding`), no
+            id/title columns, or no movies at all.
     """
     _exists(spark, uri, shown)
     fmt = movies_format(shown)
     assert fmt in MOVIES_FORMATS
-    check_not_binary(read_head(spark, uri)[0], shown, "movies")
-    cs = charset(encoding or ("utf-8" if fmt == "ml-csv" else "latin-1"))
+    check_not_binary(read_head(spark, uri, keep_bom=True)[0], shown, "movies")
+    enc = movies_encoding(spark, uri, shown, encoding or None)
+    cs = charset(enc)
     if fmt == "ml-100k":
         raw = _parse_100k(spark, uri, cs)
     elif fmt == "ml-dat":
@@ -211,4 +269,4 @@ def read_movies(
         C.strip_text(F.col(schema.TITLE)).alias(schema.TITLE),
         C.strip_text(F.col(schema.GENRES)).alias(schema.GENRES),
     )
-    return out.persist()
+    return out.persist(), enc

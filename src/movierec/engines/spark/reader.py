@@ -3,13 +3,15 @@
 The Spark twin of :func:`movierec.data.load_ratings`: the same sources (plus JSON, ORC,
 folders of part files, globs and SQL tables), the same layout detection, rules, reject
 reasons, line numbers, duplicate policy, dense ids and report, computed on the executors.
-The driver reads at most 64 KiB of one file to detect a layout and receives counts, the
-first three rejects of a refused file, one row per input split and per file; nothing that
-grows with the number of ratings.
+The driver reads at most 64 KiB + 8 x 16 KiB of one file to detect a layout and receives
+counts, the first three rejects of a refused file, one row per input split and per file;
+nothing that grows with the number of ratings.
 
-Spark jobs of one call: a file listing and head read (small), the line numbering, one
-count by reason, the canonical ratings (cached), the rejects (cached; counted again to
-check ``rows_read == rows_kept + rejected``) and, with a movies file, one count over it.
+Spark jobs of one call: a file listing and sample read (small), the line numbering, the
+encoding scan (unless ``data.encoding`` is set; one row), one count by reason, the
+canonical ratings (cached), the rejects (cached; counted again to check
+``rows_read == rows_kept + rejected``) and, with a movies file, its encoding scan (unless
+set) and one count over it.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from movierec.engines.spark.ids import ORIGINAL, dense_ids, id_mode, key_column
 from movierec.engines.spark.movies import read_movies
 from movierec.engines.spark.numbering import FILE, LINE, ORD, check_numbered
 from movierec.engines.spark.source import Located, locate
-from movierec.engines.spark.text import encoding_error, parse_text
+from movierec.engines.spark.text import bad_line_error, parse_text
 from movierec.engines.spark.typed import parse_typed
 from movierec.engines.spark.write import write_rejects, write_table
 from movierec.errors import ConfigError, EngineError
@@ -104,23 +106,15 @@ def _scale(loc: Located, cfg: DataConfig) -> tuple[float, float]:
 
 def _movies(
     spark: SparkSession, cfg: DataConfig, loc: Located, item_ids: DataFrame | None
-) -> DataFrame | None:
+) -> tuple[DataFrame | None, str | None]:
+    """The movies table (or None) and the encoding its file was decoded with."""
     if cfg.movies is not None:
         given = cfg.movies
         uri = str(given) if is_remote(str(given)) else spark_uri(Path(given))
         return read_movies(spark, uri, str(given), item_ids, cfg.encoding)
     if loc.movies is None:
-        return None
+        return None, None
     return read_movies(spark, loc.movies, loc.movies_shown or loc.movies, item_ids, cfg.encoding)
-
-
-def _movies_encoding(cfg: DataConfig, loc: Located) -> str:
-    """The encoding :func:`read_movies` decoded the movies file with (no detection here:
-    ``data.encoding``, else UTF-8 for ``movies.csv`` and Latin-1 for the older layouts)."""
-    from movierec.engines.spark.movies import movies_format
-
-    shown = str(cfg.movies) if cfg.movies is not None else (loc.movies_shown or loc.movies or "")
-    return cfg.encoding or ("utf-8" if movies_format(shown) == "ml-csv" else "latin-1")
 
 
 def read_ratings(spark: SparkSession, cfg: DataConfig) -> SparkLoaded:
@@ -165,7 +159,7 @@ def read_ratings(spark: SparkSession, cfg: DataConfig) -> SparkLoaded:
         counts = count_rows(classified)
         check_numbered(counts.unnumbered)
         if counts.bad_encoding:
-            raise encoding_error(spark, parsed, loc, parsed.encoding)
+            raise bad_line_error(parsed, loc.shown)
         check_limits(classified, counts, cfg.max_reject_fraction, loc.shown)
         modes = {
             schema.USER: id_mode(parsed.user_kind, counts.ids[schema.USER]),
@@ -208,7 +202,7 @@ def read_ratings(spark: SparkSession, cfg: DataConfig) -> SparkLoaded:
                 f"{loc.shown}: {counts.rows_read:,} rows read but {rows_kept:,} kept and "
                 f"{n_rejects:,} rejected; the input changed while it was read"
             )
-        movies = _movies(spark, cfg, loc, tables[schema.ITEM])
+        movies, movies_encoding = _movies(spark, cfg, loc, tables[schema.ITEM])
         on_error.pop_all()
     duplicates = counts.kept - rows_kept
     rejected = dict(counts.rejected) | ({"duplicate": duplicates} if duplicates else {})
@@ -224,7 +218,7 @@ def read_ratings(spark: SparkSession, cfg: DataConfig) -> SparkLoaded:
         rating_max=hi,
         ids_mapped=any(t is not None for t in tables.values()),
         encoding=parsed.encoding if loc.kind == "text" else None,
-        movies_encoding=None if movies is None else _movies_encoding(cfg, loc),
+        movies_encoding=movies_encoding,
     )
     _log(report, time.perf_counter() - t0)
     return SparkLoaded(ratings, rejects, report, tables[schema.USER], tables[schema.ITEM], movies)

@@ -4,7 +4,8 @@ Local paths are resolved exactly like the local reader does
 (:func:`movierec.data.readers.resolve_source`); Hadoop URIs (``hdfs://``, ``s3a://``,
 ``viewfs://`` …) and folders of part files through a listing made by Spark (file names and
 sizes only: one row per file on the driver). The driver may read the first bytes of one
-file (:func:`read_head`, at most 64 KiB) to detect a layout; the rows themselves are only
+file (:func:`read_head`, at most 64 KiB) and windows of it (:func:`read_windows`, at most
+8 x 16 KiB) to detect a layout; the rows themselves are only
 ever read by ``spark.read`` on the executors.
 """
 
@@ -21,7 +22,7 @@ from pyspark.sql.window import Window
 
 from movierec.config import DataConfig
 from movierec.data.sources import ML_FILES, resolve_source
-from movierec.data.textio import BOM, SAMPLE_BYTES
+from movierec.data.textio import BOM, SAMPLE_BYTES, WINDOW_BYTES, window_starts
 from movierec.data.textio import read_head as read_local_head
 from movierec.errors import ConfigError, DataError
 from movierec.hadoopfs import is_remote, spark_uri
@@ -105,9 +106,12 @@ def list_files(spark: SparkSession, uri: str, shown: str) -> list[tuple[str, int
     return sorted((str(r["path"]), int(r["length"])) for r in rows)
 
 
-def read_head(spark: SparkSession, uri: str, nbytes: int = SAMPLE_BYTES) -> tuple[bytes, bool]:
-    """The first ``nbytes`` of file ``uri`` (a UTF-8 BOM removed) and whether that is the
-    whole file, like :func:`movierec.data.detect.read_head` for a local file.
+def read_head(
+    spark: SparkSession, uri: str, nbytes: int = SAMPLE_BYTES, *, keep_bom: bool = False
+) -> tuple[bytes, bool]:
+    """The first ``nbytes`` of file ``uri`` (a UTF-8 BOM removed unless ``keep_bom``) and
+    whether that is the whole file, like :func:`movierec.data.textio.read_head` for a local
+    file.
 
     Classic sessions read the bytes through the driver's Hadoop FileSystem. Spark Connect
     and compressed files read the first lines with ``spark.read.text`` (at most
@@ -116,14 +120,53 @@ def read_head(spark: SparkSession, uri: str, nbytes: int = SAMPLE_BYTES) -> tupl
     """
     local = None if is_remote(uri) else _as_local(uri)
     if local is not None and local.is_file() and not local.name.endswith(_COMPRESSED):
-        return read_local_head(local, nbytes)
-    if not is_connect(spark) and not uri.endswith(_COMPRESSED):
+        if not keep_bom:
+            return read_local_head(local, nbytes)
+        with open(local, "rb") as fh:
+            head = fh.read(nbytes + 1)
+    elif not is_connect(spark) and not uri.endswith(_COMPRESSED):
         head = _hadoop_head(spark, uri, nbytes + 1)
     else:
         head = _lines_head(spark, uri, nbytes + 1)
     whole = len(head) <= nbytes
     head = head[:nbytes]
-    return (head[len(BOM) :] if head.startswith(BOM) else head), whole
+    return (head[len(BOM) :] if head.startswith(BOM) and not keep_bom else head), whole
+
+
+def read_windows(spark: SparkSession, uri: str) -> list[bytes]:
+    """The raw bytes of the windows :func:`movierec.data.textio.read_sample` reads from the
+    rest of a file (:func:`~movierec.data.textio.window_starts`, at most
+    :data:`~movierec.data.textio.WINDOWS` x :data:`~movierec.data.textio.WINDOW_BYTES` bytes
+    on the driver), so layout detection sees the whole file as the local reader does. Read
+    by seeking in the file (local, or the driver's Hadoop FileSystem); compressed files and
+    Spark Connect sessions, which cannot seek, give none (detection then uses the head)."""
+    local = None if is_remote(uri) else _as_local(uri)
+    if uri.endswith(_COMPRESSED):
+        return []
+    if local is not None and local.is_file():
+        out = []
+        with open(local, "rb") as fh:
+            for start in window_starts(local.stat().st_size):
+                fh.seek(start)
+                out.append(fh.read(WINDOW_BYTES))
+        return out
+    if is_connect(spark):
+        return []
+    sc = spark.sparkContext
+    jvm = sc._jvm
+    assert jvm is not None
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    fs = path.getFileSystem(sc._jsc.hadoopConfiguration())
+    size = int(fs.getFileStatus(path).getLen())
+    stream = fs.open(path)
+    try:
+        out = []
+        for start in window_starts(size):
+            stream.seek(start)
+            out.append(bytes(stream.readNBytes(WINDOW_BYTES)))
+        return out
+    finally:
+        stream.close()
 
 
 def _as_local(uri: str) -> Path | None:

@@ -1,20 +1,24 @@
 """Delimited ratings text (MovieLens layouts, CSV/TSV, part files) parsed on the executors.
 
-The layout (separator, header, columns, id kinds) is detected on the driver from the first
-64 KiB of one file with the local reader's own functions (:mod:`movierec.data.detect`), so
-both readers agree on it. The lines are then read by ``spark.read.text`` split on ``\\n``
-only, exactly the local reader's line numbering; each line is decoded, split and counted
-as :mod:`movierec.data.textscan` does (``\\r\\n`` taken as ``\\n``, double quotes removed when
-the sample has any, ``::`` and whitespace runs as separators), and its cells go through the
-rules of :mod:`movierec.engines.spark.cells`.
+The layout (separator, header, columns, id kinds) is detected on the driver from a sample
+of one file (its first 64 KiB and 8 windows of 16 KiB spread over the rest, as
+:func:`movierec.data.textio.read_sample` takes it) with the local reader's own functions
+(:mod:`movierec.data.detect`), so both readers agree on it. The lines are then read by
+``spark.read.text`` with Hadoop's default line reader, which ends a line at LF, CRLF or a
+lone CR in any mix (rule R1), exactly the local reader's line numbering. Unless
+``data.encoding`` is set, one aggregation on the executors chooses the encoding
+(:mod:`movierec.engines.spark.encoding`); each line is then decoded, its control characters
+made SUB (rule C2), split and counted as :mod:`movierec.data.textscan` does (double quotes
+removed, ``::`` and whitespace runs as separators), and its cells go through the rules of
+:mod:`movierec.engines.spark.cells`.
 """
 
 from __future__ import annotations
 
-import codecs
+from dataclasses import dataclass
 from pathlib import Path
 
-from pyspark.sql import Column, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from movierec import schema
@@ -25,47 +29,30 @@ from movierec.data.textio import (
     _MAGIC,
     _NON_CONTROL,
     BINARY_CONTROL_SHARE,
-    HEAD_FIRST,
-    HEAD_LINES,
-    Sample,
+    BOM,
+    EncodingGuess,
     decode_error,
-    normalize_breaks,
+    sample_of,
 )
 from movierec.engines.spark import cells as C
+from movierec.engines.spark.encoding import (
+    MIXED_HINT,
+    charset,
+    choose_encoding,
+    decode,
+    invalid,
+    scan_encoding,
+)
 from movierec.engines.spark.numbering import FILE, FIRST, LINE, ORD, number_rows, scan_columns
 from movierec.engines.spark.parsed import PREFIX, Parsed, cell_columns
-from movierec.engines.spark.source import Located, read_head
-from movierec.errors import ConfigError, DataError
+from movierec.engines.spark.source import Located, read_head, read_windows
+from movierec.errors import DataError
 
-_CHARSETS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "iso8859-1": "ISO-8859-1", "ascii": "US-ASCII"}
+__all__ = ["charset", "check_not_binary", "decode", "detect", "encoding_error", "parse_text"]
+
 _UNIT = "\x1f"
+_SUB = "\x1a"
 _REGEX_META = ".$|()[]{}^?*+\\"
-
-
-def charset(encoding: str) -> str:
-    """The Java charset Spark decodes ``encoding`` (a Python codec name) with.
-
-    Raises:
-        ConfigError: an encoding the Spark reader does not support.
-    """
-    try:
-        name = codecs.lookup(encoding).name
-    except LookupError:
-        name = ""
-    if name not in _CHARSETS:
-        raise ConfigError(
-            f"data.encoding {encoding!r} is not supported by the Spark reader; "
-            "use utf-8, latin-1 or ascii"
-        )
-    return _CHARSETS[name]
-
-
-def decode(data: Column, cs: str) -> Column:
-    """Binary ``data`` as text in charset ``cs`` (from :func:`charset`); bytes that are not
-    valid UTF-8 become U+FFFD (never an error: such lines are flagged and refused apart)."""
-    if cs == "UTF-8":
-        return F.make_valid_utf8(data.cast("string"))
-    return F.decode(data, "ISO-8859-1")  # latin-1, and ASCII (bytes >= 0x80 are flagged)
 
 
 def _split(body: Column, sep: str) -> tuple[Column, Column]:
@@ -81,18 +68,38 @@ def _split(body: Column, sep: str) -> tuple[Column, Column]:
     return F.split(line, _UNIT, -1), line
 
 
-def detect(spark: SparkSession, loc: Located, cfg: DataConfig) -> tuple[TextLayout, str, str]:
-    """Detect the layout of ``loc`` from the head of its sample file.
+@dataclass(frozen=True)
+class Detected:
+    """What :func:`detect` found: the layout, the encoding the sample was decoded with
+    (``data.encoding``, or guessed from the head as the local reader does), the header
+    text ("" without one) and whether the sampled file starts with a UTF-8 BOM."""
 
-    Returns (layout, Python encoding, header text or ""). Raises what
-    :func:`movierec.data.detect.detect_layout` raises (one-line DataErrors).
+    layout: TextLayout
+    encoding: str
+    header: str
+    bom: bool
+
+
+def detect(spark: SparkSession, loc: Located, cfg: DataConfig) -> Detected:
+    """Detect the layout of ``loc`` from a sample of its sample file: its first 64 KiB and
+    windows spread over the rest (:func:`movierec.data.textio.read_sample`).
+
+    Raises:
+        ConfigError: an encoding the Spark reader does not support.
+        DataError: what :func:`movierec.data.detect.detect_layout` raises (one-line
+            DataErrors), a binary file, or a head that is not valid text.
     """
-    enc = cfg.encoding or ("latin-1" if loc.layout in INT_ID_LAYOUTS else "utf-8")
-    charset(enc)
+    if cfg.encoding:
+        charset(cfg.encoding)
     assert loc.sample is not None
-    head, whole = read_head(spark, loc.sample)
-    check_not_binary(head, loc.shown)
-    sample = sample_head(head, whole, enc, loc.shown)
+    raw, whole = read_head(spark, loc.sample, keep_bom=True)
+    check_not_binary(raw, loc.shown)
+    bom = raw.startswith(BOM)
+    head = raw[len(BOM) :] if bom else raw
+    cut = head if whole else head[: max(head.rfind(b"\n"), head.rfind(b"\r")) + 1]
+    enc = EncodingGuess(Path(loc.shown), cfg.encoding or None, bom).feed(cut, 1)
+    windows = [] if whole else read_windows(spark, loc.sample)
+    sample = sample_of(head, whole, enc, windows)
     if cfg.sep:
         sep: str | None = normalize_sep(cfg.sep)
     elif loc.explicit and loc.layout in LAYOUT_SEP:
@@ -108,7 +115,7 @@ def detect(spark: SparkSession, loc: Located, cfg: DataConfig) -> tuple[TextLayo
         int_ids=loc.layout in INT_ID_LAYOUTS,
     )
     header = next((t for ln, t in sample.head if ln == layout.header_line), "")
-    return layout, enc, header
+    return Detected(layout, enc, header, bom)
 
 
 def check_not_binary(head: bytes, shown: str, what: str = "ratings") -> None:
@@ -132,61 +139,46 @@ def check_not_binary(head: bytes, shown: str, what: str = "ratings") -> None:
         )
 
 
-def sample_head(head: bytes, whole: bool, encoding: str, shown: str) -> Sample:
-    """The head records of :func:`movierec.data.textio.read_sample` from the first bytes of
-    a file (no windows from the rest of the file: the Spark reader detects the layout from
-    the head only), decoded strictly in ``encoding``.
-
-    Raises:
-        DataError: the head is not valid text in ``encoding``.
-    """
-    head = normalize_breaks(head)
-    if not whole:
-        cut = head.rfind(b"\n")
-        head = head[: cut + 1] if cut >= 0 else b""
-    codec = "utf-8" if encoding == "utf-8-sig" else encoding
-    try:
-        text = head.decode(codec)
-    except UnicodeDecodeError as exc:
-        raise decode_error(exc, head, 1, shown, encoding, "set data.encoding") from exc  # type: ignore[arg-type]
-    out = [(i, t) for i, t in enumerate(text.split("\n"), start=1) if t.strip()]
-    if len(out) > HEAD_LINES:
-        rest = out[HEAD_FIRST:]
-        step = len(rest) / (HEAD_LINES - HEAD_FIRST)
-        out = out[:HEAD_FIRST] + [rest[int(k * step)] for k in range(HEAD_LINES - HEAD_FIRST)]
-    return Sample(out, [], whole, text[:64].split("\n")[0])
-
-
 def parse_text(spark: SparkSession, loc: Located, cfg: DataConfig, lo: float, hi: float) -> Parsed:
     """Read and parse the delimited text at ``loc`` into a :class:`Parsed` frame (lazy; runs
-    the head read and one numbering job).
+    the sample read, one numbering job and, unless ``data.encoding`` is set, one encoding
+    scan). ``Parsed.encoding`` is the encoding the lines are decoded with.
 
     Raises:
         ConfigError: an unsupported encoding.
-        DataError: the file is binary, not a ratings file, or its head is not valid text.
+        DataError: the file is binary, not a ratings file, its head is not valid text, or
+            (detecting) it mixes UTF-8 with another encoding (names the first bad line).
     """
-    layout, enc, header_text = detect(spark, loc, cfg)
-    cs = charset(enc)
-    scan = (
-        spark.read.option("lineSep", "\n")
-        .text(loc.uri)
-        .select(F.col("value").cast("binary").alias("_bin"), *scan_columns())
+    found = detect(spark, loc, cfg)
+    layout, header_text = found.layout, found.header
+    # Rule R1: Hadoop's default line reader ends a line at LF, CRLF or a lone CR, in any mix.
+    scan = spark.read.text(loc.uri).select(
+        F.col("value").cast("binary").alias("_bin"), *scan_columns()
     )
     nonblank = None
     if header_text and loc.sample != loc.uri:  # a folder or glob: each file may have a header
         bom = F.expr("substr(_bin, 1, 3)") == F.unhex(F.lit("EFBBBF"))
-        text = decode(F.when(bom, F.expr("substr(_bin, 4)")).otherwise(F.col("_bin")), cs)
+        text = decode(
+            F.when(bom, F.expr("substr(_bin, 4)")).otherwise(F.col("_bin")), charset(found.encoding)
+        )
         nonblank = C.strip_text(text) != ""
     numbered = number_rows(spark, scan, per_file=True, nonblank=nonblank)
     df = numbered.df
     bom = (F.col(LINE) == 1) & (F.expr("substr(_bin, 1, 3)") == F.unhex(F.lit("EFBBBF")))
     data = F.when(bom, F.expr("substr(_bin, 4)")).otherwise(F.col("_bin"))
-    if cs == "UTF-8":
-        bad_enc = ~F.is_valid_utf8(data.cast("string"))
-    elif cs == "US-ASCII":
-        bad_enc = F.decode(data, "ISO-8859-1").rlike("[^\\x00-\\x7F]")
+    lines = df.select(LINE, ORD, FILE, data.alias("_data"))
+    if cfg.encoding:
+        enc = cfg.encoding
+        bad_enc = invalid(data, charset(enc))
     else:
+        scanned = scan_encoding(lines, "_data", ORD)
+        guessed = choose_encoding(scanned, found.bom)
+        if guessed is None:
+            assert scanned.first_bad is not None
+            raise encoding_error(lines, scanned.first_bad, loc.shown, "utf-8", "UTF-8", MIXED_HINT)
+        enc = guessed
         bad_enc = F.lit(False)
+    cs = charset(enc)
     # Stages (each a select over the previous) keep Spark from inlining one expression
     # into every test that reads it.
     keep = [LINE, ORD, FILE, FIRST, "_bad_enc"]
@@ -194,12 +186,17 @@ def parse_text(spark: SparkSession, loc: Located, cfg: DataConfig, lo: float, hi
         LINE, ORD, FILE, FIRST, bad_enc.alias("_bad_enc"), decode(data, cs).alias("_dec")
     )
     dec = F.col("_dec")
-    body = F.when(dec.endswith("\r"), F.expr("substr(_dec, 1, length(_dec) - 1)")).otherwise(dec)
+    # Rule C2: a control character makes its cell bad (SUB fails every cell rule); vertical
+    # tab and form feed separate whitespace fields.
+    controls = (
+        C.CONTROLS.replace("\x0b", "").replace("\x0c", "") if layout.sep == "ws" else C.CONTROLS
+    )
+    body = F.translate(dec, controls, _SUB * len(controls))
     body = F.translate(body, '"', "")  # rule R3: a double quote is never part of a value
     fields, line = _split(body, layout.sep)
     s1 = s0.select(
         *keep,
-        F.rtrim(dec, F.lit("\r")).alias("_raw"),
+        dec.alias("_raw"),
         fields.alias("_fields"),
         (line == "").alias("_empty"),
     )
@@ -261,17 +258,20 @@ def parse_text(spark: SparkSession, loc: Located, cfg: DataConfig, lo: float, hi
     )
 
 
-def encoding_error(spark: SparkSession, parsed: Parsed, loc: Located, enc: str) -> DataError:
-    """The local reader's error for the first line that is not valid ``enc`` text (reads
-    that line and the next, at most 64 KiB of each: the message quotes 4 bytes from the
-    first bad one, which may run into the next line)."""
-    assert parsed.lines is not None
-    first = parsed.lines.where("_bad_enc").orderBy(ORD).select(ORD, FILE).first()
-    if first is None:  # pragma: no cover - only called when a bad line was counted
-        return DataError(f"not valid {enc} text", path=loc.shown)
+def encoding_error(
+    lines: DataFrame, first: int, shown: str, codec: str, label: str, hint: str
+) -> DataError:
+    """The local reader's error (:func:`movierec.data.textio.decode_error`) for the line at
+    position ``first`` (``_ord``) of ``lines`` (``_line``, ``_ord``, ``_file``, ``_data``),
+    which is not valid ``codec`` text: reads that line and the next, at most 64 KiB of
+    each (the message quotes 4 bytes from the first bad one, which may run into the next
+    line)."""
+    at = lines.where(F.col(ORD) == first).select(FILE).first()
+    if at is None:  # pragma: no cover - ``first`` comes from a scan of these lines
+        return DataError(f"not valid {label} text", path=shown)
     rows = (
-        parsed.lines.where(F.col(ORD).between(first[ORD], first[ORD] + 1))
-        .where(F.col(FILE) == first[FILE])
+        lines.where(F.col(ORD).between(first, first + 1))
+        .where(F.col(FILE) == at[FILE])
         .orderBy(ORD)
         .select(LINE, F.expr("substr(_data, 1, 65536)").alias("b"))
         .collect()
@@ -279,7 +279,19 @@ def encoding_error(spark: SparkSession, parsed: Parsed, loc: Located, enc: str) 
     line = int(rows[0][LINE])
     data = b"\n".join(bytes(r["b"]) for r in rows)
     try:
-        data.decode(enc)
+        data.decode(codec)
     except UnicodeDecodeError as exc:
-        return decode_error(exc, data, line, Path(loc.shown), enc, "set data.encoding")
-    return DataError(f"not valid {enc} text", path=loc.shown, line=line)
+        return decode_error(exc, data, line, Path(shown), label, hint)
+    return DataError(f"not valid {label} text", path=shown, line=line)
+
+
+def bad_line_error(parsed: Parsed, shown: str) -> DataError:
+    """The error for the first line of ``parsed`` that is not valid text in the declared
+    ``data.encoding`` (``parsed.encoding``); runs two small jobs."""
+    assert parsed.lines is not None
+    enc = parsed.encoding
+    first = parsed.lines.where("_bad_enc").agg(F.min(ORD)).first()
+    if first is None or first[0] is None:  # pragma: no cover - only called after a count
+        return DataError(f"not valid {enc} text", path=shown)
+    codec = "utf-8" if enc == "utf-8-sig" else enc
+    return encoding_error(parsed.lines, int(first[0]), shown, codec, enc, "set data.encoding")
