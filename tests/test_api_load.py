@@ -90,8 +90,11 @@ def test_spark_frame_stays_in_spark_with_the_pandas_counts_rejects_and_report(
 
 def test_spark_frame_reject_limit_duplicate_policy_and_missing_column(spark: Any) -> None:
     sdf = spark.createDataFrame(_dirty()).coalesce(1)
-    with pytest.raises(DataError, match="max_reject_fraction"):
+    with pytest.raises(DataError, match="max_reject_fraction") as refused:
         movierec.load_ratings(sdf, **COLS, max_reject_fraction=0.3)
+    assert refused.value.path == "<Spark DataFrame>"  # not the private temporary view
+    assert "movierec_load_" not in str(refused.value)
+    assert not [t for t in spark.catalog.listTables() if t.name.startswith("movierec_load_")]
     dup = spark.createDataFrame(
         pd.DataFrame({"userId": [1, 1, 2], "movieId": [5, 5, 5], "rating": [3.0, 4.0, 2.0]})
     ).coalesce(1)

@@ -29,7 +29,7 @@ from movierec.config import DataConfig, SparkConfig
 from movierec.data.anyinput import column_map, is_spark_frame
 from movierec.data.anyinput import load_ratings as load_local
 from movierec.data.report import LoadedRatings, LoadReport
-from movierec.errors import ConfigError, EngineError
+from movierec.errors import ConfigError, DataError, EngineError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -158,8 +158,15 @@ def load_spark_frame(
     df.createOrReplaceTempView(view)
     try:
         read = engine.read(cfg.model_copy(update={"table": view}))
-    except BaseException:
+    except BaseException as exc:
         df.sparkSession.catalog.dropTempView(view)
+        if type(exc) is DataError:  # name the frame, not the private view
+            raise DataError(
+                exc.reason.replace(view, SPARK_FRAME_SOURCE),
+                path=None if exc.path is None else exc.path.replace(view, SPARK_FRAME_SOURCE),
+                line=exc.line,
+                column=exc.column,
+            ) from exc
         raise
     if not isinstance(read, SparkRead):
         raise EngineError(f"the Spark engine read a {type(read).__name__}, not a SparkRead")
