@@ -11,6 +11,7 @@ import pytest
 
 MODULES = (
     "movierec.recommender",
+    "movierec.api_load",
     "movierec.api_results",
     "movierec.data.frames",
     "movierec.data.anyinput",

@@ -227,3 +227,29 @@ def test_fit_on_a_spark_dataframe_validates_on_the_cluster(spark: Any, frames: A
         assert (got.title != "").all()
     finally:
         rec.close()
+
+
+def test_fit_on_loaded_spark_ratings_borrows_them(spark: Any, frames: Any) -> None:
+    """``fit(movierec.load_ratings(spark_df))`` trains on the executor-validated ratings as
+    loaded (the 9.5 rating is not trained on), without copying or freeing them; the local
+    engine collects the same rows."""
+    train, _, movies = frames
+    bad = pd.DataFrame({"userId": [1], "movieId": [1], "rating": [9.5], "timestamp": [0]})
+    sdf = spark.createDataFrame(pd.concat([train, bad], ignore_index=True))
+    with movierec.load_ratings(sdf, movies=spark.createDataFrame(movies)) as loaded:
+        assert loaded.report.rows_kept == len(train)
+        assert loaded.report.rejected == {"rating_out_of_range": 1}
+        rec = movierec.Recommender("als", engine=spark, rank=3, max_iter=2)
+        try:
+            rec.fit(loaded)
+            assert rec._state().handle.df is loaded.ratings  # borrowed, not copied
+            seen = set(train.loc[train.userId == 1, "movieId"])
+            got = rec.recommend([1], n=5)
+            assert len(got) == 5 and not seen & set(got.movie_id)
+            assert (got.title != "").all()
+        finally:
+            rec.close()
+        assert loaded.ratings.is_cached  # close() left the load's cache alone
+        local = movierec.Recommender("als", rank=3, max_iter=2).fit(loaded)
+        assert local._state().handle.count() == len(train)
+        local.close()

@@ -28,7 +28,8 @@ from movierec.errors import (
 __version__ = "0.1.0"
 
 _LAZY = {
-    "load_ratings": "movierec.data.anyinput",
+    "load_ratings": "movierec.api_load",
+    "LoadedSparkRatings": "movierec.api_load",
     "Recommender": "movierec.recommender",
     "Evaluation": "movierec.api_results",
     "RunResult": "movierec.api_results",
@@ -61,6 +62,7 @@ __all__ = [
     "EngineError",
     "Evaluation",
     "LoadedRatings",
+    "LoadedSparkRatings",
     "ModelError",
     "MovierecError",
     "Recommender",

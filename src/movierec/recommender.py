@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from movierec.api_load import LoadedSparkRatings
 from movierec.api_results import Evaluation
 from movierec.config import DEFAULT_SEED, ALSConfig
 from movierec.data.anyinput import column_map, is_spark_frame, load_ratings
@@ -112,6 +113,26 @@ def _read_on_spark(
     return read.ratings, _Catalogue(titles, cat.user_ids, cat.item_ids)
 
 
+def _borrow_spark_load(engine: Engine, loaded: LoadedSparkRatings) -> tuple[EngineData, _Catalogue]:
+    """The validated ratings of ``loaded`` as the Spark engine's training table, borrowed:
+    still cached by ``loaded`` (its ``release`` frees them, the Recommender's ``close`` does
+    not); titles and id maps collected from its catalogue (bounded by users and movies).
+
+    Raises:
+        ConfigError: ``loaded`` was read in another SparkSession than the engine's.
+    """
+    from movierec.engines.spark.table import SparkData
+
+    if getattr(engine, "spark", None) is not loaded.ratings.sparkSession:
+        raise ConfigError(
+            "the loaded ratings belong to another SparkSession than the Recommender's engine: "
+            "give Recommender(engine=spark) the session they were loaded in"
+        )
+    cat = loaded.read.catalog
+    handle = SparkData(engine, loaded.ratings, owned=False)  # type: ignore[arg-type]
+    return handle, _Catalogue(cat.movies, cat.user_ids, cat.item_ids)
+
+
 def _present(columns: dict[str, str], names: list[str]) -> dict[str, str]:
     """The entries of ``columns`` whose source column is among ``names``."""
     return {canon: col for canon, col in columns.items() if col in names}
@@ -183,8 +204,12 @@ class Recommender:
         movies: Any = None,
         **load_options: Any,
     ) -> Recommender:
-        """Validate ``ratings`` (a path, dataset name, pandas or Spark DataFrame, or a
-        :class:`~movierec.data.LoadedRatings`; see :func:`movierec.load_ratings`) and fit.
+        """Validate ``ratings`` (a path, dataset name, pandas or Spark DataFrame, a
+        :class:`~movierec.data.LoadedRatings` or a :class:`~movierec.LoadedSparkRatings`; see
+        :func:`movierec.load_ratings`) and fit. A ``LoadedSparkRatings`` is used as loaded
+        (column and load options are ignored): on the Spark engine its cached ratings are
+        borrowed, not copied (its ``release`` frees them); the local engine collects it
+        (``to_pandas``).
 
         >>> import pandas as pd
         >>> df = pd.DataFrame({"u": [1, 2], "m": [5, 5], "r": [4.0, 3.0]})
@@ -199,8 +224,14 @@ class Recommender:
         self.close()
         self._columns = column_map(user_col, item_col, rating_col, timestamp_col)
         engine = _engine(self._engine_spec)
-        if engine.name == "spark" and is_spark_frame(ratings):
+        if isinstance(ratings, LoadedSparkRatings) and engine.name == "spark":
+            handle, catalogue = _borrow_spark_load(engine, ratings)
+        elif engine.name == "spark" and is_spark_frame(ratings):
             handle, catalogue = _read_on_spark(engine, ratings, self._columns, movies)
+        elif isinstance(ratings, LoadedSparkRatings):  # the local engine needs the rows here
+            loaded = ratings.to_pandas()
+            handle = engine.data(loaded.ratings)
+            catalogue = _Catalogue(loaded.movies, loaded.user_ids, loaded.item_ids)
         else:
             args = {**_col_args(self._columns), **load_options}
             loaded = load_ratings(ratings, movies=movies, **args)

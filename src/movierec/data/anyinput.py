@@ -1,10 +1,13 @@
-"""One ``load_ratings`` for every kind of input a notebook has at hand.
+"""The pandas ``load_ratings`` for every kind of input a notebook has at hand.
 
-``movierec.load_ratings(source, ...)`` accepts a path (a ratings file, a MovieLens folder, a
-Hadoop URI), a dataset name, a pandas DataFrame, a Spark DataFrame or a
-:class:`~movierec.config.DataConfig`, with the column names as arguments, and always runs the
-same validation and reject accounting (:mod:`movierec.data.readers` for files,
-:mod:`movierec.data.frames` for DataFrames).
+:func:`load_ratings` accepts a path (a ratings file, a MovieLens folder, a Hadoop URI), a
+dataset name, a pandas DataFrame, a Spark DataFrame or a :class:`~movierec.config.DataConfig`,
+with the column names as arguments, and always runs the same validation and reject
+accounting (:mod:`movierec.data.readers` for files, :mod:`movierec.data.frames` for
+DataFrames), giving a pandas :class:`LoadedRatings`. The public ``movierec.load_ratings``
+(:mod:`movierec.api_load`) calls it for everything but a Spark DataFrame, which it keeps in
+Spark (validated by the Spark engine on the executors); the local engine's paths call it
+directly, and then a Spark DataFrame is collected.
 """
 
 from __future__ import annotations
@@ -75,9 +78,9 @@ def load_ratings(
     carry the row's ``index`` label (``line`` is the 1-based row position).
 
     The result is a pandas :class:`LoadedRatings`, so a Spark DataFrame given here is
-    collected first (logged). To keep a Spark DataFrame on the cluster, give it to
-    ``Recommender(engine=spark).fit`` (or ``movierec.run(..., engine="spark")``): the Spark
-    engine's reader validates it on the executors.
+    collected first (logged). ``movierec.load_ratings`` (:func:`movierec.api_load.load_ratings`)
+    keeps a Spark DataFrame on the cluster instead: the Spark engine's reader validates it
+    on the executors.
 
     >>> import pandas as pd, movierec
     >>> df = pd.DataFrame({"u": [1, 2], "m": [10, 10], "stars": [4.0, 3.5]})

@@ -73,13 +73,21 @@ def _held(df: DataFrame) -> DataFrame:
 
 class SparkData(EngineData):
     """A table as a Spark DataFrame, cached by Spark on first use and unpersisted by
-    :meth:`release`. ``source`` is the pandas frame it was copied from, when it was."""
+    :meth:`release`. ``source`` is the pandas frame it was copied from, when it was.
+    ``owned=False`` borrows a frame cached by someone else (a
+    :class:`movierec.LoadedSparkRatings`): it is used as it is and :meth:`release` leaves it."""
 
     def __init__(
-        self, engine: SparkEngine, df: DataFrame, source: pd.DataFrame | None = None
+        self,
+        engine: SparkEngine,
+        df: DataFrame,
+        source: pd.DataFrame | None = None,
+        *,
+        owned: bool = True,
     ) -> None:
         self.engine = engine
-        self.df: DataFrame = _held(df)
+        self.df: DataFrame = _held(df) if owned else df
+        self._owned = owned
         self._source = source
         self._count: int | None = None
         self._stats: TableStats | None = None
@@ -103,7 +111,8 @@ class SparkData(EngineData):
         return SparkData(self.engine, df)
 
     def release(self) -> None:
-        self.df.unpersist()
+        if self._owned:
+            self.df.unpersist()
 
     # --- counts and aggregates -------------------------------------------------------------
 
