@@ -11,6 +11,7 @@ import pytest
 
 MODULES = (
     "movierec.recommender",
+    "movierec.recommender_items",
     "movierec.api_load",
     "movierec.api_results",
     "movierec.data.frames",

@@ -34,7 +34,7 @@ from movierec.errors import ConfigError, DataError, EngineError
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-    from movierec.engines.spark.table import SparkRead
+    from movierec.engines.spark.read_result import SparkRead
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ def load_spark_frame(
         EngineError: the Spark engine failed.
     """
     from movierec.engines import get_engine
-    from movierec.engines.spark.table import SparkRead
+    from movierec.engines.spark.read_result import SparkRead
 
     movies_path = movies if isinstance(movies, (str, Path)) else None
     try:

@@ -22,9 +22,6 @@ to the training scale as the CLI clips them.
 from __future__ import annotations
 
 import logging
-import tempfile
-import weakref
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,122 +30,31 @@ import pandas as pd
 
 from movierec.api_load import LoadedSparkRatings
 from movierec.api_results import Evaluation
-from movierec.config import DEFAULT_SEED, ALSConfig
+from movierec.config import DEFAULT_SEED
 from movierec.data.anyinput import column_map, is_spark_frame, load_ratings
-from movierec.data.frames import spark_to_pandas
-from movierec.engines import ALSParams, Engine, EngineData, TrainedModel, get_engine
 from movierec.errors import ConfigError, ModelError
 from movierec.ids import lookup_ids
-from movierec.schema import GENRES, ITEM, PREDICTION, RANK, RATING, SCORE, TIMESTAMP, TITLE, USER
+from movierec.schema import GENRES, ITEM, PREDICTION, RATING, TIMESTAMP, TITLE, USER
 
 if TYPE_CHECKING:
     from movierec.service.scorer import Scorer
 
+from movierec.recommender_input import (
+    _borrow_spark_load,
+    _Catalogue,
+    _col_args,
+    _engine,
+    _Fitted,
+    _params,
+    _present,
+    _read_on_spark,
+)
+from movierec.recommender_items import NewUsersAndSimilar
+
 log = logging.getLogger(__name__)
 
-SCORER_KINDS = ("als", "biased-als", "implicit-als")
-"""Kinds the service's scorer serves (similar movies, fold-in); ``ials`` folds in through
-:func:`movierec.ials.fold_in` instead."""
 
-
-@dataclass
-class _Catalogue:
-    """Titles and original ids of the training data (dense ids -> originals)."""
-
-    movies: pd.DataFrame | None
-    user_ids: np.ndarray | None
-    item_ids: np.ndarray | None
-
-
-@dataclass
-class _Fitted:
-    engine: Engine
-    handle: EngineData
-    """The training ratings where the engine holds them (Spark: on the cluster)."""
-    model: TrainedModel
-    loaded: _Catalogue
-    _factors: Any = None
-
-    def factors(self) -> Any:
-        """The model's factors (collected once on Spark: bounded by users and movies)."""
-        if self._factors is None:
-            self._factors = self.model.factors()
-        return self._factors
-
-
-def _params(kind: str, seed: int, params: dict[str, Any]) -> ALSParams:
-    try:
-        cfg = ALSConfig(model=kind, **params)  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise ConfigError(f"invalid {kind} parameters: {exc}") from exc
-    return ALSParams.from_config(cfg, seed)
-
-
-def _col_args(columns: dict[str, str]) -> dict[str, str]:
-    """``{"user_col": …}`` keyword arguments of :func:`load_ratings` from a column map."""
-    names = {USER: "user_col", ITEM: "item_col", RATING: "rating_col", TIMESTAMP: "timestamp_col"}
-    return {names[c]: v for c, v in columns.items()}
-
-
-def _read_on_spark(
-    engine: Engine, ratings: Any, columns: dict[str, str], movies: Any
-) -> tuple[EngineData, _Catalogue]:
-    """A Spark DataFrame read and validated by the Spark engine's reader on the executors
-    (through a temporary view; the rows never reach the driver), with its titles."""
-    import uuid
-
-    from movierec.config import DataConfig
-
-    view = f"movierec_ratings_{uuid.uuid4().hex[:12]}"
-    ratings.createOrReplaceTempView(view)
-    movies_path = movies if isinstance(movies, (str, Path)) else None
-    read = engine.read(DataConfig(table=view, columns=columns, movies=movies_path))
-    cat = read.catalog
-    titles = cat.movies
-    if movies is not None and movies_path is None:
-        from movierec.data.movies import movies_from_frame
-
-        frame = spark_to_pandas(movies) if is_spark_frame(movies) else pd.DataFrame(movies)
-        titles = movies_from_frame(frame, cat.item_ids)
-    return read.ratings, _Catalogue(titles, cat.user_ids, cat.item_ids)
-
-
-def _borrow_spark_load(engine: Engine, loaded: LoadedSparkRatings) -> tuple[EngineData, _Catalogue]:
-    """The validated ratings of ``loaded`` as the Spark engine's training table, borrowed:
-    still cached by ``loaded`` (its ``release`` frees them, the Recommender's ``close`` does
-    not); titles and id maps collected from its catalogue (bounded by users and movies).
-
-    Raises:
-        ConfigError: ``loaded`` was read in another SparkSession than the engine's.
-    """
-    from movierec.engines.spark.table import SparkData
-
-    if getattr(engine, "spark", None) is not loaded.ratings.sparkSession:
-        raise ConfigError(
-            "the loaded ratings belong to another SparkSession than the Recommender's engine: "
-            "give Recommender(engine=spark) the session they were loaded in"
-        )
-    cat = loaded.read.catalog
-    handle = SparkData(engine, loaded.ratings, owned=False)  # type: ignore[arg-type]
-    return handle, _Catalogue(cat.movies, cat.user_ids, cat.item_ids)
-
-
-def _present(columns: dict[str, str], names: list[str]) -> dict[str, str]:
-    """The entries of ``columns`` whose source column is among ``names``."""
-    return {canon: col for canon, col in columns.items() if col in names}
-
-
-def _engine(engine: Any) -> Engine:
-    if isinstance(engine, Engine):
-        return engine
-    if isinstance(engine, str):
-        return get_engine(engine)
-    if type(engine).__name__ == "SparkSession":
-        return get_engine("spark", spark=engine)
-    raise ConfigError(f"engine must be 'local', 'spark' or a SparkSession, not {engine!r}")
-
-
-class Recommender:
+class Recommender(NewUsersAndSimilar):
     """A model of one kind (``als``, ``biased-als``, ``implicit-als``, ``ials``) on one engine
     (``"local"``, ``"spark"``, or your own SparkSession, used as it is).
 
@@ -419,155 +325,6 @@ class Recommender:
             top = recommend_spark(f.model, n, exclude)
             return decorate_spark(top, f.engine, f.loaded, titles)
         return self._decorate(f.model.recommend(None, n, exclude=exclude), titles)
-
-    # ------------------------------------------------------------------ scorer
-
-    def scorer(self) -> Scorer:
-        """The service's numpy scorer of this model (saved once to a private folder when it
-        was fitted here). Raises ModelError for ``ials``, which the service cannot serve."""
-        from movierec.service.scorer import Scorer
-
-        if self._scorer is None:
-            if self.params.model not in SCORER_KINDS:
-                raise ModelError(f"the service scorer cannot serve {self.params.model} models")
-            if self._folder is None:
-                tmp = tempfile.TemporaryDirectory(prefix="movierec-api-")
-                weakref.finalize(self, tmp.cleanup)
-                self._folder = self.save(Path(tmp.name) / "model")
-            self._scorer = Scorer.load(self._folder)
-        return self._scorer
-
-    def _movie_row(self, movie: Any) -> tuple[np.ndarray, np.ndarray, int]:
-        """(sorted dense item ids, item factors, row of ``movie``: an id, else a title)."""
-        from movierec.titles import TitleIndex
-
-        f = self._state()
-        factors = f.factors()
-        item_ids = np.asarray(factors.item_ids)
-        titles = [""] * len(item_ids)
-        if f.loaded.movies is not None:
-            by_id = dict(zip(f.loaded.movies[ITEM].tolist(), f.loaded.movies[TITLE].tolist()))
-            titles = [str(by_id.get(int(i), "")) for i in item_ids]
-        text = str(movie).strip()
-        dense = lookup_ids(np.asarray([movie], dtype=object), f.loaded.item_ids, item_ids)
-        if dense[0] >= 0:
-            return item_ids, factors.item_factors, int(np.searchsorted(item_ids, dense[0]))
-        if not any(titles):
-            raise ConfigError(f"movie {movie!r} is not in the model, and it has no titles")
-        counts = f.handle.aggregates()[1]
-        popularity = [float(counts.get(int(i), 0)) for i in item_ids]
-        try:
-            found = TitleIndex(list(range(len(item_ids))), titles, None, popularity).search(text)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
-        if not found.candidates:
-            raise ConfigError(f"no movie title matches {movie!r}")
-        best = found.candidates[0]
-        if found.ambiguous:
-            log.info("%r matches %d titles; using %r", movie, len(found.candidates), best.title)
-        return item_ids, factors.item_factors, int(best.movie_id)
-
-    def similar_items(self, movie: Any, n: int = 10, *, titles: bool = True) -> pd.DataFrame:
-        """The ``n`` movies closest to ``movie`` (an original id, or a title searched
-        fuzzily: the best match is taken) by cosine similarity of the item factors (the
-        service's ``/movies/{id}/similar`` numbers). Columns: movie_id, (title, genres,)
-        score.
-
-        >>> list(rec.similar_items(10, n=2, titles=False).columns)
-        ['movie_id', 'score']
-
-        Raises:
-            ConfigError: no movie matches.
-        """
-        from movierec.service.scorer import top_k
-
-        item_ids, y, row = self._movie_row(movie)
-        if self.params.model in SCORER_KINDS:
-            rows, scores = self.scorer().similar(row, n)
-        else:  # ials: cosine of its factors, the same ranking rule (ties by movie id)
-            unit = y / np.maximum(np.linalg.norm(y, axis=1, keepdims=True), 1e-300)
-            s = unit.astype(np.float64) @ unit[row].astype(np.float64)
-            s[row] = -np.inf
-            rows = top_k(s, n)
-            scores = s[rows]
-        return self._items(item_ids[rows], scores, titles)
-
-    def _items(self, dense: np.ndarray, scores: np.ndarray, titles: bool) -> pd.DataFrame:
-        """movie_id, (title, genres,) score of dense movie ids, in the given order."""
-        recs = pd.DataFrame(
-            {
-                USER: np.zeros(len(dense), dtype=np.int32),
-                ITEM: np.asarray(dense, dtype=np.int32),
-                SCORE: np.asarray(scores, dtype=np.float64),
-                RANK: np.arange(1, len(dense) + 1, dtype=np.int32),
-            }
-        )
-        return self._decorate(recs, titles).drop(columns=[USER, RANK]).reset_index(drop=True)
-
-    def recommend_for(
-        self,
-        ratings: Any,
-        n: int = 10,
-        *,
-        item_col: str | None = None,
-        rating_col: str | None = None,
-        titles: bool = True,
-    ) -> pd.DataFrame:
-        """Top-``n`` movies for a *new* user given their ratings, without retraining: the
-        user's factors are folded in against the fixed item factors with the training
-        regularisation (the service's fold-in; :func:`movierec.ials.fold_in` for ``ials``).
-        ``ratings``: a ``{movie_id: rating}`` dict or a DataFrame of movies and ratings
-        (original ids). Rated movies are not recommended; unknown movies are ignored.
-
-        >>> rec.recommend_for({10: 5.0, 20: 4.0}, n=5, titles=False)["movie_id"].tolist()
-        [30]
-
-        Raises:
-            ConfigError: none of the rated movies is known to the model.
-        """
-        from movierec.service.scorer import top_k
-
-        f = self._state()
-        if isinstance(ratings, dict):
-            movies, values = list(ratings), [float(v) for v in ratings.values()]
-        else:
-            from movierec.data.frames import frame_columns
-
-            frame = pd.DataFrame(ratings)
-            names = [str(c) for c in frame.columns]
-            given = {**self._columns, **column_map(None, item_col, rating_col)}
-            m = frame_columns(names, _present(given, names), (ITEM, RATING))
-            movies = frame[m[ITEM]].tolist()
-            values = frame[m[RATING]].astype(float).tolist()
-        factors = f.factors()
-        item_ids = np.asarray(factors.item_ids)
-        dense = lookup_ids(np.asarray(movies, dtype=object), f.loaded.item_ids, item_ids)
-        ok = dense >= 0
-        if not ok.any():
-            raise ConfigError("none of the rated movies is known to the model")
-        rows = np.searchsorted(item_ids, dense[ok])
-        r = np.asarray(values, dtype=np.float64)[ok]
-        if self.params.model in SCORER_KINDS:
-            scorer = self.scorer()
-            fold = scorer.fold_in(rows, r)
-            best, scores = scorer.recommend_vector(fold, n)
-        else:
-            from movierec.ials import fold_in
-
-            p = self.params
-            y = np.asarray(factors.item_factors)
-            x = fold_in(
-                y,
-                rows,
-                reg_param=p.reg_param,
-                unobserved_weight=p.unobserved_weight,
-                reg_exponent=p.reg_exponent,
-            )
-            s = y.astype(np.float64) @ x.astype(np.float64)
-            s[rows] = -np.inf
-            best = top_k(s, n)
-            scores = s[best]
-        return self._items(item_ids[best], scores, titles)
 
     # ------------------------------------------------------------------ evaluate
 

@@ -9,7 +9,6 @@ files straight into the output folder (:func:`movierec.hadoopfs.spark_uri`).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -21,24 +20,19 @@ from movierec.engines.base import (
     BASELINES,
     Catalog,
     EngineData,
-    Loaded,
     Predictor,
     TableStats,
     WrittenLists,
 )
 from movierec.engines.spark import baselines as spark_baselines
-from movierec.engines.spark import beyond, metrics, scoring
-from movierec.engines.spark import split as spark_split
 from movierec.engines.spark.convert import ORIGINAL, to_pandas, to_spark
-from movierec.errors import ConfigError, DataError, EngineError
+from movierec.engines.spark.table_ops import SparkTableOps, _df
+from movierec.errors import ConfigError, EngineError
 from movierec.lists import OUTPUT_COLUMNS
 from movierec.schema import GENRES, ITEM, PREDICTION, RANK, RATING, SCORE, TITLE, USER
-from movierec.split import SALT_HOLDOUT
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-
-    from movierec.engines.spark.reader import SparkLoaded
 
 
 class SparkEngine(Protocol):
@@ -71,7 +65,7 @@ def _held(df: DataFrame) -> DataFrame:
     return df.cache()
 
 
-class SparkData(EngineData):
+class SparkData(SparkTableOps):
     """A table as a Spark DataFrame, cached by Spark on first use and unpersisted by
     :meth:`release`. ``source`` is the pandas frame it was copied from, when it was.
     ``owned=False`` borrows a frame cached by someone else (a
@@ -160,97 +154,6 @@ class SparkData(EngineData):
 
         wanted = [int(u) for u in np.asarray(users).tolist()]
         return to_pandas(self.df.filter(F.col(USER).isin(wanted)))
-
-    # --- splits ------------------------------------------------------------------------------
-
-    def random_split(
-        self, test_fraction: float, seed: int, salt: int = SALT_HOLDOUT
-    ) -> tuple[EngineData, EngineData]:
-        train, test = spark_split.random_split(self.df, test_fraction, seed, salt)
-        return self.wrap(train), self.wrap(test)
-
-    def holdout_split(
-        self,
-        method: str,
-        test_fraction: float,
-        seed: int,
-        *,
-        time_cut: str | None = None,
-        leave_last: int = 1,
-    ) -> tuple[EngineData, EngineData]:
-        dev, test = spark_split.holdout_split(
-            self.df, method, test_fraction, seed, time_cut=time_cut, leave_last=leave_last
-        )
-        return self.wrap(dev), self.wrap(test)
-
-    def train_fraction_splits(
-        self, fractions: list[float], seed: int
-    ) -> list[tuple[float, EngineData, EngineData]]:
-        splits = spark_split.train_fraction_splits(self.df, fractions, seed)
-        return [(f, self.wrap(tr), self.wrap(te)) for f, tr, te in splits]
-
-    def kfold(self, folds: int, seed: int) -> list[tuple[EngineData, EngineData]]:
-        folds_ = spark_split.kfold(self.df, folds, seed)
-        return [(self.wrap(tr), self.wrap(va)) for tr, va in folds_]
-
-    def interactions(self, mode: str, threshold: float) -> EngineData:
-        """:func:`movierec.interactions.to_interactions` as column expressions."""
-        from pyspark.sql import functions as F
-
-        from movierec.engines.frames import MODES
-
-        if mode not in MODES:
-            raise ConfigError(
-                f"unknown interactions mode {mode!r}; choose one of: {', '.join(MODES)}"
-            )
-        if mode == "rating":
-            return self
-        if mode == "all":
-            return self.wrap(self.df.withColumn(RATING, F.lit(1.0).cast("double")))
-        if not math.isfinite(threshold):
-            raise ConfigError(f"interaction threshold must be a finite number, got {threshold}")
-        kept = self.df.filter(F.col(RATING) >= float(threshold))
-        if kept.isEmpty():
-            raise DataError(
-                f"no rating is >= the interaction threshold {threshold}; "
-                "lower --interaction-threshold or use --interactions rating"
-            )
-        return self.wrap(kept.withColumn(RATING, F.lit(1.0).cast("double")))
-
-    def cold_start_counts(self, test: EngineData) -> dict[str, int]:
-        return spark_split.cold_start_counts(self.df, _df(test))
-
-    # --- scored tables -----------------------------------------------------------------------
-
-    def predicted(self) -> EngineData:
-        from pyspark.sql import functions as F
-
-        p = F.col(PREDICTION)
-        return self.wrap(self.df.filter(p.isNotNull() & ~F.isnan(p)))
-
-    def rating_errors(self) -> dict[str, float | int]:
-        """One aggregation over the rows with a prediction (null/NaN ones left out)."""
-        return metrics.rating_errors(self.df)
-
-    def holdout_rmse(self) -> tuple[float, int]:
-        """One aggregation: RMSE over the rows with a prediction, rows without one."""
-        return scoring.holdout_rmse(self.df)
-
-    def prediction_metrics(self, k: int, threshold: float) -> dict[str, Any]:
-        """Errors, the pairwise P/R/F1 and within-test top-k in one job (a window by user,
-        per-user sums, one global sum): :func:`.scoring.prediction_metrics`."""
-        return scoring.prediction_metrics(self.df, None, k, threshold)
-
-    # --- top-N tables ------------------------------------------------------------------------
-
-    def catalogue_top_k(self, test: EngineData, k: int, threshold: float) -> dict[str, Any]:
-        return metrics.catalogue_top_k(self.df, _df(test), k, threshold)
-
-    def beyond_accuracy(
-        self, train: EngineData, catalog: Catalog | None, k: int
-    ) -> dict[str, float | None]:
-        movies = self.engine.spark_catalog(catalog).movies_df if catalog is not None else None
-        return beyond.beyond_accuracy(self.df, _df(train), movies, train.stats().items, k)
 
     def write_recommendations(self, path: Path, catalog: Catalog | None) -> WrittenLists:
         """Folders of part files written by the executors (``.parquet`` parts; ``.csv``
@@ -344,12 +247,6 @@ def remote_file_hashes(spark: SparkSession, uri: str, name: str) -> dict[str, tu
     return out
 
 
-def _df(table: EngineData) -> DataFrame:
-    if not isinstance(table, SparkData):
-        raise EngineError("the Spark engine works on its own tables (SparkData) only")
-    return table.df
-
-
 def decorated(recs: DataFrame, catalog: SparkCatalog) -> DataFrame:
     """Lists with titles and genres (empty when unknown) and original ids, joined on the
     cluster: the columns of :data:`movierec.lists.OUTPUT_COLUMNS`."""
@@ -434,54 +331,6 @@ class SparkCatalog(Catalog):
     @property
     def item_ids(self) -> np.ndarray | None:
         return self._ids("item_ids", self.item_ids_df, ITEM)
-
-
-class SparkRead(Loaded):
-    """Part A's read result as the contract's :class:`Loaded`."""
-
-    ratings: SparkData
-    catalog: SparkCatalog
-
-    def __init__(self, engine: SparkEngine, loaded: SparkLoaded) -> None:
-        self.engine = engine
-        self.loaded = loaded
-        self.ratings = SparkData(engine, loaded.ratings)
-        self.report = loaded.report
-        self.catalog = SparkCatalog(engine, loaded.movies, loaded.user_ids, loaded.item_ids)
-
-    def aligned(
-        self,
-        user_ids: np.ndarray | None,
-        item_ids: np.ndarray | None,
-        known_users: np.ndarray,
-        known_items: np.ndarray,
-    ) -> EngineData:
-        """The ratings in a model's ids, joined on the cluster (:mod:`.align`)."""
-        from movierec.engines.spark.align import align_column
-
-        df = self.ratings.df
-        cat = self.catalog
-        for col, model_map, test_map, known in (
-            (USER, user_ids, cat.user_ids_df, known_users),
-            (ITEM, item_ids, cat.item_ids_df, known_items),
-        ):
-            if model_map is not None or test_map is not None:
-                df = align_column(self.engine.spark, df, col, test_map, model_map, known)
-        return self.ratings.wrap(df)
-
-    def write_rejects(self, folder: Path) -> list[str]:
-        """The rejects, written by the executors (Parquet parts, plus CSV when small)."""
-        from movierec.engines.spark.write import write_rejects
-
-        if self.rejected == 0:
-            return []
-        written = write_rejects(self.loaded.rejects, Path(folder))
-        return [uri.rstrip("/").rsplit("/", 1)[-1] for uri in written]
-
-    def release(self) -> None:
-        """Unpersist the ratings and every table the read cached (rejects, id maps)."""
-        super().release()
-        self.loaded.unpersist()
 
 
 class SparkBaseline(Predictor):

@@ -92,8 +92,12 @@ def load_frame(spark: SparkSession, loc: Located) -> DataFrame:
 
 def _has_metadata(df: DataFrame) -> bool:
     """Whether ``df`` is a file scan with Spark's ``_metadata`` column (tables over files
-    are; others are numbered by Spark partition)."""
+    are; others are numbered by Spark partition). A frame that reads no file (a DataFrame
+    built in memory, a JDBC table) is answered without the probe, whose analysis error
+    pyspark would log at ERROR level with a stack trace although it is expected here."""
     try:
+        if not df.inputFiles():
+            return False
         df.select("_metadata.file_path", "_metadata.file_block_start").schema  # noqa: B018
     except Exception:  # AnalysisException, classic or Connect
         return False
