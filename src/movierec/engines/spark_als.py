@@ -19,9 +19,9 @@ import pandas as pd
 
 from movierec.data.frames import spark_to_pandas
 from movierec.engines.base import ALSParams, Catalog, Engine, EngineData, Factors, TrainedModel
-from movierec.engines.spark.biases import SparkBiases, _uri
+from movierec.engines.spark.biases import SparkBiases
 from movierec.engines.spark.read_result import SparkRead
-from movierec.engines.spark.table import SparkCatalog, SparkData, clip_column
+from movierec.engines.spark.table import SparkCatalog, SparkData, _uri, clip_column
 from movierec.engines.spark.topn import _ID, blocked_top_n
 from movierec.errors import ConfigError, EngineError, ModelError
 from movierec.schema import I_BIAS, ITEM, PREDICTION, RANK, RATING, SCORE, U_BIAS, USER

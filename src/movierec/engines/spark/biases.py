@@ -8,21 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from movierec.engines.spark.table import _uri
 from movierec.errors import EngineError
 from movierec.schema import I_BIAS, ITEM, RATING, U_BIAS, USER
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
-
-
-def _uri(path: Path) -> str:
-    """A local path as an explicit ``file://`` URI, so Spark never resolves it against a
-    cluster's default filesystem (HDFS) when the model folder lives on the driver; inside
-    the staging of a Hadoop output or model (``hdfs://``, ``s3a://`` …) the remote URI, so
-    executors read and write those parts there directly (see ``hadoopfs.spark_uri``)."""
-    from movierec.hadoopfs import spark_uri
-
-    return spark_uri(path)
 
 
 @dataclass

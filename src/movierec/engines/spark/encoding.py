@@ -26,16 +26,8 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from movierec.data.textio import _decodes
 from movierec.errors import ConfigError
-
-
-def _decodes(data: bytes, encoding: str) -> bool:
-    try:
-        data.decode(encoding)
-    except UnicodeDecodeError:
-        return False
-    return True
-
 
 _C1 = range(0x80, 0xA0)
 CP1252_UNDEFINED = bytes(b for b in _C1 if not _decodes(bytes([b]), "cp1252"))

@@ -47,6 +47,9 @@ class SparkEngine(Protocol):
 
 
 def _uri(path: Path) -> str:
+    """A local path as a ``file://`` URI (never resolved against a cluster's HDFS); inside the
+    staging of a Hadoop output (``hdfs://``, ``s3a://`` …) the remote URI, so executors read
+    and write there directly (``hadoopfs.spark_uri``)."""
     from movierec.hadoopfs import spark_uri
 
     return spark_uri(Path(path))
