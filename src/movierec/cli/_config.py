@@ -4,7 +4,7 @@ An option made by :func:`setting` names the config path it sets (``"als.rank"``)
 the flag's text needs parsing, the parser. Its value is not passed to the verb: it is
 recorded on the click context, and :func:`make_config` merges the recorded values over the
 ``--config`` file into a validated :class:`~movierec.config.RunConfig`. So adding an option
-is one declaration in :mod:`movierec.cli._options` plus the field in ``config.py``.
+is one declaration in :mod:`movierec.cli._options` plus the field in :mod:`movierec.config`.
 """
 
 from __future__ import annotations

@@ -110,7 +110,7 @@ class ModelKindChoice(click.Choice):
 
 def config_choice(section: type[BaseModel], field: str) -> click.Choice:
     """``click.Choice`` over the values of a ``Literal`` config field, so the allowed values
-    are written once (in ``config.py``), e.g. ``config_choice(DataConfig, "format")``."""
+    are written once (in :mod:`movierec.config`), e.g. ``config_choice(DataConfig, "format")``."""
     values = get_args(section.model_fields[field].annotation)
     if not values or not all(isinstance(v, str) for v in values):
         raise TypeError(f"{section.__name__}.{field} is not a Literal of strings")
