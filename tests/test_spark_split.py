@@ -82,8 +82,8 @@ def test_uniform_keys_are_bit_identical(spark: Any) -> None:
             ITEM: rng.integers(-(2**31), 2**31 - 1, n, dtype=np.int64).astype(np.int32),
         }
     )
-    pdf.loc[:3, USER] = [0, -1, 2**31 - 1, -(2**31)]
-    pdf.loc[:3, ITEM] = [-(2**31), 2**31 - 1, 0, -1]
+    pdf.loc[:3, USER] = np.array([0, -1, 2**31 - 1, -(2**31)], dtype=np.int32)
+    pdf.loc[:3, ITEM] = np.array([-(2**31), 2**31 - 1, 0, -1], dtype=np.int32)
     pdf["row"] = np.arange(n)
     df = spark.createDataFrame(pdf)
     cases = [(42, 1), (-7, 3), (2**70 + 5, 4), (0, 0)]
