@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_run_from_a_dataframe_returns_summary_lists_and_model(
-    ml_small: Path, tmp_path: Path
+    ml_small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ratings = pd.read_csv(ml_small / "ratings.csv")
     ratings = ratings[ratings.userId <= 80].rename(columns={"userId": "who"})
@@ -28,7 +28,12 @@ def test_run_from_a_dataframe_returns_summary_lists_and_model(
         user_col="who",
         tuning={"ranks": [4], "reg_params": [0.1], "max_iters": [3], "folds": 2},
         recommend={"recommender": "rating-model", "n": 5},
+        progress=True,
     )
+    # progress=True: not a notebook nor a terminal here, so one line per finished stage
+    stages = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("movierec: ")]
+    assert [ln.split()[1] for ln in stages][:3] == ["engine_start", "load", "eda"]
+    assert any(ln.startswith("movierec: tuning done (") for ln in stages)
     assert isinstance(result, movierec.RunResult)
     assert result.summary["data"]["load"]["rejected"] == {"rating_out_of_range": 1}
     assert (tmp_path / "out" / "rejects.csv").is_file()

@@ -66,6 +66,7 @@ def run(
     rating_col: str | None = None,
     timestamp_col: str | None = None,
     reporter: Reporter | None = None,
+    progress: bool = False,
     **overrides: Any,
 ) -> RunResult:
     """Run the whole brief on ``data`` and write it to ``out`` (as ``movierec run`` does).
@@ -74,7 +75,9 @@ def run(
     or a pandas / Spark DataFrame (column names as ``user_col`` …). ``overrides`` are
     config sections as in :func:`~movierec.config.build_config` (e.g.
     ``tuning={"ranks": [8]}``). Returns the summary, the recommendation lists and the final
-    model (a :class:`~movierec.Recommender` loaded from ``out/model``).
+    model (a :class:`~movierec.Recommender` loaded from ``out/model``). ``progress=True``
+    shows a progress bar per stage in a notebook or terminal (one line per finished stage
+    elsewhere); ``reporter`` takes any :class:`~movierec.progress.Reporter` instead.
 
     >>> result = movierec.run(ratings_df, "out", tuning={"ranks": [8]})  # doctest: +SKIP
     >>> result.test.to_frame()                                           # doctest: +SKIP
@@ -110,6 +113,10 @@ def run(
                 **overrides.pop("data", {}),
             }
             cfg = build_config(overrides={"engine": engine, "data": data_section, **overrides})
+        if reporter is None and progress:
+            from movierec.console import notebook_reporter
+
+            reporter = notebook_reporter()
         summary = run_pipeline(cfg, out, reporter)
     folder = Path(out)
     model = Recommender.load(folder / "model")

@@ -77,6 +77,13 @@ class LineReporter(Reporter):
         print(f"movierec: {self._name} done ({seconds:.1f} s{self._done})", file=sys.stderr)
 
 
+def notebook_reporter(console: Console | None = None) -> Reporter:
+    """Progress for ``movierec.run(..., progress=True)``: bars in a Jupyter notebook or on a
+    terminal (rich renders both), one line per finished stage anywhere else."""
+    c = console or err
+    return RichReporter() if c.is_jupyter or c.is_terminal else LineReporter()
+
+
 def make_reporter(quiet: bool) -> Reporter:
     """Progress bars on a terminal, one line per stage otherwise, nothing when ``quiet``."""
     if quiet:
